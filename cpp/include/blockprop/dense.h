@@ -1,0 +1,20 @@
+// Dense (fully connected) layer, PyTorch nn.Linear layout: x (batch, in), W (out, in), b (out).
+// All arrays are contiguous row-major.
+#pragma once
+#include "blockprop/types.h"
+
+namespace blockprop {
+
+// y = f(x·Wᵀ + b)   (bias and activation fused into the GEMM's write-back; b may be null)
+template <typename T>
+void dense_forward(index_t batch, index_t in, index_t out, const T* x, const T* w, const T* b,
+                   Activation act, T* y);
+
+// δ = dy ⊙ f'(y);  dx = δ·W;  dW = δᵀ·x;  db = Σ_batch δ
+// y (the forward's output) is needed unless act is linear. dx and db may be null (not computed).
+// With accumulate, dW and db are added to instead of overwritten (gradient accumulation).
+template <typename T>
+void dense_backward(index_t batch, index_t in, index_t out, const T* x, const T* w, const T* dy,
+                    const T* y, Activation act, T* dx, T* dw, T* db, bool accumulate = false);
+
+}  // namespace blockprop

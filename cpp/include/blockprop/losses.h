@@ -1,0 +1,23 @@
+// Losses: each returns the mean loss (accumulated in double) and writes its gradient with respect
+// to the prediction / logits into grad (grad may be null: loss only). Arrays are contiguous.
+#pragma once
+#include <cstdint>
+#include "blockprop/types.h"
+
+namespace blockprop {
+
+// L = mean((pred − target)²) over all n elements;  grad = 2·(pred − target)/n
+template <typename T>
+double mse_loss(index_t n, const T* pred, const T* target, T* grad);
+
+// L = mean_r(logsumexp(z[r,:]) − z[r, label[r]]);  grad = (softmax(z) − onehot(label)) / rows
+// labels must lie in [0, cols) (checked by the caller).
+template <typename T>
+double softmax_cross_entropy(index_t rows, index_t cols, const T* logits,
+                             const std::int64_t* labels, T* grad);
+
+// L = mean(max(z,0) − z·t + log(1 + exp(−|z|)));  grad = (sigmoid(z) − t)/n
+template <typename T>
+double binary_cross_entropy(index_t n, const T* logits, const T* targets, T* grad);
+
+}  // namespace blockprop

@@ -1,0 +1,36 @@
+#include "blockprop/activations.h"
+
+#include "dispatch.h"
+
+namespace blockprop {
+
+template <typename T>
+void activation_forward(Activation act, index_t n, const T* x, T* y) {
+  BP_DISPATCH(activation_forward<T>, act, n, x, y);
+}
+
+template <typename T>
+void activation_backward(Activation act, index_t n, const T* dy, const T* y, T* dx) {
+  BP_DISPATCH(activation_backward<T>, act, n, dy, y, dx);
+}
+
+template <typename T>
+void softmax_forward(index_t rows, index_t cols, const T* x, T* y) {
+  BP_DISPATCH(softmax_forward<T>, rows, cols, x, y);
+}
+
+template <typename T>
+void softmax_backward(index_t rows, index_t cols, const T* dy, const T* y, T* dx) {
+  BP_DISPATCH(softmax_backward<T>, rows, cols, dy, y, dx);
+}
+
+#define BP_INSTANTIATE(T)                                                               \
+  template void activation_forward<T>(Activation, index_t, const T*, T*);               \
+  template void activation_backward<T>(Activation, index_t, const T*, const T*, T*);    \
+  template void softmax_forward<T>(index_t, index_t, const T*, T*);                     \
+  template void softmax_backward<T>(index_t, index_t, const T*, const T*, T*);
+BP_INSTANTIATE(float)
+BP_INSTANTIATE(double)
+#undef BP_INSTANTIATE
+
+}  // namespace blockprop

@@ -1,0 +1,53 @@
+#include "blockprop/dense.h"
+
+#include "blockprop/activations.h"
+#include "blockprop/gemm.h"
+#include "dispatch.h"
+#include "workspace.h"
+
+namespace blockprop {
+
+// y = f(x·Wᵀ + b): GEMM with A = x (batch×in), B = Wᵀ (W read with swapped strides), C = y.
+template <typename T>
+void dense_forward(index_t batch, index_t in, index_t out, const T* x, const T* w, const T* b,
+                   Activation act, T* y) {
+  Epilogue<T> ep;
+  ep.bias = b;
+  ep.act = act;
+  gemm<T>(batch, out, in, T(1), x, in, 1, w, 1, in, T(0), y, out, 1, ep);
+}
+
+template <typename T>
+void dense_backward(index_t batch, index_t in, index_t out, const T* x, const T* w, const T* dy,
+                    const T* y, Activation act, T* dx, T* dw, T* db, bool accumulate) {
+  // δ = dy ⊙ f'(y); for a linear layer δ is dy itself.
+  const T* delta = dy;
+  if (act != Activation::linear) {
+    T* buf = static_cast<T*>(thread_workspace(kDelta, sizeof(T) * batch * out));
+    activation_backward<T>(act, batch * out, dy, y, buf);
+    delta = buf;
+  }
+  const T beta = accumulate ? T(1) : T(0);
+  // dx = δ·W      (batch×out · out×in)
+  if (dx) gemm<T>(batch, in, out, T(1), delta, out, 1, w, in, 1, T(0), dx, in, 1);
+  // dW = δᵀ·x     (out×batch · batch×in), δᵀ read with swapped strides
+  gemm<T>(out, in, batch, T(1), delta, 1, out, x, in, 1, beta, dw, in, 1);
+  // db = Σ_batch δ
+  if (db) {
+    auto colsum = [&]() { BP_DISPATCH(column_sum<T>, batch, out, delta, db, accumulate); };
+    colsum();
+  }
+}
+
+template void dense_forward<float>(index_t, index_t, index_t, const float*, const float*,
+                                   const float*, Activation, float*);
+template void dense_forward<double>(index_t, index_t, index_t, const double*, const double*,
+                                    const double*, Activation, double*);
+template void dense_backward<float>(index_t, index_t, index_t, const float*, const float*,
+                                    const float*, const float*, Activation, float*, float*, float*,
+                                    bool);
+template void dense_backward<double>(index_t, index_t, index_t, const double*, const double*,
+                                     const double*, const double*, Activation, double*, double*,
+                                     double*, bool);
+
+}  // namespace blockprop

@@ -1,0 +1,34 @@
+#include "blockprop/gemm.h"
+
+#include "dispatch.h"
+
+namespace blockprop {
+
+template <typename T>
+void gemm(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
+          const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
+          const Epilogue<T>& epilogue) {
+  BP_DISPATCH(gemm_blocked<T>, m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
+              epilogue);
+}
+
+// op(A) is m×k: A itself (m×k, row stride lda) or the transpose of a k×m matrix.
+template <typename T>
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+          index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  gemm<T>(m, n, k, alpha, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, trans_b ? 1 : ldb,
+          trans_b ? ldb : 1, beta, c, ldc, 1);
+}
+
+template void gemm<float>(index_t, index_t, index_t, float, const float*, index_t, index_t,
+                          const float*, index_t, index_t, float, float*, index_t, index_t,
+                          const Epilogue<float>&);
+template void gemm<double>(index_t, index_t, index_t, double, const double*, index_t, index_t,
+                           const double*, index_t, index_t, double, double*, index_t, index_t,
+                           const Epilogue<double>&);
+template void gemm<float>(bool, bool, index_t, index_t, index_t, float, const float*, index_t,
+                          const float*, index_t, float, float*, index_t);
+template void gemm<double>(bool, bool, index_t, index_t, index_t, double, const double*, index_t,
+                           const double*, index_t, double, double*, index_t);
+
+}  // namespace blockprop

@@ -1,0 +1,78 @@
+// Every cache-blocking parameter and micro-kernel shape, in one place (BLIS naming).
+//
+//   C (m×n) is cut into NC-wide column panels; K into KC-deep slices; M into MC-tall blocks.
+//   B̃ = packed KC×NC slice of B: sized for the L2 cache, streamed by the micro-kernel.
+//   Ã = packed MC×KC block of A: one MR×KC micro-panel of it stays in L1 while it sweeps B̃.
+//   Micro-kernel: an MR×NR tile of C held in vector registers, NR a multiple of the vector width.
+//
+// Sized for the machines the binary targets: L1d 32 KiB, L2 ≥ 1 MiB (Skylake-SP and later) for
+// AVX-512; L2 256 KiB (Haswell) for AVX2 and the portable build.
+#pragma once
+#include "blockprop/types.h"
+
+namespace blockprop {
+namespace blocking {
+
+template <typename T>
+struct avx512;
+template <>
+struct avx512<float> {
+  static constexpr int MR = 14;         // 14×2 zmm accumulators + 2 for B + broadcasts = 32 zmm
+  static constexpr int NR = 32;         // two zmm of 16 floats
+  static constexpr index_t KC = 384;    // A micro-panel 14×384×4 B = 21 KiB stays in L1d
+  static constexpr index_t MC = 1008;   // Ã 1008×384×4 B = 1.5 MiB, in L3
+  static constexpr index_t NC = 512;    // B̃ 384×512×4 B = 768 KiB, in the 1 MiB L2
+};
+template <>
+struct avx512<double> {
+  static constexpr int MR = 14;         // 14×2 zmm accumulators, as for float
+  static constexpr int NR = 16;         // two zmm of 8 doubles
+  static constexpr index_t KC = 192;    // A micro-panel 14×192×8 B = 21 KiB in L1d
+  static constexpr index_t MC = 1008;   // Ã 1008×192×8 B = 1.5 MiB, in L3
+  static constexpr index_t NC = 512;    // B̃ 192×512×8 B = 768 KiB, in L2
+};
+
+template <typename T>
+struct avx2;
+template <>
+struct avx2<float> {
+  static constexpr int MR = 6;          // 6×2 ymm accumulators + 2 for B + broadcast ≤ 16 ymm
+  static constexpr int NR = 16;         // two ymm of 8 floats
+  static constexpr index_t KC = 256;    // A micro-panel 6×256×4 B = 6 KiB in L1d
+  static constexpr index_t MC = 960;    // Ã 960×256×4 B = 960 KiB, in L3
+  static constexpr index_t NC = 192;    // B̃ 256×192×4 B = 192 KiB, in a 256 KiB L2
+};
+template <>
+struct avx2<double> {
+  static constexpr int MR = 6;          // 6×2 ymm accumulators
+  static constexpr int NR = 8;          // two ymm of 4 doubles
+  static constexpr index_t KC = 256;    // A micro-panel 6×256×8 B = 12 KiB in L1d
+  static constexpr index_t MC = 960;    // Ã 960×256×8 B = 1.9 MiB, in L3
+  static constexpr index_t NC = 96;     // B̃ 256×96×8 B = 192 KiB, in a 256 KiB L2
+};
+
+template <typename T>
+struct generic;
+template <>
+struct generic<float> {
+  static constexpr int MR = 6;          // 6×2 xmm accumulators of the 16 SSE registers
+  static constexpr int NR = 8;          // two xmm of 4 floats
+  static constexpr index_t KC = 256;    // A micro-panel 6×256×4 B = 6 KiB in L1d
+  static constexpr index_t MC = 960;    // Ã 960×256×4 B = 960 KiB, in L3
+  static constexpr index_t NC = 192;    // B̃ 256×192×4 B = 192 KiB, in L2
+};
+template <>
+struct generic<double> {
+  static constexpr int MR = 6;          // 6×2 xmm accumulators
+  static constexpr int NR = 4;          // two xmm of 2 doubles
+  static constexpr index_t KC = 256;    // A micro-panel 6×256×8 B = 12 KiB in L1d
+  static constexpr index_t MC = 960;    // Ã 960×256×8 B = 1.9 MiB, in L3
+  static constexpr index_t NC = 96;     // B̃ 256×96×8 B = 192 KiB, in L2
+};
+
+// Below this many multiply-adds per thread a GEMM runs on fewer threads: waking a thread costs
+// more than it saves.
+constexpr index_t kMinWorkPerThread = 48 * 48 * 48;
+
+}  // namespace blocking
+}  // namespace blockprop

@@ -1,0 +1,64 @@
+// The register-blocked micro-kernel: one MR×NR tile of C, held in MR·(NR/lanes) vector
+// accumulators, updated by kc rank-1 products of packed A and B micro-panels.
+#pragma once
+#include "isa/simd.h"
+
+namespace blockprop {
+namespace BP_ISA_NS {
+
+// C[0:mr, 0:nr] = alpha·(Ã_panel · B̃_panel) + beta·C   (beta == 0 never reads C)
+template <typename T, int MR, int NR>
+inline void micro_kernel(index_t kc, const T* __restrict a, const T* __restrict b, T alpha,
+                         T beta, T* c, index_t rsc, index_t csc, index_t mr, index_t nr) {
+  using V = vec_t<T>;
+  constexpr int L = lanes<T>;
+  constexpr int NV = NR / L;
+  static_assert(NR % L == 0, "NR must be a whole number of vectors");
+
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[i][j] = V{};
+
+  for (index_t p = 0; p < kc; ++p) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * L);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[i];
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] += ai * bv[j];
+    }
+    a += MR;
+    b += NR;
+  }
+
+  if (mr == MR && nr == NR && csc == 1) {  // full tile, contiguous rows: vector write-back
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) {
+        T* cp = c + i * rsc + j * L;
+        V r = alpha * acc[i][j];
+        if (beta != T(0)) r += beta * vload(cp);
+        vstore(cp, r);
+      }
+    }
+    return;
+  }
+  alignas(64) T tile[MR * NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) vstore(tile + i * NR + j * L, acc[i][j]);
+  for (index_t i = 0; i < mr; ++i) {
+    for (index_t j = 0; j < nr; ++j) {
+      T& cij = c[i * rsc + j * csc];
+      const T r = alpha * tile[i * NR + j];
+      cij = beta != T(0) ? r + beta * cij : r;
+    }
+  }
+}
+
+}  // namespace BP_ISA_NS
+}  // namespace blockprop

@@ -1,0 +1,35 @@
+// The kernels compiled once per instruction set. This file is included inside
+// namespace blockprop::<isa> (see dispatch.h and the BP_ISA_NS build definition), so it declares
+// blockprop::avx512::gemm_blocked, blockprop::avx2::gemm_blocked, ... It must not include headers.
+// Each function has the contract of the public function of the same name in include/blockprop/.
+
+template <typename T>
+void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
+                  const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
+                  const Epilogue<T>& epilogue);
+
+// out[j] (+)= Σ_r x[r, j]   over a contiguous rows×cols matrix, rows summed in order.
+template <typename T>
+void column_sum(index_t rows, index_t cols, const T* x, T* out, bool accumulate);
+
+template <typename T>
+void activation_forward(Activation act, index_t n, const T* x, T* y);
+template <typename T>
+void activation_backward(Activation act, index_t n, const T* dy, const T* y, T* dx);
+template <typename T>
+void softmax_forward(index_t rows, index_t cols, const T* x, T* y);
+template <typename T>
+void softmax_backward(index_t rows, index_t cols, const T* dy, const T* y, T* dx);
+
+template <typename T>
+double mse_loss(index_t n, const T* pred, const T* target, T* grad);
+template <typename T>
+double softmax_cross_entropy(index_t rows, index_t cols, const T* logits,
+                             const std::int64_t* labels, T* grad);
+template <typename T>
+double binary_cross_entropy(index_t n, const T* logits, const T* targets, T* grad);
+
+template <typename T>
+void sgd_step(index_t n, T* param, const T* grad, T* velocity, const SgdParams& hp);
+template <typename T>
+void adam_step(index_t n, T* param, const T* grad, T* m, T* v, const AdamParams& hp);

@@ -1,0 +1,14 @@
+// Per-thread scratch buffers that only grow, so a kernel called again with the same shapes
+// allocates nothing (no malloc, no page faults on the hot path).
+#pragma once
+#include <cstddef>
+
+namespace blockprop {
+
+enum WorkspaceSlot : int { kPackA = 0, kPackB = 1, kDelta = 2, kWorkspaceSlots = 3 };
+
+// A 64-byte aligned buffer of at least `bytes` owned by the calling thread; valid until the next
+// call with the same slot on the same thread. The OpenMP workers of a kernel may share it.
+void* thread_workspace(WorkspaceSlot slot, std::size_t bytes);
+
+}  // namespace blockprop

@@ -1,0 +1,144 @@
+#include "arrays.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace blockprop {
+namespace bind {
+
+std::string shape_str(const py::array& a) {
+  std::ostringstream s;
+  s << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+  if (a.ndim() == 1) s << ",";
+  s << ")";
+  return s.str();
+}
+
+py::array float_array(const py::handle& obj, const char* fn, const char* name) {
+  if (obj.is_none()) throw py::type_error(std::string(fn) + ": " + name + " must be an array, not None");
+  py::array a;
+  if (py::isinstance<py::array>(obj)) {
+    a = py::reinterpret_borrow<py::array>(obj);
+  } else {
+    try {
+      a = py::array::ensure(obj);
+    } catch (py::error_already_set&) {
+    }
+    if (!a) throw py::type_error(std::string(fn) + ": " + name + " must be an array of float32 or float64");
+  }
+  const auto dt = a.dtype();
+  if (!dt.equal(py::dtype::of<float>()) && !dt.equal(py::dtype::of<double>())) {
+    throw py::type_error(std::string(fn) + ": " + name + " must have dtype float32 or float64, got " +
+                         py::str(dt).cast<std::string>());
+  }
+  return a;
+}
+
+void check_same_dtype(const char* fn, const py::array& a, const char* name_a, const py::array& b,
+                      const char* name_b) {
+  if (!a.dtype().equal(b.dtype())) {
+    throw py::type_error(std::string(fn) + ": " + name_a + " and " + name_b +
+                         " must have the same dtype, got " + py::str(a.dtype()).cast<std::string>() +
+                         " and " + py::str(b.dtype()).cast<std::string>());
+  }
+}
+
+void check_ndim(const char* fn, const py::array& a, const char* name, int ndim) {
+  if (a.ndim() != ndim) {
+    throw py::value_error(std::string(fn) + ": " + name + " must be " + std::to_string(ndim) +
+                          "-D, got shape " + shape_str(a));
+  }
+}
+
+void check_shape(const char* fn, const py::array& a, const char* name,
+                 const std::vector<py::ssize_t>& shape) {
+  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(i) == shape[i];
+  if (!ok) {
+    std::ostringstream s;
+    s << "(";
+    for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+    if (shape.size() == 1) s << ",";
+    s << ")";
+    throw py::value_error(std::string(fn) + ": " + name + " must have shape " + s.str() + ", got " +
+                          shape_str(a));
+  }
+}
+
+bool element_strides(const py::array& a, index_t* rs, index_t* cs) {
+  const index_t item = a.itemsize();
+  const index_t s0 = a.strides(0), s1 = a.strides(1);
+  if (s0 % item != 0 || s1 % item != 0) return false;
+  *rs = s0 / item;
+  *cs = s1 / item;
+  return true;
+}
+
+namespace {
+// [lo, hi) byte span covered by an array's elements.
+void byte_span(const py::array& a, std::uintptr_t* lo, std::uintptr_t* hi) {
+  std::intptr_t start = reinterpret_cast<std::intptr_t>(a.data());
+  std::intptr_t low = start, high = start + a.itemsize();
+  if (a.size() == 0) {
+    *lo = *hi = static_cast<std::uintptr_t>(start);
+    return;
+  }
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    const std::intptr_t ext = static_cast<std::intptr_t>(a.shape(i) - 1) * a.strides(i);
+    if (ext < 0) low += ext; else high += ext;
+  }
+  *lo = static_cast<std::uintptr_t>(low);
+  *hi = static_cast<std::uintptr_t>(high);
+}
+}  // namespace
+
+bool may_overlap(const py::array& a, const py::array& b) {
+  std::uintptr_t alo, ahi, blo, bhi;
+  byte_span(a, &alo, &ahi);
+  byte_span(b, &blo, &bhi);
+  return alo < bhi && blo < ahi;
+}
+
+py::array_t<std::int64_t, py::array::c_style> class_labels(const py::handle& obj, const char* fn,
+                                                           const char* name, index_t n,
+                                                           index_t n_classes) {
+  py::array a = py::array::ensure(obj);
+  if (!a) throw py::type_error(std::string(fn) + ": " + name + " must be an array of integer class labels");
+  const char kind = a.dtype().kind();
+  if (kind != 'i' && kind != 'u') {
+    throw py::type_error(std::string(fn) + ": " + name + " must hold integer class labels, got dtype " +
+                         py::str(a.dtype()).cast<std::string>());
+  }
+  if (a.ndim() != 1 || a.shape(0) != n) {
+    throw py::value_error(std::string(fn) + ": " + name + " must have shape (" + std::to_string(n) +
+                          ",), got " + shape_str(a));
+  }
+  auto labels = py::array_t<std::int64_t, py::array::c_style>::ensure(a.attr("astype")("int64"));
+  const std::int64_t* p = labels.data();
+  for (index_t i = 0; i < n; ++i) {
+    if (p[i] < 0 || p[i] >= n_classes) {
+      throw py::value_error(std::string(fn) + ": " + name + "[" + std::to_string(i) + "] = " +
+                            std::to_string(p[i]) + " is out of range for " +
+                            std::to_string(n_classes) + " classes (labels must be in [0, " +
+                            std::to_string(n_classes) + "))");
+    }
+  }
+  return labels;
+}
+
+Activation parse_activation(const py::handle& obj, const char* fn) {
+  if (obj.is_none()) return Activation::linear;
+  if (!py::isinstance<py::str>(obj))
+    throw py::type_error(std::string(fn) + ": activation must be a string");
+  const std::string s = obj.cast<std::string>();
+  if (s == "linear" || s == "identity") return Activation::linear;
+  if (s == "relu") return Activation::relu;
+  if (s == "sigmoid") return Activation::sigmoid;
+  if (s == "tanh") return Activation::tanh;
+  throw py::value_error(std::string(fn) + ": unknown activation '" + s +
+                        "' (expected 'linear', 'relu', 'sigmoid' or 'tanh')");
+}
+
+}  // namespace bind
+}  // namespace blockprop

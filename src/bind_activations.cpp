@@ -1,0 +1,106 @@
+#include <string>
+
+#include "arrays.h"
+#include "bindings.h"
+#include "blockprop/activations.h"
+
+namespace blockprop {
+namespace bind {
+
+namespace {
+
+// y = f(x), any shape
+py::array activation_forward_py(py::handle x_obj, py::handle act_obj) {
+  const char* fn = "activation_forward";
+  py::array xa = float_array(x_obj, fn, "x");
+  const Activation act = parse_activation(act_obj, fn);
+  return dispatch_float(xa, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = contiguous<T>(xa);
+    py::array_t<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    {
+      py::gil_scoped_release release;
+      activation_forward<T>(act, x.size(), x.data(), y.mutable_data());
+    }
+    return y;
+  });
+}
+
+// dx = dy ⊙ f'(y), any shape
+py::array activation_backward_py(py::handle dy_obj, py::handle y_obj, py::handle act_obj) {
+  const char* fn = "activation_backward";
+  py::array dya = float_array(dy_obj, fn, "dy");
+  py::array ya = float_array(y_obj, fn, "y");
+  check_same_dtype(fn, dya, "dy", ya, "y");
+  check_shape(fn, ya, "y", std::vector<py::ssize_t>(dya.shape(), dya.shape() + dya.ndim()));
+  const Activation act = parse_activation(act_obj, fn);
+  return dispatch_float(dya, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto dy = contiguous<T>(dya);
+    auto y = contiguous<T>(ya);
+    py::array_t<T> dx(std::vector<py::ssize_t>(dy.shape(), dy.shape() + dy.ndim()));
+    {
+      py::gil_scoped_release release;
+      activation_backward<T>(act, dy.size(), dy.data(), y.data(), dx.mutable_data());
+    }
+    return dx;
+  });
+}
+
+// rows × cols view of an array whose last axis is the softmax axis.
+void softmax_dims(const char* fn, const py::array& a, const char* name, index_t* rows, index_t* cols) {
+  if (a.ndim() < 1) throw py::value_error(std::string(fn) + ": " + name + " must have at least 1 dimension");
+  *cols = a.shape(a.ndim() - 1);
+  *rows = *cols ? a.size() / *cols : 0;
+}
+
+py::array softmax_py(py::handle x_obj) {
+  const char* fn = "softmax";
+  py::array xa = float_array(x_obj, fn, "x");
+  index_t rows, cols;
+  softmax_dims(fn, xa, "x", &rows, &cols);
+  return dispatch_float(xa, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = contiguous<T>(xa);
+    py::array_t<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    {
+      py::gil_scoped_release release;
+      softmax_forward<T>(rows, cols, x.data(), y.mutable_data());
+    }
+    return y;
+  });
+}
+
+py::array softmax_backward_py(py::handle dy_obj, py::handle y_obj) {
+  const char* fn = "softmax_backward";
+  py::array dya = float_array(dy_obj, fn, "dy");
+  py::array ya = float_array(y_obj, fn, "y");
+  check_same_dtype(fn, dya, "dy", ya, "y");
+  check_shape(fn, ya, "y", std::vector<py::ssize_t>(dya.shape(), dya.shape() + dya.ndim()));
+  index_t rows, cols;
+  softmax_dims(fn, dya, "dy", &rows, &cols);
+  return dispatch_float(dya, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto dy = contiguous<T>(dya);
+    auto y = contiguous<T>(ya);
+    py::array_t<T> dx(std::vector<py::ssize_t>(dy.shape(), dy.shape() + dy.ndim()));
+    {
+      py::gil_scoped_release release;
+      softmax_backward<T>(rows, cols, dy.data(), y.data(), dx.mutable_data());
+    }
+    return dx;
+  });
+}
+
+}  // namespace
+
+void bind_activations(py::module_& m) {
+  m.def("activation_forward", &activation_forward_py, py::arg("x"), py::arg("activation"));
+  m.def("activation_backward", &activation_backward_py, py::arg("dy"), py::arg("y"),
+        py::arg("activation"));
+  m.def("softmax", &softmax_py, py::arg("x"));
+  m.def("softmax_backward", &softmax_backward_py, py::arg("dy"), py::arg("y"));
+}
+
+}  // namespace bind
+}  // namespace blockprop

@@ -1,0 +1,114 @@
+#include <string>
+
+#include "arrays.h"
+#include "bindings.h"
+#include "blockprop/dense.h"
+
+namespace blockprop {
+namespace bind {
+
+namespace {
+
+struct DenseArgs {
+  py::array x, w, b;
+  index_t batch, in, out;
+};
+
+// Checks x (batch, in), W (out, in) and optional b (out,) against each other.
+DenseArgs dense_args(const char* fn, py::handle x_obj, py::handle w_obj, py::handle b_obj) {
+  DenseArgs d;
+  d.x = float_array(x_obj, fn, "x");
+  d.w = float_array(w_obj, fn, "W");
+  check_ndim(fn, d.x, "x", 2);
+  check_ndim(fn, d.w, "W", 2);
+  check_same_dtype(fn, d.x, "x", d.w, "W");
+  d.batch = d.x.shape(0);
+  d.in = d.x.shape(1);
+  d.out = d.w.shape(0);
+  if (d.w.shape(1) != d.in) {
+    throw py::value_error(std::string(fn) + ": x has " + std::to_string(d.in) +
+                          " features (shape " + shape_str(d.x) + ") but W expects " +
+                          std::to_string(d.w.shape(1)) + " (shape " + shape_str(d.w) +
+                          ", i.e. (out_features, in_features))");
+  }
+  if (!b_obj.is_none()) {
+    d.b = float_array(b_obj, fn, "b");
+    check_same_dtype(fn, d.x, "x", d.b, "b");
+    check_shape(fn, d.b, "b", {d.out});
+  }
+  return d;
+}
+
+py::array dense_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
+                           py::handle act_obj) {
+  const char* fn = "dense_forward";
+  DenseArgs d = dense_args(fn, x_obj, w_obj, b_obj);
+  const Activation act = parse_activation(act_obj, fn);
+  return dispatch_float(d.x, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    auto x = contiguous<T>(d.x);
+    auto w = contiguous<T>(d.w);
+    py::array_t<T, py::array::c_style> b;
+    if (d.b) b = contiguous<T>(d.b);
+    py::array_t<T> y({d.batch, d.out});
+    const T* bp = d.b ? b.data() : nullptr;
+    {
+      py::gil_scoped_release release;
+      dense_forward<T>(d.batch, d.in, d.out, x.data(), w.data(), bp, act, y.mutable_data());
+    }
+    return y;
+  });
+}
+
+py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
+                            py::handle y_obj, py::handle act_obj, bool need_dx) {
+  const char* fn = "dense_backward";
+  DenseArgs d = dense_args(fn, x_obj, w_obj, py::none());
+  const Activation act = parse_activation(act_obj, fn);
+  py::array dy_a = float_array(dy_obj, fn, "dy");
+  check_same_dtype(fn, d.x, "x", dy_a, "dy");
+  check_shape(fn, dy_a, "dy", {d.batch, d.out});
+  py::array y_a;
+  if (act != Activation::linear) {
+    if (y_obj.is_none())
+      throw py::value_error("dense_backward: y (the forward's output) is required for a non-linear activation");
+    y_a = float_array(y_obj, fn, "y");
+    check_same_dtype(fn, d.x, "x", y_a, "y");
+    check_shape(fn, y_a, "y", {d.batch, d.out});
+  }
+  return dispatch_float(d.x, [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    auto x = contiguous<T>(d.x);
+    auto w = contiguous<T>(d.w);
+    auto dy = contiguous<T>(dy_a);
+    py::array_t<T, py::array::c_style> y;
+    if (y_a) y = contiguous<T>(y_a);
+    py::array_t<T> dw({d.out, d.in}), db({d.out});
+    py::object dx_obj = py::none();
+    T* dxp = nullptr;
+    if (need_dx) {
+      py::array_t<T> dx({d.batch, d.in});
+      dxp = dx.mutable_data();
+      dx_obj = dx;
+    }
+    const T* yp = y_a ? y.data() : nullptr;
+    {
+      py::gil_scoped_release release;
+      dense_backward<T>(d.batch, d.in, d.out, x.data(), w.data(), dy.data(), yp, act, dxp,
+                        dw.mutable_data(), db.mutable_data());
+    }
+    return py::make_tuple(dx_obj, dw, db);
+  });
+}
+
+}  // namespace
+
+void bind_dense(py::module_& m) {
+  m.def("dense_forward", &dense_forward_py, py::arg("x"), py::arg("W"), py::arg("b") = py::none(),
+        py::arg("activation") = "linear");
+  m.def("dense_backward", &dense_backward_py, py::arg("x"), py::arg("W"), py::arg("dy"),
+        py::arg("y") = py::none(), py::arg("activation") = "linear", py::arg("need_dx") = true);
+}
+
+}  // namespace bind
+}  // namespace blockprop

@@ -1,0 +1,85 @@
+#include <string>
+
+#include "arrays.h"
+#include "bindings.h"
+#include "blockprop/gemm.h"
+
+namespace blockprop {
+namespace bind {
+
+namespace {
+
+// a as an array the GEMM can read through strides: copied when its strides are not whole
+// elements or when it overlaps the output.
+py::array readable(py::array a, const py::array* out) {
+  index_t rs, cs;
+  if (!element_strides(a, &rs, &cs) || (out && may_overlap(a, *out)))
+    a = py::array::ensure(a.attr("copy")());
+  return a;
+}
+
+py::array gemm_py(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, double alpha,
+                  double beta, py::handle out_obj) {
+  const char* fn = "gemm";
+  py::array a = float_array(a_obj, fn, "a");
+  py::array b = float_array(b_obj, fn, "b");
+  check_ndim(fn, a, "a", 2);
+  check_ndim(fn, b, "b", 2);
+  check_same_dtype(fn, a, "a", b, "b");
+  const index_t m = trans_a ? a.shape(1) : a.shape(0), ka = trans_a ? a.shape(0) : a.shape(1);
+  const index_t kb = trans_b ? b.shape(1) : b.shape(0), n = trans_b ? b.shape(0) : b.shape(1);
+  if (ka != kb) {
+    throw py::value_error("gemm: op(a) is " + std::to_string(m) + "×" + std::to_string(ka) +
+                          " (a has shape " + shape_str(a) + ", trans_a=" + (trans_a ? "True" : "False") +
+                          ") but op(b) is " + std::to_string(kb) + "×" + std::to_string(n) +
+                          " (b has shape " + shape_str(b) + ", trans_b=" + (trans_b ? "True" : "False") +
+                          "): inner dimensions differ");
+  }
+  py::array out;
+  if (out_obj.is_none()) {
+    out = py::array(a.dtype(), std::vector<py::ssize_t>{m, n});
+    beta = 0.0;  // a fresh output holds nothing to scale
+  } else {
+    if (!py::isinstance<py::array>(out_obj)) throw py::type_error("gemm: out must be a NumPy array");
+    out = py::reinterpret_borrow<py::array>(out_obj);
+    if (!out.dtype().equal(a.dtype()))
+      throw py::type_error("gemm: out must have dtype " + py::str(a.dtype()).cast<std::string>() +
+                           ", got " + py::str(out.dtype()).cast<std::string>());
+    check_shape(fn, out, "out", {m, n});
+    if (!out.writeable()) throw py::value_error("gemm: out is read-only");
+    index_t rs, cs;
+    if (!element_strides(out, &rs, &cs)) throw py::value_error("gemm: out has strides that are not whole elements");
+    // Two output elements at one address (a broadcast view) would be written twice.
+    if ((m > 1 && out.strides(0) == 0) || (n > 1 && out.strides(1) == 0))
+      throw py::value_error("gemm: out must not have zero strides (a broadcast view)");
+  }
+  a = readable(a, &out);
+  b = readable(b, &out);
+  dispatch_float(a, [&](auto tag) {
+    using T = decltype(tag);
+    index_t rsa, csa, rsb, csb, rsc, csc;
+    element_strides(a, &rsa, &csa);
+    element_strides(b, &rsb, &csb);
+    element_strides(out, &rsc, &csc);
+    if (trans_a) std::swap(rsa, csa);
+    if (trans_b) std::swap(rsb, csb);
+    const T* ap = static_cast<const T*>(a.data());
+    const T* bp = static_cast<const T*>(b.data());
+    T* cp = static_cast<T*>(out.mutable_data());
+    py::gil_scoped_release release;
+    gemm<T>(m, n, ka, T(alpha), ap, rsa, csa, bp, rsb, csb, T(beta), cp, rsc, csc);
+    return 0;
+  });
+  return out;
+}
+
+}  // namespace
+
+void bind_gemm(py::module_& m) {
+  m.def("gemm", &gemm_py, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
+        py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+        py::arg("out") = py::none());
+}
+
+}  // namespace bind
+}  // namespace blockprop

@@ -1,0 +1,9 @@
+#include "bindings.h"
+
+namespace blockprop {
+namespace bind {
+
+void bind_losses(pybind11::module_&) {}
+
+}  // namespace bind
+}  // namespace blockprop
