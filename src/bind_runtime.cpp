@@ -3,6 +3,7 @@
 #include <string>
 
 #include "blockprop/isa.h"
+#include "blockprop/peak.h"
 #include "blockprop/threading.h"
 
 namespace blockprop {
@@ -33,6 +34,13 @@ void bind_runtime(py::module_& m) {
     set_num_threads(n);
   });
   m.def("get_num_threads", []() { return get_num_threads(); });
+  m.def(
+      "measure_fma_peak_gflops",
+      [](bool float64, int threads, double seconds) {
+        py::gil_scoped_release release;
+        return measure_fma_peak_gflops(float64, threads, seconds);
+      },
+      py::arg("float64") = false, py::arg("threads") = 1, py::arg("seconds") = 0.5);
 }
 
 }  // namespace bind

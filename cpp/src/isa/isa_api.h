@@ -33,3 +33,7 @@ template <typename T>
 void sgd_step(index_t n, T* param, const T* grad, T* velocity, const SgdParams& hp);
 template <typename T>
 void adam_step(index_t n, T* param, const T* grad, T* m, T* v, const AdamParams& hp);
+
+// Register-only FMA loop for the peak measurement; returns the flops it did.
+template <typename T>
+double fma_loop(long iterations);
