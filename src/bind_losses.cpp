@@ -1,9 +1,88 @@
+#include <string>
+#include <vector>
+
+#include "arrays.h"
 #include "bindings.h"
+#include "blockprop/losses.h"
 
 namespace blockprop {
 namespace bind {
 
-void bind_losses(pybind11::module_&) {}
+namespace {
+
+std::vector<py::ssize_t> shape_of(const py::array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// Shared by the element-wise losses: (L, ∂L/∂a) for two same-shape, same-dtype arrays of any ndim.
+template <typename Loss>
+py::tuple elementwise_loss(const char* fn, py::handle a_obj, const char* a_name, py::handle b_obj,
+                           const char* b_name, Loss loss) {
+  py::array aa = float_array(a_obj, fn, a_name);
+  py::array ba = float_array(b_obj, fn, b_name);
+  check_same_dtype(fn, aa, a_name, ba, b_name);
+  check_shape(fn, ba, b_name, shape_of(aa));
+  return dispatch_float(aa, [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    auto a = contiguous<T>(aa);
+    auto b = contiguous<T>(ba);
+    py::array_t<T> grad(shape_of(a));
+    double value;
+    {
+      py::gil_scoped_release release;
+      value = loss(index_t(a.size()), a.data(), b.data(), grad.mutable_data());
+    }
+    return py::make_tuple(value, grad);
+  });
+}
+
+// L = mean((pred − target)²);  grad = 2·(pred − target)/n
+py::tuple mse_loss_py(py::handle pred, py::handle target) {
+  return elementwise_loss("mse_loss", pred, "pred", target, "target",
+                          [](index_t n, auto* p, auto* t, auto* g) { return mse_loss(n, p, t, g); });
+}
+
+// L = mean(max(z,0) − z·t + log1p(e^−|z|));  grad = (sigmoid(z) − t)/n
+py::tuple binary_cross_entropy_py(py::handle logits, py::handle targets) {
+  return elementwise_loss(
+      "binary_cross_entropy", logits, "logits", targets, "targets",
+      [](index_t n, auto* z, auto* t, auto* g) { return binary_cross_entropy(n, z, t, g); });
+}
+
+// L = mean_r(logsumexp(z_r) − z_r[label_r]);  grad = (softmax(z) − onehot(labels))/batch
+py::tuple softmax_cross_entropy_py(py::handle logits_obj, py::handle labels_obj) {
+  const char* fn = "softmax_cross_entropy";
+  py::array za = float_array(logits_obj, fn, "logits");
+  if (za.ndim() != 2) {
+    throw py::value_error(std::string(fn) + ": logits must be 2-D (batch, classes), got shape " +
+                          shape_str(za));
+  }
+  const index_t rows = za.shape(0), cols = za.shape(1);
+  if (cols < 1) {
+    throw py::value_error(std::string(fn) + ": logits must have at least 1 class, got shape " +
+                          shape_str(za));
+  }
+  auto labels = class_labels(labels_obj, fn, "labels", rows, cols);
+  return dispatch_float(za, [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    auto z = contiguous<T>(za);
+    py::array_t<T> grad(shape_of(z));
+    double value;
+    {
+      py::gil_scoped_release release;
+      value = softmax_cross_entropy<T>(rows, cols, z.data(), labels.data(), grad.mutable_data());
+    }
+    return py::make_tuple(value, grad);
+  });
+}
+
+}  // namespace
+
+void bind_losses(py::module_& m) {
+  m.def("mse_loss", &mse_loss_py, py::arg("pred"), py::arg("target"));
+  m.def("softmax_cross_entropy", &softmax_cross_entropy_py, py::arg("logits"), py::arg("labels"));
+  m.def("binary_cross_entropy", &binary_cross_entropy_py, py::arg("logits"), py::arg("targets"));
+}
 
 }  // namespace bind
 }  // namespace blockprop
