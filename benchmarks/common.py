@@ -1,0 +1,71 @@
+"""Timing and table helpers shared by the benchmark suites."""
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Callable, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+try:  # optional: NumPy's BLAS thread count
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
+try:  # optional: PyTorch side by side
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+
+def best_time(fn: Callable[[], object], min_time: float = 0.3, min_repeats: int = 3,
+              max_repeats: int = 200) -> float:
+    """Best wall time of one call: the least noisy statistic on a shared machine."""
+    fn()  # warm up: first-touch allocation, thread start-up, packing buffers
+    best = float("inf")
+    start = time.perf_counter()
+    n = 0
+    while n < min_repeats or (time.perf_counter() - start < min_time and n < max_repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+        n += 1
+    return best
+
+
+@contextlib.contextmanager
+def numpy_threads(n: int) -> Iterator[None]:
+    """Limit NumPy's BLAS to n threads (when threadpoolctl is installed)."""
+    if threadpool_limits is None:
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    if torch is None:
+        yield
+        return
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def fmt(x: Optional[float], spec: str = ".1f") -> str:
+    return "-" if x is None or not np.isfinite(x) else format(x, spec)
+
+
+def print_table(title: str, header: Sequence[str], rows: List[Sequence[str]]) -> None:
+    """A GitHub-markdown table, readable in a terminal too."""
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h))
+              for i, h in enumerate(header)]
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(str(h).ljust(w) for h, w in zip(header, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(c).rjust(w) for c, w in zip(r, widths)) + " |")

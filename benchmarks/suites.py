@@ -1,0 +1,180 @@
+"""The benchmark suites. Each prints one table; GEMM results are kept for the plot."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+import blockprop as bp
+from common import best_time, fmt, numpy_threads, print_table, torch, torch_threads
+
+
+@dataclass
+class Context:
+    threads: int
+    quick: bool
+    peak: Dict[Tuple[str, int], float] = field(default_factory=dict)  # (isa, threads) -> GFLOP/s
+    gemm_points: List[Tuple[str, int, float, float, Optional[float]]] = field(default_factory=list)
+
+    def peak_for(self, isa: str, threads: int) -> float:
+        key = (isa, threads)
+        if key not in self.peak:
+            saved = bp.isa()
+            bp.set_isa(isa)
+            self.peak[key] = bp._core.measure_fma_peak_gflops(False, threads, 0.3 if self.quick else 1.0)
+            bp.set_isa(saved)
+        return self.peak[key]
+
+
+def suite_peak(ctx: Context) -> None:
+    rows = []
+    for isa in reversed(bp.supported_isas()):
+        for t in sorted({1, ctx.threads}):
+            rows.append([isa, t, fmt(ctx.peak_for(isa, t))])
+    print_table("FMA peak (register-only loop, float32)", ["isa", "threads", "GFLOP/s"], rows)
+
+
+def _gemm_operands(m: int, n: int, k: int, ta: bool, tb: bool, dtype) -> Tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    return a, b
+
+
+def _time_gemm(m, n, k, ta, tb, dtype, threads, min_time) -> Tuple[float, float, Optional[float]]:
+    """GFLOP/s of blockprop, NumPy and PyTorch for one GEMM."""
+    a, b = _gemm_operands(m, n, k, ta, tb, dtype)
+    out = np.empty((m, n), dtype)
+    flops = 2.0 * m * n * k
+    bp.set_num_threads(threads)
+    t_bp = best_time(lambda: bp.gemm(a, b, ta, tb, out=out), min_time)
+    a_op, b_op = (a.T if ta else a), (b.T if tb else b)
+    with numpy_threads(threads):
+        t_np = best_time(lambda: np.matmul(a_op, b_op, out=out), min_time)
+    t_th = None
+    if torch is not None:
+        ta_t, tb_t = torch.from_numpy(a), torch.from_numpy(b)
+        at, bt = (ta_t.T if ta else ta_t), (tb_t.T if tb else tb_t)
+        ot = torch.from_numpy(out)
+        with torch_threads(threads):
+            t_th = best_time(lambda: torch.matmul(at, bt, out=ot), min_time)
+    return flops / t_bp * 1e-9, flops / t_np * 1e-9, (flops / t_th * 1e-9 if t_th else None)
+
+
+def suite_gemm(ctx: Context) -> None:
+    isa = bp.isa()
+    peak = ctx.peak_for(isa, ctx.threads)
+    min_time = 0.1 if ctx.quick else 0.3
+    sizes = [128, 512, 1024, 2048] if ctx.quick else [64, 128, 256, 512, 768, 1024, 1536, 2048]
+    cases = [("NN", False, False), ("NT", False, True), ("TN", True, False)]
+    rows = []
+
+    def row(label, m, n, k, ta, tb, dtype=np.float32, threads=ctx.threads, isa_=isa, pk=peak):
+        saved = bp.isa()
+        bp.set_isa(isa_)
+        g_bp, g_np, g_th = _time_gemm(m, n, k, ta, tb, dtype, threads, min_time)
+        bp.set_isa(saved)
+        bp.set_num_threads(ctx.threads)
+        rows.append([label, f"{m}×{n}×{k}", np.dtype(dtype).name, isa_, threads, fmt(g_bp), fmt(g_np),
+                     fmt(g_th), fmt(g_bp / g_np, ".2f"), fmt(g_bp / g_th if g_th else None, ".2f"),
+                     fmt(100 * g_bp / pk, ".0f") + "%"])
+        return g_bp, g_np, g_th
+
+    for s in sizes:
+        for name, ta, tb in cases:
+            g = row(name, s, s, s, ta, tb)
+            ctx.gemm_points.append((name, s, *g))
+    # The layer shapes of a 784-128-10 network (forward x·Wᵀ is NT, dx = δ·W is NN, dW = δᵀ·x is TN).
+    for batch in (32, 128):
+        row("fwd 784→128", batch, 128, 784, False, True)
+        row("dx 128→784", batch, 784, 128, False, False)
+        row("dW 128×784", 128, 784, batch, True, False)
+        row("fwd 128→10", batch, 10, 128, False, True)
+    s = 1024
+    row("NN 1 thread", s, s, s, False, False, threads=1, pk=ctx.peak_for(isa, 1))
+    if "avx2" in bp.supported_isas() and isa != "avx2":
+        row("NN avx2", s, s, s, False, False, isa_="avx2", pk=ctx.peak_for("avx2", ctx.threads))
+    row("NN float64", s, s, s, False, False, dtype=np.float64, pk=peak / 2)
+    print_table(f"GEMM (GFLOP/s; peak {peak:.0f} GFLOP/s float32 on {ctx.threads} threads, {isa})",
+                ["case", "m×n×k", "dtype", "isa", "thr", "blockprop", "numpy", "torch", "vs numpy",
+                 "vs torch", "% peak"], rows)
+
+
+def _dense_numpy(x, W, b, dy):
+    y = np.maximum(x @ W.T + b, 0)
+    delta = dy * (y > 0)
+    return y, delta @ W, delta.T @ x, delta.sum(0)
+
+
+def _dense_torch(x, W, b, dy):
+    y = torch.relu(torch.addmm(b, x, W.T))
+    delta = dy * (y > 0)
+    return y, delta @ W, delta.T @ x, delta.sum(0)
+
+
+def _dense_blockprop(x, W, b, dy):
+    y = bp.dense_forward(x, W, b, "relu")
+    return (y, *bp.dense_backward(x, W, dy, y, "relu"))
+
+
+def suite_layer(ctx: Context) -> None:
+    """One dense layer (ReLU), forward + backward: 6·batch·in·out flops."""
+    min_time = 0.1 if ctx.quick else 0.3
+    shapes = [(32, 784, 128), (128, 784, 128), (128, 128, 10), (256, 1024, 1024), (1024, 1024, 1024)]
+    rows = []
+    rng = np.random.default_rng(0)
+    peak = ctx.peak_for(bp.isa(), ctx.threads)
+    for batch, n_in, n_out in shapes:
+        x = rng.standard_normal((batch, n_in)).astype(np.float32)
+        W = (rng.standard_normal((n_out, n_in)) * 0.05).astype(np.float32)
+        b = rng.standard_normal(n_out).astype(np.float32)
+        dy = rng.standard_normal((batch, n_out)).astype(np.float32)
+        flops = 6.0 * batch * n_in * n_out
+        t_bp = best_time(lambda: _dense_blockprop(x, W, b, dy), min_time)
+        with numpy_threads(ctx.threads):
+            t_np = best_time(lambda: _dense_numpy(x, W, b, dy), min_time)
+        t_th = None
+        if torch is not None:
+            xt, Wt, bt, dyt = map(torch.from_numpy, (x, W, b, dy))
+            with torch_threads(ctx.threads):
+                t_th = best_time(lambda: _dense_torch(xt, Wt, bt, dyt), min_time)
+        g = lambda t: flops / t * 1e-9 if t else None  # noqa: E731
+        rows.append([f"{batch}×{n_in}→{n_out}", fmt(t_bp * 1e6, ".0f"), fmt(g(t_bp)), fmt(g(t_np)),
+                     fmt(g(t_th)), fmt(t_np / t_bp, ".2f"), fmt(t_th / t_bp if t_th else None, ".2f"),
+                     fmt(100 * g(t_bp) / peak, ".0f") + "%"])
+    print_table("Dense layer, ReLU, forward + backward (float32)",
+                ["batch×in→out", "µs", "blockprop GFLOP/s", "numpy", "torch", "vs numpy", "vs torch",
+                 "% peak"], rows)
+
+
+def plot_gemm(ctx: Context, path: str) -> None:
+    if not ctx.gemm_points:
+        print("(no GEMM results to plot: run the gemm suite)")
+        return
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib is not installed: no plot)")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for case, style in (("NN", "-"), ("NT", "--"), ("TN", ":")):
+        pts = [p for p in ctx.gemm_points if p[0] == case]
+        sizes = [p[1] for p in pts]
+        ax.plot(sizes, [p[2] for p in pts], "C0" + style, marker="o", label=f"blockprop {case}")
+        ax.plot(sizes, [p[3] for p in pts], "C1" + style, marker="s", label=f"numpy {case}")
+        if all(p[4] for p in pts):
+            ax.plot(sizes, [p[4] for p in pts], "C2" + style, marker="^", label=f"torch {case}")
+    peak = ctx.peak_for(bp.isa(), ctx.threads)
+    ax.axhline(peak, color="k", lw=0.8, label=f"FMA peak ({peak:.0f})")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("n (square n×n×n, float32)")
+    ax.set_ylabel("GFLOP/s")
+    ax.set_title(f"GEMM, {ctx.threads} threads, {bp.isa()}")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot written to {path}")
