@@ -49,8 +49,9 @@ py::array gemm_py(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b
     if (!out.writeable()) throw py::value_error("gemm: out is read-only");
     index_t rs, cs;
     if (!element_strides(out, &rs, &cs)) throw py::value_error("gemm: out has strides that are not whole elements");
-    // Two output elements at one address (a broadcast view) would be written twice.
-    if ((m > 1 && out.strides(0) == 0) || (n > 1 && out.strides(1) == 0))
+    // Two output elements at one address (a broadcast view) would be written twice. An empty out
+    // has no elements (NumPy gives empty arrays zero strides): nothing to check.
+    if (m > 0 && n > 0 && ((m > 1 && out.strides(0) == 0) || (n > 1 && out.strides(1) == 0)))
       throw py::value_error("gemm: out must not have zero strides (a broadcast view)");
   }
   a = readable(a, &out);

@@ -1,0 +1,292 @@
+"""blockprop.gemm against the float64 reference: transposes, alpha/beta, out=, strides, aliasing,
+and shapes on both sides of every blocking constant (MR, NR, KC, MC, NC of each ISA and dtype)."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import blockprop
+from blockprop import reference as ref
+
+from conftest import DTYPES, ISAS, assert_close, random_array
+
+TRANSPOSES = list(itertools.product((False, True), repeat=2))
+
+
+def operands(rng, m, n, k, trans_a, trans_b, dtype):
+    """a, b shaped so that op(a) is m×k and op(b) is k×n."""
+    a = random_array(rng, (k, m) if trans_a else (m, k), dtype)
+    b = random_array(rng, (n, k) if trans_b else (k, n), dtype)
+    return a, b
+
+
+def check_gemm(got, a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c0=None, *,
+               dtype, isa, name="gemm"):
+    """Compare got with alpha·op(a)·op(b) + beta·c0 evaluated in float64 from the same inputs."""
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    opa = a64.T if trans_a else a64
+    opb = b64.T if trans_b else b64
+    want = alpha * (opa @ opb)
+    scale = abs(alpha) * (np.abs(opa) @ np.abs(opb))
+    if c0 is not None and beta != 0:
+        c64 = np.asarray(c0, np.float64)
+        want = want + beta * c64
+        scale = scale + np.abs(beta * c64)
+    m, k = opa.shape
+    n = opb.shape[1]
+    assert_close(got, want, dtype=dtype, k=k, scale=scale, isa=isa,
+                 name=f"{name}(trans_a={trans_a}, trans_b={trans_b}, alpha={alpha}, beta={beta})",
+                 shape=(m, n, k))
+
+
+# Each dimension on both sides of the register tile (MR 6/14, NR 4/8/16/32), of KC (192/256/384),
+# of NC (96/192/512) and of MC (960/1008), plus 1, primes and one long dimension at a time.
+SHAPES = [
+    (1, 1, 1), (1, 7, 1), (7, 1, 1), (1, 1, 7), (2, 3, 5), (5, 7, 11),
+    (5, 3, 4), (6, 8, 16), (7, 9, 17), (13, 15, 14), (14, 16, 31), (15, 17, 33),
+    (29, 31, 32), (6, 33, 191), (13, 4, 193), (7, 5, 255), (15, 9, 257), (14, 32, 383),
+    (3, 17, 385), (12, 95, 20), (6, 97, 10), (10, 191, 9), (5, 193, 12), (3, 511, 8),
+    (4, 513, 7), (959, 5, 6), (961, 9, 13), (1007, 3, 5), (1009, 17, 2),
+    (3001, 7, 9), (7, 3001, 9), (5, 7, 3001),
+]
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in SHAPES])
+def test_shapes_all_transposes(m, n, k, isa, dtype, rng):
+    """Every shape, in all four transpose combinations, matches the reference."""
+    for ta, tb in TRANSPOSES:
+        a, b = operands(rng, m, n, k, ta, tb, dtype)
+        got = blockprop.gemm(a, b, trans_a=ta, trans_b=tb)
+        assert got.dtype == dtype and got.shape == (m, n)
+        check_gemm(got, a, b, ta, tb, dtype=dtype, isa=isa)
+
+
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+def test_large_crossing_every_block(trans_a, trans_b, isa, dtype, rng):
+    """m > MC, n > NC, k > KC at once (several panels of each loop, ragged edges everywhere)."""
+    m, n, k = 1009, 521, 389
+    a, b = operands(rng, m, n, k, trans_a, trans_b, dtype)
+    c0 = random_array(rng, (m, n), dtype)
+    out = c0.copy()
+    got = blockprop.gemm(a, b, trans_a, trans_b, alpha=-0.5, beta=1.5, out=out)
+    assert got is out
+    check_gemm(got, a, b, trans_a, trans_b, -0.5, 1.5, c0, dtype=dtype, isa=isa)
+
+
+@pytest.mark.parametrize("alpha", [1.0, -0.5, 2.5, 0.0])
+@pytest.mark.parametrize("beta", [0.0, 1.0, -1.5])
+def test_alpha_beta(alpha, beta, isa, dtype, rng):
+    """alpha scales the product and beta the old contents of out (k > KC, so beta meets the
+    first k slice only)."""
+    m, n, k = 17, 19, 400
+    for ta, tb in TRANSPOSES:
+        a, b = operands(rng, m, n, k, ta, tb, dtype)
+        c0 = random_array(rng, (m, n), dtype)
+        out = c0.copy()
+        got = blockprop.gemm(a, b, ta, tb, alpha=alpha, beta=beta, out=out)
+        assert got is out
+        check_gemm(got, a, b, ta, tb, alpha, beta, c0, dtype=dtype, isa=isa)
+
+
+def test_beta_ignored_without_out(isa, dtype, rng):
+    """Without out, beta has nothing to scale: the result is alpha·a·b."""
+    a, b = operands(rng, 9, 10, 11, False, False, dtype)
+    got = blockprop.gemm(a, b, alpha=2.0, beta=3.0)
+    check_gemm(got, a, b, alpha=2.0, dtype=dtype, isa=isa)
+
+
+def test_beta_zero_overwrites_nan(isa, dtype, rng):
+    """beta = 0 overwrites out, whatever it held (NaN and inf included), as BLAS does."""
+    a, b = operands(rng, 20, 21, 22, False, False, dtype)
+    out = np.full((20, 21), np.nan, dtype)
+    out[::3] = np.inf
+    blockprop.gemm(a, b, beta=0.0, out=out)
+    check_gemm(out, a, b, dtype=dtype, isa=isa)
+
+
+@pytest.mark.parametrize("m,n,k", [(0, 5, 7), (5, 0, 7), (5, 7, 0), (0, 0, 0), (0, 3, 0)])
+def test_zero_size(m, n, k, isa, dtype, rng):
+    """Empty m or n gives an empty result; k = 0 gives zeros, or beta·out with out given."""
+    for ta, tb in TRANSPOSES:
+        a, b = operands(rng, m, n, k, ta, tb, dtype)
+        got = blockprop.gemm(a, b, ta, tb)
+        assert got.shape == (m, n) and got.dtype == dtype
+        np.testing.assert_array_equal(got, np.zeros((m, n)))
+        c0 = random_array(rng, (m, n), dtype)
+        out = c0.copy()
+        got = blockprop.gemm(a, b, ta, tb, alpha=2.0, beta=-1.5, out=out)
+        assert got is out
+        check_gemm(got, a, b, ta, tb, 2.0, -1.5, c0, dtype=dtype, isa=isa)
+
+
+def _views(rng, shape, dtype):
+    """The same values as differently laid out arrays: (label, view)."""
+    r, c = shape
+    base = random_array(rng, (r, c), dtype)
+    big = random_array(rng, (2 * r + 1, 3 * c + 2), dtype)
+    yield "C", base
+    yield "fortran", np.asfortranarray(base)
+    yield "transposed", random_array(rng, (c, r), dtype).T
+    yield "rows reversed", random_array(rng, (r, c), dtype)[::-1]
+    yield "both reversed", random_array(rng, (r, c), dtype)[::-1, ::-1]
+    yield "every 2nd column", random_array(rng, (r, 2 * c), dtype)[:, ::2]
+    yield "strided window", big[1::2, 2::3]
+    yield "broadcast row", np.broadcast_to(random_array(rng, (1, c), dtype), (r, c))
+    # Byte strides that are not whole elements: a row stride of c·itemsize + 1 bytes.
+    item = np.dtype(dtype).itemsize
+    raw = np.zeros(r * (c * item + 1) + item, np.uint8)
+    odd = np.ndarray((r, c), dtype=dtype, buffer=raw, offset=0, strides=(c * item + 1, item))
+    odd[...] = random_array(rng, (r, c), dtype)
+    yield "odd byte strides", odd
+
+
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+def test_strided_inputs(trans_a, trans_b, isa, dtype, rng):
+    """Fortran-ordered, transposed, negatively strided, every-other-column, broadcast and
+    odd-byte-strided inputs read the right elements."""
+    m, n, k = 19, 23, 37
+    shape_a = (k, m) if trans_a else (m, k)
+    shape_b = (n, k) if trans_b else (k, n)
+    for (la, a), (lb, b) in itertools.product(_views(rng, shape_a, dtype),
+                                              _views(rng, shape_b, dtype)):
+        got = blockprop.gemm(a, b, trans_a, trans_b)
+        check_gemm(got, a, b, trans_a, trans_b, dtype=dtype, isa=isa,
+                   name=f"gemm[a {la}, b {lb}]")
+
+
+@pytest.mark.parametrize("layout", ["C", "fortran", "rows reversed", "both reversed",
+                                    "strided window", "transposed"])
+def test_out_strided(layout, isa, dtype, rng):
+    """out with any element strides is written in place, and only its own elements."""
+    m, n, k = 21, 35, 50
+    big = random_array(rng, (3 * m, 3 * n), dtype)
+    big_before = big.copy()
+    views = {
+        "C": lambda: np.zeros((m, n), dtype),
+        "fortran": lambda: np.asfortranarray(random_array(rng, (m, n), dtype)),
+        "rows reversed": lambda: random_array(rng, (m, n), dtype)[::-1],
+        "both reversed": lambda: random_array(rng, (m, n), dtype)[::-1, ::-1],
+        "strided window": lambda: big[1::3, 2::3],
+        "transposed": lambda: random_array(rng, (n, m), dtype).T,
+    }
+    out = views[layout]()
+    c0 = out.copy()
+    a, b = operands(rng, m, n, k, False, False, dtype)
+    got = blockprop.gemm(a, b, alpha=1.0, beta=0.5, out=out)
+    assert got is out
+    check_gemm(out, a, b, beta=0.5, c0=c0, dtype=dtype, isa=isa, name=f"gemm[out {layout}]")
+    if layout == "strided window":
+        untouched = np.ones(big.shape, bool)
+        untouched[1::3, 2::3] = False
+        np.testing.assert_array_equal(big[untouched], big_before[untouched])
+
+
+def test_out_errors(dtype, rng):
+    """out of the wrong shape, dtype or kind, read-only, a broadcast view or with odd byte strides
+    is refused with an error naming out."""
+    a, b = operands(rng, 4, 5, 6, False, False, dtype)
+    other = np.float64 if dtype == np.float32 else np.float32
+    with pytest.raises(ValueError, match=r"\bout\b.*\(4, 5\)"):
+        blockprop.gemm(a, b, out=np.zeros((5, 4), dtype))
+    with pytest.raises(ValueError, match=r"\bout\b"):
+        blockprop.gemm(a, b, out=np.zeros((4, 5, 1), dtype))
+    with pytest.raises(ValueError, match=r"\bout\b"):
+        blockprop.gemm(a, b, out=np.zeros(20, dtype))
+    with pytest.raises(TypeError, match=r"\bout\b"):
+        blockprop.gemm(a, b, out=np.zeros((4, 5), other))
+    with pytest.raises(TypeError, match=r"\bout\b"):
+        blockprop.gemm(a, b, out=np.zeros((4, 5), np.int32))
+    with pytest.raises(TypeError, match=r"\bout\b"):
+        blockprop.gemm(a, b, out=[[0.0] * 5] * 4)
+    ro = np.zeros((4, 5), dtype)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"\bout\b"):
+        blockprop.gemm(a, b, out=ro)
+    with pytest.raises(ValueError, match=r"\bout\b"):
+        blockprop.gemm(a, b, out=np.broadcast_to(np.zeros((1, 5), dtype), (4, 5)))
+    item = np.dtype(dtype).itemsize
+    raw = np.zeros(4 * (5 * item + 1), np.uint8)
+    odd = np.ndarray((4, 5), dtype=dtype, buffer=raw, strides=(5 * item + 1, item))
+    with pytest.raises(ValueError, match=r"\bout\b"):
+        blockprop.gemm(a, b, out=odd)
+
+
+def test_out_aliases_input(isa, dtype, rng):
+    """out sharing memory with a or b gives the result computed from the inputs' old values."""
+    n = 45  # square, so out can be a, b, a view of either, or a transposed view
+    for ta, tb, beta in itertools.product((False, True), (False, True), (0.0, 1.0)):
+        a0 = random_array(rng, (n, n), dtype)
+        b0 = random_array(rng, (n, n), dtype)
+        for target in ("a", "b", "a.T", "b[::-1]"):
+            a, b = a0.copy(), b0.copy()
+            out = {"a": a, "b": b, "a.T": a.T, "b[::-1]": b[::-1]}[target]
+            c0 = out.copy()
+            blockprop.gemm(a, b, ta, tb, beta=beta, out=out)
+            check_gemm(out, a0, b0, ta, tb, 1.0, beta, c0, dtype=dtype, isa=isa,
+                       name=f"gemm[out={target}]")
+
+
+def test_out_partially_overlaps_input(isa, dtype, rng):
+    """out shifted by one column against a within one buffer (partial overlap)."""
+    m, k = 30, 30
+    buf = random_array(rng, (m, k + 1), dtype)
+    a = buf[:, :-1]
+    out = buf[:, 1:]
+    a0 = a.copy()
+    b = random_array(rng, (k, k), dtype)
+    blockprop.gemm(a, b, out=out)
+    check_gemm(out, a0, b, dtype=dtype, isa=isa, name="gemm[out overlaps a]")
+
+
+def test_accepts_lists_and_returns_new_array(isa):
+    """Nested lists are converted (float64) and a fresh C-contiguous array is returned."""
+    got = blockprop.gemm([[1.0, 2.0], [3.0, 4.0]], [[5.0], [6.0]])
+    assert got.dtype == np.float64 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, [[17.0], [39.0]])
+
+
+def test_exact_small_integers(isa, dtype):
+    """Integer-valued inputs small enough to be exact give exactly the integer product."""
+    rng = np.random.default_rng(7)
+    for m, n, k in [(33, 65, 513), (1009, 17, 20)]:
+        a = rng.integers(-4, 5, (m, k)).astype(dtype)
+        b = rng.integers(-4, 5, (k, n)).astype(dtype)
+        np.testing.assert_array_equal(blockprop.gemm(a, b), a.astype(np.int64) @ b.astype(np.int64))
+
+
+def test_matches_reference_module(isa, dtype, rng):
+    """blockprop.gemm and blockprop.reference.gemm agree, out= and beta included."""
+    a, b = operands(rng, 12, 13, 14, True, False, dtype)
+    c0 = random_array(rng, (12, 13), dtype)
+    want = ref.gemm(a.astype(np.float64), b.astype(np.float64), True, False, 0.5, 2.0,
+                    c0.astype(np.float64))
+    got = blockprop.gemm(a, b, True, False, 0.5, 2.0, c0.copy())
+    assert_close(got, want, dtype=dtype, k=14, scale=2.0, name="gemm vs reference", isa=isa)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(0, 70), n=st.integers(0, 70), k=st.integers(0, 300),
+       trans_a=st.booleans(), trans_b=st.booleans(),
+       dtype=st.sampled_from([np.dtype(t) for t in DTYPES]), isa_name=st.sampled_from(ISAS),
+       alpha=st.sampled_from([1.0, -1.0, 0.5, 3.0]), beta=st.sampled_from([0.0, 1.0, -0.25]),
+       with_out=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_hypothesis(m, n, k, trans_a, trans_b, dtype, isa_name, alpha, beta, with_out, seed):
+    """Random shapes, transposes, dtype, ISA, alpha and beta agree with the reference."""
+    rng = np.random.default_rng(seed)
+    before = blockprop.isa()
+    blockprop.set_isa(isa_name)
+    try:
+        a, b = operands(rng, m, n, k, trans_a, trans_b, dtype)
+        if with_out:
+            c0 = random_array(rng, (m, n), dtype)
+            got = blockprop.gemm(a, b, trans_a, trans_b, alpha, beta, out=c0.copy())
+            check_gemm(got, a, b, trans_a, trans_b, alpha, beta, c0, dtype=dtype, isa=isa_name)
+        else:
+            got = blockprop.gemm(a, b, trans_a, trans_b, alpha, beta)
+            check_gemm(got, a, b, trans_a, trans_b, alpha, dtype=dtype, isa=isa_name)
+    finally:
+        blockprop.set_isa(before)
