@@ -1,0 +1,173 @@
+"""``Sequential``: a stack of layers with named parameters, a training step and Keras-style
+``fit`` / ``evaluate`` / ``predict`` (the loops live in :mod:`blockprop.training`)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from .. import training
+from ..optim import SGD, Optimizer, get_optimizer
+from .layers import Dense, Layer, Parameter, check_dtype
+from .losses import CrossEntropyLoss, Loss, get_loss
+
+
+class Sequential:
+    """Layers applied in order. ``Sequential(Dense(2, 64, "relu"), Dense(64, 3))``.
+
+    Training state (``loss``, ``optimizer``, ``schedule``, ``progress``, ``history``) stays on
+    the model, so a second ``fit`` continues the first and ``save`` keeps all of it.
+    """
+
+    def __init__(self, *layers: Layer):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: layer {i} is {layer!r}, not a blockprop Layer")
+        dense = [l for l in layers if isinstance(l, Dense)]
+        if not dense:
+            raise ValueError("Sequential needs at least one Dense layer")
+        dtypes = {l.dtype.name for l in dense}
+        if len(dtypes) > 1:
+            raise ValueError(f"Sequential: all Dense layers must share one dtype, got {sorted(dtypes)}")
+        features = dense[0].in_features
+        for i, layer in enumerate(layers):
+            if isinstance(layer, Dense) and layer.in_features != features:
+                raise ValueError(f"Sequential: layer {i} ({layer!r}) expects {layer.in_features} input "
+                                 f"features but the layer before it gives {features}")
+            features = layer.output_features(features)
+        self.layers: List[Layer] = list(layers)
+        self.loss: Optional[Loss] = None
+        self.optimizer: Optional[Optimizer] = None
+        self.schedule: Any = None
+        self.progress = training.Progress()
+        self.history: Optional[training.History] = None
+
+    # --- shape and dtype ----------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype:
+        return next(l.dtype for l in self.layers if isinstance(l, Dense))
+
+    @property
+    def in_features(self) -> int:
+        return next(l.in_features for l in self.layers if isinstance(l, Dense))
+
+    @property
+    def out_features(self) -> int:
+        features = self.in_features
+        for layer in self.layers:
+            features = layer.output_features(features)
+        return features
+
+    def astype(self, dtype: Any) -> "Sequential":
+        """A copy with parameters of ``dtype`` (architecture and weights; no training state)."""
+        check_dtype(dtype)
+        return Sequential(*[layer.astype(dtype) for layer in self.layers])
+
+    # --- forward / backward -------------------------------------------------------------------
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """The network's output for a batch (no input checks: ``predict`` is the checked way)."""
+        for layer in self.layers:
+            X = layer.forward(X)
+        return X
+
+    __call__ = forward
+
+    def backward(self, dY: np.ndarray, need_dx: bool = False) -> Optional[np.ndarray]:
+        """Back-propagate ``dY = ∂loss/∂output`` of the last ``forward``, overwriting every
+        parameter's ``grad``; returns ``∂loss/∂X`` when ``need_dx``."""
+        for i in range(len(self.layers) - 1, -1, -1):
+            dY = self.layers[i].backward(dY, need_dx=need_dx or i > 0)
+        return dY
+
+    def parameters(self) -> Dict[str, Parameter]:
+        """``{"0.W": Parameter, "0.b": ...}``: the live parameters, named by layer index."""
+        return {f"{i}.{name}": p for i, layer in enumerate(self.layers)
+                for name, p in layer.parameters().items()}
+
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """Copies of the weights by name (``W`` as ``(out, in)``, like PyTorch's ``nn.Linear``)."""
+        return {name: p.data.copy() for name, p in self.parameters().items()}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Copy weights in by name; names and shapes must match exactly."""
+        params = self.parameters()
+        if set(state) != set(params):
+            raise ValueError(f"load_state_dict: expected parameters {sorted(params)}, got {sorted(state)}")
+        for name, p in params.items():
+            value = np.asarray(state[name])
+            if value.shape != p.data.shape:
+                raise ValueError(f"load_state_dict: {name} must have shape {p.data.shape}, got {value.shape}")
+        for name, p in params.items():
+            p.data[...] = state[name]
+
+    # --- training -----------------------------------------------------------------------------
+    def train_step(self, X: Any, y: Any, loss: Any = None, optimizer: Any = None,
+                   lr: Optional[float] = None) -> float:
+        """One update on the batch ``(X, y)``: forward, loss, backward, optimizer step.
+
+        Uses (and keeps) ``loss``/``optimizer`` if given, else the model's, else cross-entropy and
+        ``SGD(0.01)``. Returns the batch's loss before the update.
+        """
+        self.loss = get_loss(loss) or self.loss or CrossEntropyLoss()
+        self.optimizer = get_optimizer(optimizer) if optimizer is not None else (self.optimizer or SGD(0.01))
+        X = training.as_inputs(self, X)
+        Y = training.as_targets(self, self.loss, y, len(X))
+        value, _ = self._train_batch(X, Y, self.optimizer.lr if lr is None else lr)
+        return value
+
+    def _train_batch(self, X: np.ndarray, Y: np.ndarray, lr: float):
+        pred = self.forward(X)
+        value, grad = self.loss(pred, Y)
+        self.backward(grad)
+        self.optimizer.step(self.parameters(), lr)
+        return value, pred
+
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> "training.History":
+        """Train; see :func:`blockprop.training.fit` for the arguments."""
+        return training.fit(self, X, y, **kwargs)
+
+    def evaluate(self, X: Any, y: Any, batch_size: int = 1024, loss: Any = None) -> Dict[str, float]:
+        """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` (accuracy for classification losses)."""
+        return training.evaluate(self, X, y, batch_size=batch_size, loss=loss)
+
+    def predict(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+        """The network's outputs (logits for classifiers), computed in batches."""
+        return training.predict(self, X, batch_size=batch_size)
+
+    def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+        """Class probabilities: softmax of the outputs (sigmoid for a BCE / single-output model)."""
+        return training.predict_proba(self, X, batch_size=batch_size)
+
+    def predict_classes(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+        """Predicted class per row: argmax, or ``output > 0`` for a BCE / single-output model."""
+        return training.predict_classes(self, X, batch_size=batch_size)
+
+    # --- persistence and display --------------------------------------------------------------
+    def save(self, path: str) -> None:
+        """Save architecture, weights and training state to ``path`` (see :mod:`blockprop.serialization`)."""
+        from ..serialization import save
+        save(self, path)
+
+    def summary(self) -> None:
+        """Print a table of the layers, their output shapes and parameter counts."""
+        print(self._summary_text())
+
+    def _summary_text(self) -> str:
+        rows, features, total = [], self.in_features, 0
+        for i, layer in enumerate(self.layers):
+            features = layer.output_features(features)
+            count = sum(p.data.size for p in layer.parameters().values())
+            total += count
+            rows.append((f"{i}: {layer!r}", f"(batch, {features})", f"{count:,}"))
+        header = ("Layer", "Output shape", "Params")
+        widths = [max(len(r[c]) for r in rows + [header]) for c in range(3)]
+        line = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"
+        rule = "-" * len(line(header))
+        return "\n".join([line(header), rule, *map(line, rows), rule,
+                          f"Total parameters: {total:,} ({self.dtype.name})"])
+
+    def __repr__(self) -> str:
+        inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential({inner}\n)"

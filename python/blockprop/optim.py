@@ -1,0 +1,139 @@
+"""Optimizers: update named parameters in place with the compiled kernels.
+
+``step(params)`` takes ``{name: Parameter}`` (as ``Sequential.parameters()`` returns) and keeps
+per-parameter state under those names, so ``state_dict()`` / ``load_state_dict()`` move it with
+a saved model. ``lr`` is the base learning rate; a schedule passes the scaled rate to ``step``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import numpy as np
+
+from . import kernels as K
+
+
+def _check(name: str, value: Any, low: float = 0.0, high: float = math.inf,
+           high_open: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if math.isnan(v) or v < low or v > high or (high_open and v == high):
+        bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
+        raise ValueError(f"{name} must lie in {bound}, got {value!r}")
+    return v
+
+
+class Optimizer:
+    """Base class: hyperparameters in ``self.hyperparameters()``, arrays in ``self.state``."""
+
+    def __init__(self, lr: float):
+        self.lr = _check("lr", lr)
+        self.state: Dict[str, Dict[str, Any]] = {}
+
+    def step(self, params: Mapping[str, Any], lr: Optional[float] = None) -> None:
+        """Update every parameter from its ``grad``; ``lr`` overrides ``self.lr`` for this step."""
+        lr = self.lr if lr is None else _check("lr", lr)
+        for name, p in params.items():
+            self._update(name, p, lr)
+
+    def _update(self, name: str, p: Any, lr: float) -> None:
+        raise NotImplementedError
+
+    def hyperparameters(self) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def state_dict(self) -> Dict[str, Any]:
+        """``{"type", "hyperparameters", "state": {param name: {buffer: array or int}}}`` (copies)."""
+        state = {name: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+                 for name, s in self.state.items()}
+        return {"type": type(self).__name__, "hyperparameters": self.hyperparameters(), "state": state}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore hyperparameters and per-parameter state from ``state_dict()``'s output."""
+        if state_dict.get("type") != type(self).__name__:
+            raise ValueError(f"state of a {state_dict.get('type')} optimizer cannot load into {type(self).__name__}")
+        self.__init__(**state_dict["hyperparameters"])
+        self.state = {name: {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+                      for name, s in state_dict["state"].items()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay
+    (PyTorch's semantics: ``v = μ·v + g``, ``p −= lr·v``)."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        super().__init__(lr)
+        self.momentum = _check("momentum", momentum, 0.0, 1.0)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _check("weight_decay", weight_decay)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+
+    def _update(self, name: str, p: Any, lr: float) -> None:
+        velocity = None
+        if self.momentum != 0:
+            s = self.state.setdefault(name, {})
+            if "velocity" not in s:
+                s["velocity"] = np.zeros_like(p.data)
+            velocity = s["velocity"]
+        K.sgd_step(p.data, p.grad, velocity, lr=lr, momentum=self.momentum,
+                   nesterov=self.nesterov, weight_decay=self.weight_decay)
+
+    def hyperparameters(self) -> Dict[str, Any]:
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; ``weight_decay`` is L2 on the gradient, or with ``decoupled``
+    AdamW's decay of the weights themselves."""
+
+    def __init__(self, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False):
+        super().__init__(lr)
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (_check("beta1", betas[0], 0.0, 1.0, high_open=True),
+                      _check("beta2", betas[1], 0.0, 1.0, high_open=True))
+        self.eps = _check("eps", eps)
+        self.weight_decay = _check("weight_decay", weight_decay)
+        self.decoupled = bool(decoupled)
+
+    def _update(self, name: str, p: Any, lr: float) -> None:
+        s = self.state.get(name)
+        if s is None:
+            s = self.state[name] = {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data), "step": 0}
+        s["step"] += 1
+        K.adam_step(p.data, p.grad, s["m"], s["v"], s["step"], lr=lr, beta1=self.betas[0],
+                    beta2=self.betas[1], eps=self.eps, weight_decay=self.weight_decay,
+                    decoupled_weight_decay=self.decoupled)
+
+    def hyperparameters(self) -> Dict[str, Any]:
+        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
+                "weight_decay": self.weight_decay, "decoupled": self.decoupled}
+
+
+def AdamW(lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+          weight_decay: float = 1e-2) -> Adam:
+    """Adam with decoupled weight decay (Loshchilov & Hutter)."""
+    return Adam(lr, betas, eps, weight_decay, decoupled=True)
+
+
+OPTIMIZER_TYPES = {"SGD": SGD, "Adam": Adam}
+
+
+def get_optimizer(optimizer: Any) -> Optimizer:
+    """An optimizer from an instance or a name ("sgd", "adam") with default hyperparameters."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() in ("sgd", "adam"):
+        return SGD() if optimizer.lower() == "sgd" else Adam()
+    raise ValueError(f"unknown optimizer {optimizer!r}; use an SGD/Adam instance or 'sgd'/'adam'")

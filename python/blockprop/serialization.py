@@ -1,0 +1,202 @@
+"""Saving and loading models: one ``.npz`` file, safe to load from anywhere.
+
+Layout: every array is an entry (``param/0.W``, ``optim/0.W/m``, ...) and ``__header__`` is a
+uint8 array holding UTF-8 JSON: ``{"format": "blockprop", "format_version": 1, "dtype",
+"layers", "loss", "optimizer", "schedule", "progress"}``. Loading never unpickles, so a file can't
+run code; any damage or mismatch is reported as ``ValueError``. Saving goes through a temporary
+file that replaces the target only once fully written, so a crash never loses the old file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+from typing import Any, Dict
+
+import numpy as np
+
+from . import schedules
+from .nn.layers import LAYER_TYPES
+from .nn.losses import LOSS_TYPES
+from .nn.sequential import Sequential
+from .optim import OPTIMIZER_TYPES
+
+FORMAT, FORMAT_VERSION = "blockprop", 1
+
+
+def _header(model: Sequential) -> Dict[str, Any]:
+    schedule = None
+    if model.schedule is not None:
+        try:
+            schedule = schedules.to_config(model.schedule)
+        except ValueError:
+            warnings.warn(f"save: the custom schedule {model.schedule!r} is not saved; pass it "
+                          "again to fit after loading", stacklevel=3)
+    p = model.progress
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "dtype": model.dtype.name,
+        "layers": [{"type": type(l).__name__, "config": l.get_config()} for l in model.layers],
+        "loss": type(model.loss).__name__ if model.loss is not None else None,
+        "schedule": schedule,
+        "progress": {"epochs": p.epochs, "updates": p.updates, "seed": p.seed},
+    }
+
+
+def _arrays_and_optimizer(model: Sequential):
+    arrays = {f"param/{name}": p.data for name, p in model.parameters().items()}
+    optimizer = None
+    if model.optimizer is not None:
+        sd = model.optimizer.state_dict()
+        scalars: Dict[str, Dict[str, Any]] = {}
+        for pname, buffers in sd["state"].items():
+            for key, value in buffers.items():
+                if isinstance(value, np.ndarray):
+                    arrays[f"optim/{pname}/{key}"] = value
+                else:
+                    scalars.setdefault(pname, {})[key] = value
+        optimizer = {"type": sd["type"], "hyperparameters": sd["hyperparameters"],
+                     "buffers": sorted(k for k in arrays if k.startswith("optim/")), "scalars": scalars}
+    return arrays, optimizer
+
+
+def save(model: Sequential, path: str) -> None:
+    """Write ``model`` to ``path`` atomically (see the module docstring for the format)."""
+    header = _header(model)
+    arrays, header["optimizer"] = _arrays_and_optimizer(model)
+    arrays["__header__"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable; not possible everywhere (e.g. Windows)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def _read(path: str) -> Dict[str, np.ndarray]:
+    """Every entry of the file, read eagerly so that damage shows up here."""
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a readable blockprop model file (truncated or corrupted?): {e}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: not a blockprop model file (a single array, not an .npz archive)")
+    try:
+        with npz:
+            return {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a readable blockprop model file (truncated or corrupted?): {e}") from None
+
+
+def _parse_header(path: str, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
+    raw = arrays.get("__header__")
+    if raw is None:
+        raise ValueError(f"{path}: not a blockprop model file (no __header__ entry)")
+    try:
+        header = json.loads(raw.astype(np.uint8).tobytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: corrupted header: {e}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a blockprop model file (format {header.get('format') if isinstance(header, dict) else None!r})")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported blockprop format_version {header.get('format_version')!r}; "
+                         f"this version reads {FORMAT_VERSION}")
+    return header
+
+
+def _array(path: str, arrays: Dict[str, np.ndarray], key: str, like: np.ndarray) -> np.ndarray:
+    if key not in arrays:
+        raise ValueError(f"{path}: missing array {key!r}")
+    a = arrays[key]
+    if a.shape != like.shape or a.dtype != like.dtype:
+        raise ValueError(f"{path}: array {key!r} has shape {a.shape} and dtype {a.dtype}, "
+                         f"expected {like.shape} and {like.dtype}")
+    return a
+
+
+def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Sequential:
+    layers = []
+    for i, spec in enumerate(header["layers"]):
+        cls = LAYER_TYPES.get(spec.get("type"))
+        if cls is None:
+            raise ValueError(f"{path}: layer {i} has unknown type {spec.get('type')!r}")
+        config = dict(spec.get("config", {}))
+        if "init" in config:  # the weights are loaded next: skip drawing random ones
+            init, config["init"] = config["init"], "zeros"
+        layer = cls(**config)
+        if "init" in config:
+            layer.init = init
+        layers.append(layer)
+    model = Sequential(*layers)
+    if model.dtype.name != header["dtype"]:
+        raise ValueError(f"{path}: layers are {model.dtype.name} but the header says {header['dtype']}")
+    for name, p in model.parameters().items():
+        p.data[...] = _array(path, arrays, f"param/{name}", p.data)
+    return model
+
+
+def _restore_training(path: str, model: Sequential, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+    if header.get("loss") is not None:
+        if header["loss"] not in LOSS_TYPES:
+            raise ValueError(f"{path}: unknown loss {header['loss']!r}")
+        model.loss = LOSS_TYPES[header["loss"]]()
+    if header.get("schedule") is not None:
+        model.schedule = schedules.from_config(header["schedule"])
+    opt = header.get("optimizer")
+    if opt is not None:
+        cls = OPTIMIZER_TYPES.get(opt.get("type"))
+        if cls is None:
+            raise ValueError(f"{path}: unknown optimizer {opt.get('type')!r}")
+        params = model.parameters()
+        state: Dict[str, Dict[str, Any]] = {}
+        for key in opt["buffers"]:
+            _, pname, buffer = key.split("/")
+            if pname not in params:
+                raise ValueError(f"{path}: optimizer state for unknown parameter {pname!r}")
+            state.setdefault(pname, {})[buffer] = np.array(_array(path, arrays, key, params[pname].data))
+        for pname, scalars in opt["scalars"].items():
+            state.setdefault(pname, {}).update(scalars)
+        model.optimizer = cls(**opt["hyperparameters"])
+        model.optimizer.load_state_dict({"type": opt["type"], "hyperparameters": opt["hyperparameters"],
+                                         "state": state})
+    progress = header.get("progress", {})
+    model.progress.epochs = int(progress.get("epochs", 0))
+    model.progress.updates = int(progress.get("updates", 0))
+    model.progress.seed = progress.get("seed")
+
+
+def load(path: str) -> Sequential:
+    """The model saved at ``path``, with its loss, optimizer state, schedule and progress."""
+    path = os.fspath(path)
+    arrays = _read(path)
+    header = _parse_header(path, arrays)
+    try:
+        model = _build(path, header, arrays)
+        _restore_training(path, model, header, arrays)
+    except ValueError as e:
+        if str(e).startswith(path):
+            raise
+        raise ValueError(f"{path}: invalid model description: {e}") from None
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path}: invalid model description ({type(e).__name__}: {e})") from None
+    return model

@@ -1,0 +1,261 @@
+"""The training loop and batched inference behind ``Sequential.fit / evaluate / predict``.
+
+Ctrl-C during ``fit`` is deferred to the end of the current batch: the update in flight finishes,
+the model stays consistent, ``model.history`` keeps the completed epochs, and the
+``KeyboardInterrupt`` is re-raised (a second Ctrl-C interrupts at once).
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import kernels as K
+from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, get_loss
+from .optim import SGD, get_optimizer
+from .schedules import Constant
+
+
+@dataclass
+class Progress:
+    """How far training has gone: drives the schedule and the per-epoch shuffles, so a resumed
+    (or saved and reloaded) model continues exactly where it stopped."""
+    epochs: int = 0                # epochs run so far (an interrupted one counts)
+    updates: int = 0               # optimizer steps so far
+    seed: Optional[int] = None     # shuffling seed; epoch k shuffles with rng([seed, k])
+
+
+class History:
+    """Per-epoch metrics: ``history.history["loss"]``, ``"accuracy"``, ``"val_loss"``, ``"lr"``, ``"time"``..."""
+
+    def __init__(self) -> None:
+        self.history: Dict[str, List[float]] = {}
+        self.epoch: List[int] = []
+
+    def append(self, epoch: int, metrics: Dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for key, value in metrics.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+# --- input checks -------------------------------------------------------------------------------
+def _count(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
+    return int(value)
+
+
+def as_inputs(model: Any, X: Any, name: str = "X") -> np.ndarray:
+    """``X`` as a C-contiguous array of the model's dtype, checked: 2-D, numeric, finite, the
+    right number of features, not empty."""
+    if isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array, got a {type(X).__name__}")
+    try:
+        arr = np.asarray(X)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{name} must be a numeric array ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
+    if arr.ndim != 2:
+        hint = (" (use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample)"
+                if arr.ndim == 1 else "")
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}{hint}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if arr.shape[1] != model.in_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features per sample (shape {arr.shape}) but the "
+                         f"model expects {model.in_features}")
+    arr = np.ascontiguousarray(arr, dtype=model.dtype)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=1))
+        raise ValueError(f"{name} contains NaN or infinity (in {rows.size} rows, the first at row "
+                         f"{rows[0]}){' after conversion to float32' if arr.dtype == np.float32 else ''}")
+    return arr
+
+
+def as_targets(model: Any, loss: Loss, y: Any, n: int, name: str = "y") -> np.ndarray:
+    """``y`` converted for ``loss`` and checked against ``n`` samples and the model's outputs."""
+    if isinstance(y, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array, got a {type(y).__name__}")
+    try:
+        y = np.asarray(y)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{name} must be a numeric array ({e})") from None
+    if y.ndim == 0 or len(y) != n:
+        raise ValueError(f"X and {name} hold different numbers of samples: X has {n}, {name} has shape {y.shape}")
+    return loss.prepare_target(y, model.out_features, model.dtype)
+
+
+# --- Ctrl-C ------------------------------------------------------------------------------------
+class _DeferInterrupt:
+    """Turns the first SIGINT into a flag checked between batches (main thread only)."""
+
+    def __enter__(self) -> "_DeferInterrupt":
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+# --- fit ---------------------------------------------------------------------------------------
+def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
+        optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
+        shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1) -> History:
+    """Train ``model`` on ``(X, y)`` in mini-batches (the last one may be smaller) and return a
+    :class:`History`, also kept as ``model.history``.
+
+    ``loss`` ("cross_entropy", "mse", "bce" or a Loss), ``optimizer`` and ``schedule`` default to
+    those of the model's previous ``fit`` (state included), else cross-entropy, ``SGD(0.01)`` and
+    a constant rate. ``seed`` fixes the shuffling (kept for later fits when omitted).
+    ``verbose``: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+    """
+    epochs = _count("epochs", epochs, 0)
+    batch_size = _count("batch_size", batch_size, 1)
+    loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
+    opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(0.01))
+    sched = schedule if schedule is not None else (model.schedule or Constant())
+    if not callable(sched):
+        raise TypeError(f"schedule must be a callable epoch -> factor, got {sched!r}")
+    X = as_inputs(model, X)
+    Y = as_targets(model, loss_fn, y, len(X))
+    val = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        Xv = as_inputs(model, validation_data[0], "X_val")
+        val = (Xv, as_targets(model, loss_fn, validation_data[1], len(Xv), "y_val"))
+    model.loss, model.optimizer, model.schedule = loss_fn, opt, sched
+    progress = model.progress
+    if seed is not None:
+        progress.seed = int(seed)
+    elif progress.seed is None:
+        progress.seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+
+    history = model.history = History()
+    n, steps = len(X), math.ceil(len(X) / batch_size)
+    with _DeferInterrupt() as interrupt:
+        for e in range(epochs):
+            epoch = progress.epochs
+            order = np.random.default_rng([progress.seed, epoch]).permutation(n) if shuffle else None
+            bar = tqdm(total=steps, desc=f"Epoch {e + 1}/{epochs}", unit="batch", leave=True,
+                       disable=verbose != 1, dynamic_ncols=True)
+            start, total, correct, seen, lr = time.perf_counter(), 0.0, 0, 0, opt.lr
+            try:
+                for i in range(steps):
+                    rows = (slice(i * batch_size, (i + 1) * batch_size) if order is None
+                            else order[i * batch_size:(i + 1) * batch_size])
+                    Xb, Yb = X[rows], Y[rows]
+                    lr = opt.lr * float(sched(epoch + i / steps))
+                    value, pred = model._train_batch(Xb, Yb, lr)
+                    progress.updates += 1
+                    total += value * len(Xb)
+                    seen += len(Xb)
+                    if loss_fn.classifier:
+                        correct += loss_fn.correct(pred, Yb)
+                    bar.update(1)
+                    if i % max(1, steps // 20) == 0:
+                        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+                    if interrupt.requested:
+                        break
+                progress.epochs += 1
+                if interrupt.requested:
+                    raise KeyboardInterrupt
+                metrics = {"loss": total / seen}
+                if loss_fn.classifier:
+                    metrics["accuracy"] = correct / seen
+                if val is not None:
+                    scores = _evaluate(model, loss_fn, *val, batch_size=max(batch_size, 1024))
+                    metrics.update({f"val_{k}": v for k, v in scores.items()})
+                metrics["lr"], metrics["time"] = lr, time.perf_counter() - start
+                history.append(epoch, metrics)
+                text = {k: (f"{v:.4g}" if k in ("lr", "time") else f"{v:.4f}") for k, v in metrics.items()}
+                bar.set_postfix(text, refresh=True)
+                if verbose == 2:
+                    print(f"Epoch {e + 1}/{epochs}: " + "  ".join(f"{k}={v}" for k, v in text.items()))
+            finally:
+                bar.close()
+    return history
+
+
+# --- inference ---------------------------------------------------------------------------------
+def _batches(n: int, batch_size: int):
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+def _evaluate(model: Any, loss_fn: Loss, X: np.ndarray, Y: np.ndarray, batch_size: int) -> Dict[str, float]:
+    total, correct = 0.0, 0
+    for rows in _batches(len(X), batch_size):
+        pred = model.forward(X[rows])
+        value, _ = loss_fn(pred, Y[rows])
+        total += value * (rows.stop - rows.start)
+        if loss_fn.classifier:
+            correct += loss_fn.correct(pred, Y[rows])
+    scores = {"loss": total / len(X)}
+    if loss_fn.classifier:
+        scores["accuracy"] = correct / len(X)
+    return scores
+
+
+def evaluate(model: Any, X: Any, y: Any, batch_size: int = 1024, loss: Any = None) -> Dict[str, float]:
+    """Mean loss (and accuracy for classification losses) over ``(X, y)``, in batches."""
+    batch_size = _count("batch_size", batch_size, 1)
+    loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
+    X = as_inputs(model, X)
+    return _evaluate(model, loss_fn, X, as_targets(model, loss_fn, y, len(X)), batch_size)
+
+
+def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
+    """Network outputs for ``X``, one batch of activations at a time."""
+    batch_size = _count("batch_size", batch_size, 1)
+    X = as_inputs(model, X)
+    out = np.empty((len(X), model.out_features), dtype=model.dtype)
+    for rows in _batches(len(X), batch_size):
+        out[rows] = model.forward(X[rows])
+    return out
+
+
+def _is_binary(model: Any) -> bool:
+    return isinstance(model.loss, BCEWithLogitsLoss) or (model.loss is None and model.out_features == 1)
+
+
+def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
+    """Softmax of the outputs (sigmoid for BCE or single-output models); outputs unchanged when
+    the last layer already is a Softmax/Sigmoid."""
+    from .nn.layers import Sigmoid, Softmax
+    out = predict(model, X, batch_size)
+    if isinstance(model.layers[-1], (Softmax, Sigmoid)):
+        return out
+    return K.sigmoid(out) if _is_binary(model) else K.softmax(out)
+
+
+def predict_classes(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
+    """Class index per row (argmax); for BCE / single-output models ``probability > 0.5``
+    (shape ``(n,)`` for one output, ``(n, outputs)`` for multi-label)."""
+    proba = predict_proba(model, X, batch_size)
+    if _is_binary(model):
+        classes = (proba > 0.5).astype(np.int64)
+        return classes[:, 0] if classes.shape[1] == 1 else classes
+    return proba.argmax(axis=1)
