@@ -11,6 +11,7 @@ namespace {
 
 struct DenseArgs {
   py::array x, w, b;
+  bool has_b = false;  // a default py::array is a valid (empty float64) array, not null
   index_t batch, in, out;
 };
 
@@ -33,6 +34,7 @@ DenseArgs dense_args(const char* fn, py::handle x_obj, py::handle w_obj, py::han
   }
   if (!b_obj.is_none()) {
     d.b = float_array(b_obj, fn, "b");
+    d.has_b = true;
     check_same_dtype(fn, d.x, "x", d.b, "b");
     check_shape(fn, d.b, "b", {d.out});
   }
@@ -49,9 +51,9 @@ py::array dense_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
     auto x = contiguous<T>(d.x);
     auto w = contiguous<T>(d.w);
     py::array_t<T, py::array::c_style> b;
-    if (d.b) b = contiguous<T>(d.b);
+    if (d.has_b) b = contiguous<T>(d.b);
     py::array_t<T> y({d.batch, d.out});
-    const T* bp = d.b ? b.data() : nullptr;
+    const T* bp = d.has_b ? b.data() : nullptr;
     {
       py::gil_scoped_release release;
       dense_forward<T>(d.batch, d.in, d.out, x.data(), w.data(), bp, act, y.mutable_data());
@@ -69,10 +71,12 @@ py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle dy_ob
   check_same_dtype(fn, d.x, "x", dy_a, "dy");
   check_shape(fn, dy_a, "dy", {d.batch, d.out});
   py::array y_a;
+  bool has_y = false;  // y_a default-constructs to an empty array, so it cannot say "absent"
   if (act != Activation::linear) {
     if (y_obj.is_none())
       throw py::value_error("dense_backward: y (the forward's output) is required for a non-linear activation");
     y_a = float_array(y_obj, fn, "y");
+    has_y = true;
     check_same_dtype(fn, d.x, "x", y_a, "y");
     check_shape(fn, y_a, "y", {d.batch, d.out});
   }
@@ -82,7 +86,7 @@ py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle dy_ob
     auto w = contiguous<T>(d.w);
     auto dy = contiguous<T>(dy_a);
     py::array_t<T, py::array::c_style> y;
-    if (y_a) y = contiguous<T>(y_a);
+    if (has_y) y = contiguous<T>(y_a);
     py::array_t<T> dw({d.out, d.in}), db({d.out});
     py::object dx_obj = py::none();
     T* dxp = nullptr;
@@ -91,7 +95,7 @@ py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle dy_ob
       dxp = dx.mutable_data();
       dx_obj = dx;
     }
-    const T* yp = y_a ? y.data() : nullptr;
+    const T* yp = has_y ? y.data() : nullptr;
     {
       py::gil_scoped_release release;
       dense_backward<T>(d.batch, d.in, d.out, x.data(), w.data(), dy.data(), yp, act, dxp,
