@@ -1,0 +1,232 @@
+"""fit / evaluate / predict: correctness against a hand-computed step, learning, input checks."""
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from blockprop import reference as R
+from blockprop.nn import Dense, ReLU, Sequential
+from blockprop.optim import SGD, Adam
+
+
+def spirals(n_per_class=300, classes=2, noise=0.15, seed=0):
+    """Interleaved spiral arms, one per class, in 2-D."""
+    rng = np.random.default_rng(seed)
+    X, y = [], []
+    for c in range(classes):
+        r = np.linspace(0.1, 1.0, n_per_class)
+        t = np.linspace(0, 3.5, n_per_class) + 2 * np.pi * c / classes + rng.normal(0, noise, n_per_class) * 0.5
+        X.append(np.c_[r * np.sin(t), r * np.cos(t)])
+        y.append(np.full(n_per_class, c))
+    return np.concatenate(X), np.concatenate(y)
+
+
+def small_model(dtype="float32", out=3):
+    return Sequential(Dense(2, 16, "tanh", seed=0, dtype=dtype), Dense(16, out, seed=1, dtype=dtype))
+
+
+def test_train_step_matches_hand_computed_reference_step():
+    """Two SGD-momentum steps through the model == the same maths with blockprop.reference."""
+    rng = np.random.default_rng(0)
+    model = Sequential(Dense(3, 5, "tanh", seed=0, dtype="float64"), Dense(5, 4, seed=1, dtype="float64"))
+    for p in model.parameters().values():
+        p.data[...] = rng.normal(size=p.data.shape)
+    P = {k: p.data.copy() for k, p in model.parameters().items()}
+    V = {k: np.zeros_like(v) for k, v in P.items()}
+    opt = SGD(lr=0.1, momentum=0.9, weight_decay=0.01)
+    for _ in range(2):
+        X, y = rng.normal(size=(6, 3)), rng.integers(0, 4, 6)
+        loss = model.train_step(X, y, loss="cross_entropy", optimizer=opt)
+        h = R.dense_forward(X, P["0.W"], P["0.b"], "tanh")
+        z = R.dense_forward(h, P["1.W"], P["1.b"])
+        ref_loss, dz = R.softmax_cross_entropy(z, y)
+        dh, g1W, g1b = R.dense_backward(h, P["1.W"], dz)
+        _, g0W, g0b = R.dense_backward(X, P["0.W"], dh, h, "tanh")
+        for k, g in zip(["0.W", "0.b", "1.W", "1.b"], [g0W, g0b, g1W, g1b]):
+            R.sgd_step(P[k], g, V[k], lr=0.1, momentum=0.9, weight_decay=0.01)
+        assert loss == pytest.approx(ref_loss, rel=1e-12)
+        for k, p in model.parameters().items():
+            np.testing.assert_allclose(p.data, P[k], rtol=0, atol=1e-12)
+    assert model.optimizer is opt
+
+
+def test_spirals_are_learned_quickly():
+    X, y = spirals()
+    X_val, y_val = spirals(seed=1)
+    model = Sequential(Dense(2, 64, "relu", seed=0), Dense(64, 64, "relu", seed=1), Dense(64, 2, seed=2))
+    start = time.perf_counter()
+    hist = model.fit(X, y, epochs=60, batch_size=32, optimizer=Adam(0.01), validation_data=(X_val, y_val),
+                     seed=0, verbose=0)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 10, f"training took {elapsed:.1f} s"
+    assert hist.history["accuracy"][-1] >= 0.95
+    assert model.evaluate(X_val, y_val)["accuracy"] >= 0.95
+    assert set(hist.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "time"}
+    assert all(len(v) == 60 for v in hist.history.values())
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+
+
+def test_every_sample_is_used_including_the_last_partial_batch():
+    sizes, rows = [], []
+    model = small_model()
+    original = model._train_batch
+
+    def spy(Xb, Yb, lr):
+        sizes.append(len(Xb))
+        rows.extend(Xb[:, 0].tolist())
+        return original(Xb, Yb, lr)
+
+    model._train_batch = spy
+    X = np.c_[np.arange(10), np.zeros(10)].astype(np.float32)
+    model.fit(X, np.arange(10) % 3, epochs=2, batch_size=4, seed=3, verbose=0)
+    assert sizes == [4, 4, 2, 4, 4, 2]
+    assert sorted(rows[:10]) == list(range(10)) and sorted(rows[10:]) == list(range(10))
+    assert rows[:10] != rows[10:]  # reshuffled every epoch
+    assert model.progress.updates == 6 and model.progress.epochs == 2
+    rows.clear()
+    model.fit(X, np.arange(10) % 3, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    assert rows == list(range(10))
+
+
+def test_second_fit_continues_with_the_same_optimizer_state():
+    X, y = spirals(50)
+    model = small_model(out=2)
+    opt = Adam(0.01)
+    model.fit(X, y, epochs=2, batch_size=10, optimizer=opt, loss="cross_entropy", verbose=0)
+    steps = opt.state["0.W"]["step"]
+    model.fit(X, y, epochs=1, batch_size=10, verbose=0)
+    assert model.optimizer is opt and opt.state["0.W"]["step"] == steps + 10
+
+
+def test_seeded_training_is_reproducible_and_epochs_zero_changes_nothing():
+    X, y = spirals(40)
+    a, b = small_model(out=2), small_model(out=2)
+    before = a.state_dict()
+    a.fit(X, y, epochs=0, verbose=0)
+    assert all(np.array_equal(before[k], v) for k, v in a.state_dict().items())
+    a.fit(X, y, epochs=3, batch_size=8, seed=5, optimizer=SGD(0.1, momentum=0.9), verbose=0)
+    b.fit(X, y, epochs=3, batch_size=8, seed=5, optimizer=SGD(0.1, momentum=0.9), verbose=0)
+    assert all(np.array_equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
+
+
+def test_default_optimizer_and_loss():
+    X, y = spirals(20)
+    model = small_model(out=2)
+    model.fit(X, y, epochs=1, verbose=0)
+    assert type(model.optimizer) is SGD and model.optimizer.lr == 0.01
+    assert type(model.loss).__name__ == "CrossEntropyLoss"
+
+
+def test_predict_is_batched_and_consistent():
+    X, _ = spirals(100)
+    model = small_model()
+    full = model.forward(X.astype(np.float32))
+    calls = []
+    original = model.forward
+    model.forward = lambda x: calls.append(len(x)) or original(x)
+    out = model.predict(X, batch_size=64)
+    assert calls == [64, 64, 64, 8]
+    np.testing.assert_allclose(out, full, rtol=1e-6, atol=1e-6)
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert np.array_equal(model.predict_classes(X), out.argmax(axis=1))
+
+
+def test_binary_classification_and_regression():
+    X, y = spirals(100, noise=0.0)
+    X = X[(np.abs(X[:, 0]) > 0.1)]
+    y = (X[:, 0] > 0).astype(int)  # a linearly separable problem
+    clf = Sequential(Dense(2, 8, "tanh", seed=0), Dense(8, 1, seed=1))
+    hist = clf.fit(X, y, epochs=30, batch_size=16, loss="bce", optimizer=Adam(0.05), verbose=0)
+    assert hist.history["accuracy"][-1] > 0.95
+    assert clf.predict_classes(X).shape == (len(X),) and np.mean(clf.predict_classes(X) == y) > 0.95
+    assert ((clf.predict_proba(X) > 0) & (clf.predict_proba(X) < 1)).all()
+
+    reg = Sequential(Dense(2, 16, "tanh", seed=0, dtype="float64"), Dense(16, 1, seed=1, dtype="float64"))
+    target = X[:, 0] - 0.5 * X[:, 1]
+    hist = reg.fit(X, target, epochs=40, batch_size=16, loss="mse", optimizer=Adam(0.01), verbose=0)
+    assert "accuracy" not in hist.history and hist.history["loss"][-1] < 0.01
+    assert set(reg.evaluate(X, target)) == {"loss"}
+    assert reg.predict(X).dtype == np.float64
+
+
+def test_progress_bar_only_when_verbose(capsys):
+    X, y = spirals(20)
+    small_model(out=2).fit(X, y, epochs=2, verbose=0)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    small_model(out=2).fit(X, y, epochs=2, verbose=1)
+    assert "Epoch 2/2" in capsys.readouterr().err
+    small_model(out=2).fit(X, y, epochs=2, verbose=2)
+    assert "Epoch 2/2: loss=" in capsys.readouterr().out
+
+
+GOOD_X, GOOD_Y = np.zeros((4, 2)), np.array([0, 1, 2, 0])
+
+
+@pytest.mark.parametrize("X,y,kwargs,error,match", [
+    (np.zeros((4, 3)), GOOD_Y, {}, ValueError, r"3 features.*\(4, 3\).*expects 2"),
+    (np.zeros(4), GOOD_Y, {}, ValueError, r"2-D.*\(4,\)"),
+    (np.zeros((0, 2)), GOOD_Y[:0], {}, ValueError, "empty"),
+    (GOOD_X, GOOD_Y[:3], {}, ValueError, "X has 4, y has shape \\(3,\\)"),
+    (GOOD_X, np.array([0, 1, 3, 0]), {}, ValueError, r"\[0, 3\)"),
+    (GOOD_X, np.array([0, 1.5, 2, 0]), {}, ValueError, "integer"),
+    (np.array([[0, 1], [np.nan, 0], [0, 0], [0, 0]]), GOOD_Y, {}, ValueError, "NaN.*row 1"),
+    (np.array([["a", "b"]] * 4), GOOD_Y, {}, TypeError, "numeric"),
+    ([[0, 1], [2]], GOOD_Y[:2], {}, TypeError, "numeric"),
+    (GOOD_X, GOOD_Y, dict(batch_size=0), ValueError, "batch_size"),
+    (GOOD_X, GOOD_Y, dict(epochs=-1), ValueError, "epochs"),
+    (GOOD_X, GOOD_Y, dict(epochs=1.5), TypeError, "epochs"),
+    (GOOD_X, GOOD_Y, dict(loss="hinge"), ValueError, "unknown loss"),
+    (GOOD_X, GOOD_Y, dict(validation_data=GOOD_X), TypeError, "validation_data"),
+    (GOOD_X, GOOD_Y, dict(validation_data=(np.zeros((2, 5)), GOOD_Y[:2])), ValueError, "X_val has 5 features"),
+])
+def test_fit_rejects_bad_input(X, y, kwargs, error, match):
+    model = small_model()
+    before = model.state_dict()
+    with pytest.raises(error, match=match):
+        model.fit(X, y, verbose=0, **kwargs)
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
+    assert model.optimizer is None  # nothing was set up by the failed call
+
+
+def test_predict_and_evaluate_reject_bad_input():
+    model = small_model()
+    with pytest.raises(ValueError, match="expects 2"):
+        model.predict(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="batch_size"):
+        model.predict(GOOD_X, batch_size=0)
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict_proba(np.full((2, 2), np.inf))
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        model.evaluate(GOOD_X, GOOD_Y[:2])
+    with pytest.raises(ValueError, match="empty"):
+        model.predict(np.zeros((0, 2)))
+
+
+def test_ctrl_c_stops_at_a_batch_boundary_and_reraises():
+    X, y = spirals(50)
+    model = small_model(out=2)
+    model.fit(X, y, epochs=1, batch_size=10, verbose=0)  # 10 batches per epoch
+    opt = model.optimizer
+    original = opt.step
+    calls = []
+
+    def step_then_interrupt(params, lr=None):
+        calls.append(1)
+        if len(calls) == 13:  # in the middle of the second epoch of the next fit
+            os.kill(os.getpid(), signal.SIGINT)  # delivered while this step is still running
+        original(params, lr)
+
+    opt.step = step_then_interrupt
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, epochs=5, batch_size=10, verbose=0)
+    assert len(calls) == 13  # the interrupted batch finished, nothing after it ran
+    assert model.progress.updates == 10 + 13
+    assert len(model.history.epoch) == 1 and len(model.history.history["loss"]) == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    opt.step = original
+    model.fit(X, y, epochs=1, batch_size=10, verbose=0)  # the model is still usable
+    assert np.isfinite(model.predict(X)).all()
