@@ -11,6 +11,7 @@ void bind_dense(pybind11::module_& m);
 void bind_activations(pybind11::module_& m);
 void bind_losses(pybind11::module_& m);
 void bind_optimizers(pybind11::module_& m);
+void bind_mlp(pybind11::module_& m);          // whole training loop in C++
 
 }  // namespace bind
 }  // namespace blockprop

@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
   bind_activations(m);
   bind_losses(m);
   bind_optimizers(m);
+  bind_mlp(m);
 }

@@ -1,0 +1,52 @@
+// A whole training loop for a chain of dense layers, run in C++: gather a batch, forward, loss,
+// backward, optimizer update, for many batches per call. Small batches are then not dominated by
+// the cost of returning to Python between kernels. It calls the same kernels, in the same order,
+// as a Python loop over blockprop.kernels, so both give bit-identical weights.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "blockprop/optimizers.h"
+#include "blockprop/types.h"
+
+namespace blockprop {
+
+enum class LossKind : int { mse = 0, cross_entropy = 1, bce = 2 };
+enum class OptimizerKind : int { sgd = 0, adam = 1 };
+
+// One dense layer y = f(x·Wᵀ + b) and its optimizer state, all owned by the caller.
+template <typename T>
+struct MlpLayer {
+  index_t in = 0, out = 0;
+  Activation act = Activation::linear;
+  T* w = nullptr;                      // (out, in), updated in place
+  T* b = nullptr;                      // (out,) or null for no bias
+  T* state_w[2] = {nullptr, nullptr};  // SGD: velocity (null without momentum); Adam: m, v
+  T* state_b[2] = {nullptr, nullptr};
+};
+
+template <typename T>
+struct MlpProblem {
+  std::vector<MlpLayer<T>> layers;
+  LossKind loss = LossKind::cross_entropy;
+  OptimizerKind optimizer = OptimizerKind::sgd;
+  SgdParams sgd;
+  AdamParams adam;  // adam.step: the 1-based step of the first update; advanced per update
+  const T* x = nullptr;                 // (n_samples, layers[0].in)
+  const std::int64_t* labels = nullptr;  // cross-entropy: (n_samples,) in [0, classes)
+  const T* targets = nullptr;            // mse / bce: (n_samples, layers.back().out)
+};
+
+struct MlpTrainResult {
+  double loss_sum = 0;   // Σ over batches of (batch loss × batch size)
+  index_t correct = 0;   // classification hits (cross-entropy: argmax; bce: logit > 0 ⇔ target > ½)
+  index_t samples = 0;
+};
+
+// Trains on order[0:n_order] (sample indices) cut into consecutive batches of batch_size, the last
+// one possibly shorter; batch i uses learning rate lrs[i].
+template <typename T>
+MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, index_t n_order,
+                                 index_t batch_size, const double* lrs);
+
+}  // namespace blockprop

@@ -1,0 +1,116 @@
+#include "blockprop/mlp.h"
+
+#include <algorithm>
+
+#include "blockprop/dense.h"
+#include "blockprop/losses.h"
+
+namespace blockprop {
+
+namespace {
+
+// Index of the largest of n values (the first on ties, as np.argmax).
+template <typename T>
+index_t argmax(const T* v, index_t n) {
+  index_t best = 0;
+  for (index_t j = 1; j < n; ++j)
+    if (v[j] > v[best]) best = j;
+  return best;
+}
+
+template <typename T>
+void update(MlpProblem<T>& p, index_t n, T* param, const T* grad, T* const state[2], double lr) {
+  if (p.optimizer == OptimizerKind::sgd) {
+    SgdParams hp = p.sgd;
+    hp.lr = lr;
+    sgd_step<T>(n, param, grad, state[0], hp);
+  } else {
+    AdamParams hp = p.adam;
+    hp.lr = lr;
+    adam_step<T>(n, param, grad, state[0], state[1], hp);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, index_t n_order,
+                                 index_t batch_size, const double* lrs) {
+  const auto& layers = p.layers;
+  const size_t L = layers.size();
+  const index_t n_in = layers.front().in, n_out = layers.back().out;
+  const index_t bmax = std::min(batch_size, n_order);
+  index_t widest = n_in;
+  for (const auto& l : layers) widest = std::max(widest, l.out);
+
+  // Buffers for the whole call: the batch, each layer's output, its gradients, and dx ping-pong.
+  std::vector<T> xb(bmax * n_in), grad(bmax * n_out), dx[2] = {std::vector<T>(bmax * widest),
+                                                               std::vector<T>(bmax * widest)};
+  std::vector<T> targets(p.loss == LossKind::cross_entropy ? 0 : bmax * n_out);
+  std::vector<std::int64_t> labels(p.loss == LossKind::cross_entropy ? bmax : 0);
+  std::vector<std::vector<T>> act(L), dw(L), db(L);
+  for (size_t l = 0; l < L; ++l) {
+    act[l].resize(bmax * layers[l].out);
+    dw[l].resize(layers[l].out * layers[l].in);
+    db[l].resize(layers[l].b ? layers[l].out : 0);
+  }
+
+  MlpTrainResult r;
+  for (index_t start = 0, batch = 0; start < n_order; start += batch_size, ++batch) {
+    const index_t B = std::min(batch_size, n_order - start);
+    const std::int64_t* idx = order + start;
+    for (index_t i = 0; i < B; ++i) {
+      std::copy_n(p.x + idx[i] * n_in, n_in, xb.data() + i * n_in);
+      if (p.loss == LossKind::cross_entropy) labels[i] = p.labels[idx[i]];
+      else std::copy_n(p.targets + idx[i] * n_out, n_out, targets.data() + i * n_out);
+    }
+    // forward
+    const T* in = xb.data();
+    for (size_t l = 0; l < L; ++l) {
+      dense_forward<T>(B, layers[l].in, layers[l].out, in, layers[l].w, layers[l].b, layers[l].act,
+                       act[l].data());
+      in = act[l].data();
+    }
+    // loss and its gradient at the output
+    const T* out = act[L - 1].data();
+    double loss = 0;
+    switch (p.loss) {
+      case LossKind::cross_entropy:
+        loss = softmax_cross_entropy<T>(B, n_out, out, labels.data(), grad.data());
+        for (index_t i = 0; i < B; ++i) r.correct += argmax(out + i * n_out, n_out) == labels[i];
+        break;
+      case LossKind::mse:
+        loss = mse_loss<T>(B * n_out, out, targets.data(), grad.data());
+        break;
+      case LossKind::bce:
+        loss = binary_cross_entropy<T>(B * n_out, out, targets.data(), grad.data());
+        for (index_t i = 0; i < B * n_out; ++i) r.correct += (out[i] > T(0)) == (targets[i] > T(0.5));
+        break;
+    }
+    r.loss_sum += loss * static_cast<double>(B);
+    r.samples += B;
+    // backward: each layer's dx is the next one down's dy
+    const T* dy = grad.data();
+    for (size_t l = L; l-- > 0;) {
+      const T* x_l = l ? act[l - 1].data() : xb.data();
+      T* dx_l = l ? dx[l % 2].data() : nullptr;
+      dense_backward<T>(B, layers[l].in, layers[l].out, x_l, layers[l].w, dy, act[l].data(),
+                        layers[l].act, dx_l, dw[l].data(), layers[l].b ? db[l].data() : nullptr);
+      dy = dx_l;
+    }
+    // update (Adam's step advances once per batch, for all parameters together)
+    for (size_t l = 0; l < L; ++l) {
+      update(p, layers[l].out * layers[l].in, layers[l].w, dw[l].data(), layers[l].state_w, lrs[batch]);
+      if (layers[l].b) update(p, layers[l].out, layers[l].b, db[l].data(), layers[l].state_b, lrs[batch]);
+    }
+    ++p.adam.step;
+  }
+  return r;
+}
+
+template MlpTrainResult mlp_train_batches<float>(MlpProblem<float>&, const std::int64_t*, index_t,
+                                                 index_t, const double*);
+template MlpTrainResult mlp_train_batches<double>(MlpProblem<double>&, const std::int64_t*, index_t,
+                                                  index_t, const double*);
+
+}  // namespace blockprop
