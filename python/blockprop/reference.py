@@ -95,7 +95,8 @@ def softmax_backward(dy, y):
 def mse_loss(pred, target):
     """L = mean((pred − target)²);  ∂L/∂pred = 2·(pred − target)/n"""
     diff = pred - target
-    return float(np.mean(diff.astype(np.float64) ** 2)), 2 * diff / diff.size
+    loss = float(np.mean(diff.astype(np.float64) ** 2)) if diff.size else 0.0
+    return loss, 2 * diff / max(diff.size, 1)
 
 
 def softmax_cross_entropy(logits, labels):
