@@ -10,8 +10,12 @@ from .training import as_inputs, as_targets
 
 
 def gradcheck(model: Any, X: Any, y: Any, loss: Any, eps: float = 1e-6) -> Dict[str, float]:
-    """Worst relative error ``|a − n| / max(|a| + |n|, 1e-10)`` per parameter between the
+    """Worst relative error ``|a − n| / max(|a| + |n|, floor)`` per parameter between the
     back-propagated gradient ``a`` and the central difference ``n = (L(p+eps) − L(p−eps)) / 2eps``.
+
+    ``floor = 1e-9·max(1, |L|) / eps`` (1e-3·max(1, |L|) at the default eps): the difference
+    quotient's rounding error, a few ``1e-16·|L| / eps``, would swamp a purely relative
+    comparison of tiny gradient elements, so those are measured against the floor instead.
 
     Runs on a float64 copy of ``model``; the model itself is untouched. One forward pass per
     perturbed element, so keep the network and ``X`` small. Values below ~1e-6 mean agreement.
@@ -22,7 +26,8 @@ def gradcheck(model: Any, X: Any, y: Any, loss: Any, eps: float = 1e-6) -> Dict[
     m = model.astype("float64")
     X = as_inputs(m, X)
     Y = as_targets(m, loss_fn, y, len(X))
-    _, grad = loss_fn(m.forward(X), Y)
+    value, grad = loss_fn(m.forward(X), Y)
+    floor = 1e-9 * max(1.0, abs(value)) / eps
     m.backward(grad)
     errors = {}
     for name, p in m.parameters().items():
@@ -37,6 +42,6 @@ def gradcheck(model: Any, X: Any, y: Any, loss: Any, eps: float = 1e-6) -> Dict[
             down, _ = loss_fn(m.forward(X), Y)
             flat[i] = original
             numeric.flat[i] = (up - down) / (2 * eps)
-        err = np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-10)
+        err = np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), floor)
         errors[name] = float(err.max())
     return errors
