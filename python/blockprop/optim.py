@@ -117,7 +117,7 @@ class Adam(Optimizer):
                     decoupled_weight_decay=self.decoupled)
 
     def hyperparameters(self) -> Dict[str, Any]:
-        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps,
                 "weight_decay": self.weight_decay, "decoupled": self.decoupled}
 
 

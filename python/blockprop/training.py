@@ -130,6 +130,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     those of the model's previous ``fit`` (state included), else cross-entropy, ``SGD(0.01)`` and
     a constant rate. ``seed`` fixes the shuffling (kept for later fits when omitted).
     ``verbose``: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+    Ctrl-C finishes the current batch, then re-raises ``KeyboardInterrupt`` (see the module doc).
     """
     epochs = _count("epochs", epochs, 0)
     batch_size = _count("batch_size", batch_size, 1)

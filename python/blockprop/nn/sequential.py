@@ -124,9 +124,16 @@ class Sequential:
         self.optimizer.step(self.parameters(), lr)
         return value, pred
 
-    def fit(self, X: Any, y: Any, **kwargs: Any) -> "training.History":
-        """Train; see :func:`blockprop.training.fit` for the arguments."""
-        return training.fit(self, X, y, **kwargs)
+    def fit(self, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
+            optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
+            shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1) -> "training.History":
+        """Train in mini-batches; returns the per-epoch History. ``loss``, ``optimizer`` and
+        ``schedule`` default to the previous fit's (state included), else "cross_entropy",
+        ``SGD(0.01)``, constant. Ctrl-C stops after the current batch and re-raises
+        ``KeyboardInterrupt``. Details: :func:`blockprop.training.fit`."""
+        return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, loss=loss,
+                            optimizer=optimizer, schedule=schedule, validation_data=validation_data,
+                            shuffle=shuffle, seed=seed, verbose=verbose)
 
     def evaluate(self, X: Any, y: Any, batch_size: int = 1024, loss: Any = None) -> Dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` (accuracy for classification losses)."""
