@@ -121,6 +121,7 @@ def test_bad_argument_in_subprocess(tmp_path):
     (["train", "--dtype", "float16"], "--dtype"),
     (["train", "--threads", "0"], "--threads"),
     (["train", "--data", "/nonexistent/mnist"], "not a directory"),
+    (["train", "--save", "/nonexistent/dir/model.bp"], "does not exist"),
     (["train", "--frobnicate"], "unrecognized"),
 ])
 def test_usage_errors_exit_2(argv, message, capsys):

@@ -207,6 +207,9 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     say = (lambda *a: None) if args.quiet else print
     if args.momentum is not None and args.optimizer != "sgd":
         parser.error("--momentum applies to --optimizer sgd only")
+    if args.save is not None and not args.save.resolve().parent.is_dir():
+        # Checked now rather than after a long training run that could not be kept.
+        parser.error(f"--save {args.save}: directory {args.save.resolve().parent} does not exist")
     if args.threads is not None:
         bp.set_num_threads(args.threads)
     try:
