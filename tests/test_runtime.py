@@ -1,0 +1,233 @@
+"""Run-time controls: BLOCKPROP_ISA at import, set_isa, thread count (and OMP_NUM_THREADS), the
+thread-count independence of results, and the GIL being released inside kernels."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import blockprop
+
+ALL_ISAS = ("generic", "avx2", "avx512")
+SUPPORTED = blockprop.supported_isas()
+
+
+def run_python(code, tmp_path, **env):
+    """Runs code in a fresh interpreter (same PYTHONPATH) with extra environment variables."""
+    full = dict(os.environ)
+    for key in ("BLOCKPROP_ISA", "OMP_NUM_THREADS"):
+        full.pop(key, None)
+    full.update(env)
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=full,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_supported_isas_shape():
+    """supported_isas lists known names, lowest first, always including generic; isa() is one."""
+    assert SUPPORTED[0] == "generic"
+    assert all(s in ALL_ISAS for s in SUPPORTED)
+    assert list(SUPPORTED) == sorted(SUPPORTED, key=ALL_ISAS.index)
+    assert blockprop.isa() in SUPPORTED
+
+
+def test_default_isa_is_best(tmp_path):
+    """Without BLOCKPROP_ISA the best supported instruction set is active."""
+    r = run_python("import blockprop; print(blockprop.isa())", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == SUPPORTED[-1]
+
+
+@pytest.mark.parametrize("name", SUPPORTED)
+def test_env_selects_isa(name, tmp_path):
+    """BLOCKPROP_ISA=<name> (any case, surrounding blanks) makes blockprop.isa() report it."""
+    for value in (name, f"  {name.upper()} "):
+        r = run_python("import blockprop; print(blockprop.isa())", tmp_path, BLOCKPROP_ISA=value)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == name
+
+
+def test_env_unknown_isa_fails_at_import(tmp_path):
+    """An unknown name is an ImportError mentioning BLOCKPROP_ISA, the name and the valid ones."""
+    r = run_python("import blockprop", tmp_path, BLOCKPROP_ISA="sse9")
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and "BLOCKPROP_ISA" in r.stderr and "sse9" in r.stderr
+    assert "generic" in r.stderr
+
+
+@pytest.mark.parametrize("name", [n for n in ALL_ISAS if n not in SUPPORTED])
+def test_env_unsupported_isa_fails_at_import(name, tmp_path):
+    """A known but unsupported instruction set is an ImportError saying it is not supported.
+    (No parameters, so not run, on a CPU that supports all of them.)"""
+    r = run_python("import blockprop", tmp_path, BLOCKPROP_ISA=name)
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and "not supported" in r.stderr
+
+
+def test_set_isa_errors_and_round_trip():
+    """set_isa switches and reports; an unknown name is a ValueError and changes nothing."""
+    before = blockprop.isa()
+    try:
+        for name in SUPPORTED:
+            blockprop.set_isa(name)
+            assert blockprop.isa() == name
+        with pytest.raises(ValueError, match="unknown instruction set"):
+            blockprop.set_isa("neon")
+        assert blockprop.isa() == SUPPORTED[-1]
+        for name in ALL_ISAS:
+            if name not in SUPPORTED:
+                with pytest.raises(ValueError, match="not supported"):
+                    blockprop.set_isa(name)
+    finally:
+        blockprop.set_isa(before)
+
+
+def test_isas_agree(dtype):
+    """Every ISA computes the same gemm to within rounding."""
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-1, 1, (70, 300)).astype(dtype), rng.uniform(-1, 1, (300, 50)).astype(dtype)
+    before = blockprop.isa()
+    try:
+        results = []
+        for name in SUPPORTED:
+            blockprop.set_isa(name)
+            results.append(blockprop.gemm(a, b))
+    finally:
+        blockprop.set_isa(before)
+    tol = 64 * np.finfo(dtype).eps * np.sqrt(300) * (np.abs(a) @ np.abs(b))
+    for r in results[1:]:
+        assert (np.abs(r - results[0]) <= tol).all()
+
+
+def test_set_get_num_threads():
+    """set_num_threads(n) is reported by get_num_threads; 0 restores the default; n < 0 fails."""
+    default = blockprop.get_num_threads()
+    assert default >= 1
+    try:
+        for n in (1, 2, 3):
+            blockprop.set_num_threads(n)
+            assert blockprop.get_num_threads() == n
+        blockprop.set_num_threads(0)
+        assert blockprop.get_num_threads() == default
+        with pytest.raises(ValueError, match="set_num_threads"):
+            blockprop.set_num_threads(-1)
+    finally:
+        blockprop.set_num_threads(0)
+
+
+@pytest.mark.parametrize("omp", ["1", "3"])
+def test_omp_num_threads_is_the_default(omp, tmp_path):
+    """get_num_threads follows OMP_NUM_THREADS until set_num_threads overrides it."""
+    code = ("import blockprop; print(blockprop.get_num_threads()); "
+            "blockprop.set_num_threads(2); print(blockprop.get_num_threads())")
+    r = run_python(code, tmp_path, OMP_NUM_THREADS=omp)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [omp, "2"]
+
+
+def _thread_results(fn):
+    """fn() with 1 and with 2 threads."""
+    out = []
+    try:
+        for n in (1, 2):
+            blockprop.set_num_threads(n)
+            out.append(fn())
+    finally:
+        blockprop.set_num_threads(0)
+    return out
+
+
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
+def test_threads_bit_identical_gemm(trans_a, trans_b, isa, dtype):
+    """gemm with 1 and 2 threads gives bit-identical results (each element summed by one thread
+    in a fixed order), on shapes big enough to be split."""
+    rng = np.random.default_rng(1)
+    m, n, k = 301, 517, 400
+    a = rng.uniform(-1, 1, (k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.uniform(-1, 1, (n, k) if trans_b else (k, n)).astype(dtype)
+    c0 = rng.uniform(-1, 1, (m, n)).astype(dtype)
+    one, two = _thread_results(
+        lambda: blockprop.gemm(a, b, trans_a, trans_b, 0.5, 2.0, out=c0.copy()))
+    np.testing.assert_array_equal(one, two)
+
+
+def test_threads_bit_identical_dense(isa, dtype):
+    """dense_forward and dense_backward are bit-identical with 1 and 2 threads."""
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, (128, 784)).astype(dtype)
+    W = (rng.uniform(-1, 1, (128, 784)) * 0.06).astype(dtype)
+    b = rng.uniform(-1, 1, 128).astype(dtype)
+    dy = rng.uniform(-1, 1, (128, 128)).astype(dtype)
+
+    def run():
+        y = blockprop.dense_forward(x, W, b, "tanh")
+        return (y,) + tuple(blockprop.dense_backward(x, W, dy, y, "tanh"))
+
+    one, two = _thread_results(run)
+    for r1, r2 in zip(one, two):
+        np.testing.assert_array_equal(r1, r2)
+
+
+def _long_call(kind):
+    """A kernel call lasting roughly 0.3-1 s here (sized by timing a smaller one)."""
+    rng = np.random.default_rng(3)
+
+    def make(n):
+        if kind == "gemm":
+            a, b = rng.uniform(-1, 1, (n, n)), rng.uniform(-1, 1, (n, n))
+            return lambda: blockprop.gemm(a, b)
+        x, W = rng.uniform(-1, 1, (n, n)), rng.uniform(-1, 1, (n, n))
+        return lambda: blockprop.dense_forward(x, W, None, "sigmoid")
+
+    n = 300
+    while True:
+        f = make(n)
+        t = time.perf_counter()
+        f()
+        dt = time.perf_counter() - t
+        if dt >= 0.3 or n >= 3000:
+            return f, dt
+        n = min(3000, int(n * max(1.3, min(3.0, (0.5 / max(dt, 1e-4)) ** (1 / 3)))))
+
+
+@pytest.mark.parametrize("kind", ["gemm", "dense_forward"])
+def test_gil_released(kind):
+    """While one thread is inside a long kernel call, another thread running pure Python keeps
+    making progress: it records timestamps throughout the call, with no gap of more than half the
+    call's duration (with the GIL held it would record none inside the call)."""
+    before = blockprop.isa()
+    blockprop.set_isa("generic")
+    blockprop.set_num_threads(1)
+    try:
+        call, _ = _long_call(kind)
+        started, done = threading.Event(), threading.Event()
+        span = []
+
+        def worker():
+            started.set()
+            t0 = time.perf_counter()
+            call()
+            span.extend([t0, time.perf_counter()])
+            done.set()
+
+        stamps = []
+        th = threading.Thread(target=worker)
+        th.start()
+        started.wait()
+        while not done.is_set():
+            stamps.append(time.perf_counter())
+        th.join()
+    finally:
+        blockprop.set_num_threads(0)
+        blockprop.set_isa(before)
+    t0, t1 = span
+    dur = t1 - t0
+    inside = [t for t in stamps if t0 + 0.1 * dur < t < t1 - 0.1 * dur]
+    assert len(inside) > 100, f"{kind}: only {len(inside)} Python steps during a {dur:.3f}s call"
+    points = [t0] + inside + [t1]
+    gap = max(b - a for a, b in zip(points, points[1:]))
+    assert gap < 0.5 * dur, f"{kind}: the other thread stalled {gap:.3f}s of a {dur:.3f}s call"
