@@ -96,7 +96,8 @@ def train_torch(train, test, epochs: int, initial):
             optimizer.step()
             total += loss.item() * len(idx)
             correct += int((logits.argmax(1) == yg[idx]).sum())
-        print(f"  epoch {e + 1:2d}: loss {total / len(X):.4f}, train accuracy {correct / len(X):.4f}")
+        print(f"  epoch {e + 1:2d}: loss {total / len(X):.4f}, "
+              f"train accuracy {correct / len(X):.4f}")
     seconds = time.perf_counter() - start
     with torch.no_grad():
         logits = model(torch.from_numpy(Xt))

@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 PROG = "blockprop"
-MNIST_TEST_FRACTION = 0.2  # 10,000 test-set images -> first 8,000 train, last 2,000 test
+TEST_FRACTION = 0.2  # MNIST's 10,000 test-set images -> first 8,000 train, last 2,000 test
 SPIRAL_SAMPLES = 3000
 
 
@@ -103,8 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "2,64,64,3 for spirals)")
     train.add_argument("--activation", choices=("relu", "tanh", "sigmoid"), default="relu",
                        help="hidden-layer activation (default: relu)")
-    train.add_argument("--epochs", type=_positive_int, default=10, metavar="N", help="(default: 10)")
-    train.add_argument("--batch-size", type=_positive_int, default=128, metavar="N", help="(default: 128)")
+    train.add_argument("--epochs", type=_positive_int, default=10, metavar="N",
+                       help="(default: 10)")
+    train.add_argument("--batch-size", type=_positive_int, default=128, metavar="N",
+                       help="(default: 128)")
     train.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                        help="(default: sgd)")
     train.add_argument("--lr", type=_positive_float, metavar="F",
@@ -119,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--test-size", type=_positive_int, metavar="N",
                        help="test samples (default: 20%% of the data, or the whole t10k set "
                             "when DIR also holds the train set)")
-    train.add_argument("--seed", type=int, default=0, metavar="N", help="for data, weights and shuffling")
+    train.add_argument("--seed", type=int, default=0, metavar="N",
+                       help="for data, weights and shuffling (default: 0)")
     train.add_argument("--threads", type=_positive_int, metavar="N",
                        help="threads for the kernels (default: OpenMP's)")
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32",
@@ -132,12 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---- data
 
-def _take(X: np.ndarray, y: np.ndarray, n: Optional[int], first: bool, what: str, where: str):
+def _first(X: np.ndarray, y: np.ndarray, n: Optional[int], flag: str, where: str):
     if n is None:
         return X, y
     if n > len(X):
-        raise ValueError(f"{what} {n} is more than the {len(X)} samples in {where}")
-    return (X[:n], y[:n]) if first else (X[len(X) - n:], y[len(y) - n:])
+        raise ValueError(f"{flag} {n} is more than the {len(X)} samples in {where}")
+    return X[:n], y[:n]
 
 
 def load_dataset(args: argparse.Namespace) -> Dataset:
@@ -145,7 +148,7 @@ def load_dataset(args: argparse.Namespace) -> Dataset:
     from . import data
 
     if args.data is None:
-        n_test = args.test_size or int(SPIRAL_SAMPLES * MNIST_TEST_FRACTION)
+        n_test = args.test_size or int(SPIRAL_SAMPLES * TEST_FRACTION)
         n_train = args.train_size or SPIRAL_SAMPLES - n_test
         X, y = data.make_spirals(n_samples=n_train + n_test, seed=args.seed)
         Xtr, Xte, ytr, yte = data.train_test_split(X, y, test_fraction=n_test / (n_train + n_test),
@@ -160,14 +163,14 @@ def load_dataset(args: argparse.Namespace) -> Dataset:
         # A full MNIST directory: the canonical split, train set to learn, t10k to test.
         Xtr, ytr = data.load_mnist(directory, kind="train")
         Xte, yte = data.load_mnist(directory, kind="t10k")
-        Xtr, ytr = _take(Xtr, ytr, args.train_size, True, "--train-size", "the train set")
-        Xte, yte = _take(Xte, yte, args.test_size, True, "--test-size", "the t10k set")
+        Xtr, ytr = _first(Xtr, ytr, args.train_size, "--train-size", "the train set")
+        Xte, yte = _first(Xte, yte, args.test_size, "--test-size", "the t10k set")
         return Dataset(f"MNIST {directory} (train set / t10k set)", Xtr, ytr, Xte, yte)
 
     # Only the test set: train on its first images, test on its last ones (never overlapping).
     X, y = data.load_mnist(directory, kind="t10k")
     n = len(X)
-    n_test = args.test_size or max(1, int(round(n * MNIST_TEST_FRACTION)))
+    n_test = args.test_size or max(1, int(round(n * TEST_FRACTION)))
     n_train = args.train_size or n - n_test
     if n_train + n_test > n:
         raise ValueError(f"--train-size {n_train} + --test-size {n_test} is more than the {n} "
@@ -187,8 +190,8 @@ def _build_model(layers: Sequence[int], activation: str, seed: int, dtype: str):
     return nn.Sequential(*[
         # He init suits ReLU; Xavier suits the saturating activations and the linear logits.
         nn.Dense(n_in, n_out, activation=activation if i < last else None,
-                    init="he" if activation == "relu" and i < last else "xavier",
-                    seed=seed + i, dtype=dtype)
+                 init="he" if activation == "relu" and i < last else "xavier",
+                 seed=seed + i, dtype=dtype)
         for i, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:]))])
 
 
