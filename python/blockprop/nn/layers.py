@@ -95,7 +95,7 @@ class Dense(Layer):
         self.activation, self.init, self.use_bias, self.seed = activation, init, bool(bias), seed
         self.dtype = check_dtype(dtype)
         self.weight = Parameter(self._initial_weights())
-        # Without a bias the kernel still gets a zero one: passing None crashes the current core.
+        # Kept (at zero, untrained) even with bias=False, so weights and config stay uniform.
         self._bias = Parameter(np.zeros(self.out_features, self.dtype))
         self._x: Optional[np.ndarray] = None
         self._y: Optional[np.ndarray] = None
@@ -138,21 +138,14 @@ class Dense(Layer):
         return value
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = K.dense_forward(x, self.weight.data, self._bias.data, self.activation)
+        y = K.dense_forward(x, self.weight.data, self.b, self.activation)
         self._x, self._y = x, y
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._x is None:
             raise RuntimeError("Dense.backward called before forward")
-        x, W = self._x, self.weight.data
-        if self.activation == "linear":
-            # The core's dense_backward crashes for "linear"; the same maths as two GEMMs.
-            dx = K.gemm(dy, W) if need_dx else None
-            dW = K.gemm(dy, x, trans_a=True)
-            db = dy.sum(axis=0)
-        else:
-            dx, dW, db = K.dense_backward(x, W, dy, self._y, self.activation, need_dx)
+        dx, dW, db = K.dense_backward(self._x, self.weight.data, dy, self._y, self.activation, need_dx)
         self.weight.grad = dW
         self._bias.grad = db
         return dx
