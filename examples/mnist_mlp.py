@@ -8,7 +8,7 @@ accuracy and the training speed in samples per second. When PyTorch is importabl
 recipe runs there too, from the very same initial weights and batch order, for a side-by-side
 figure.
 
-    python examples/mnist_mlp.py [MNIST_DIR] [--epochs 10] [--no-torch]
+    python examples/mnist_mlp.py [MNIST_DIR] [--epochs 10] [--threads N] [--no-torch]
 
 MNIST_DIR defaults to ../shared/data/mnist relative to the repository; it must hold
 t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz].
@@ -111,8 +111,11 @@ def main() -> None:
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA,
                         help=f"MNIST directory (default: {DEFAULT_DATA})")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--threads", type=int, help="threads for both libraries (default: all)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = parser.parse_args()
+    if args.threads:
+        bp.set_num_threads(args.threads)
 
     train, test = load(args.data)
     print(f"MNIST from {args.data}: {len(train[0])} train, {len(test[0])} test images")
