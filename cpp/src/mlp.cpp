@@ -84,7 +84,12 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
         break;
       case LossKind::bce:
         loss = binary_cross_entropy<T>(B * n_out, out, targets.data(), grad.data());
-        for (index_t i = 0; i < B * n_out; ++i) r.correct += (out[i] > T(0)) == (targets[i] > T(0.5));
+        for (index_t i = 0; i < B; ++i) {  // a row is right when every output is
+          bool right = true;
+          for (index_t j = 0; j < n_out; ++j)
+            right &= (out[i * n_out + j] > T(0)) == (targets[i * n_out + j] > T(0.5));
+          r.correct += right;
+        }
         break;
     }
     r.loss_sum += loss * static_cast<double>(B);

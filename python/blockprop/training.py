@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import _fastpath
 from . import kernels as K
 from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, get_loss
 from .optim import SGD, get_optimizer
@@ -164,19 +165,34 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                        disable=verbose != 1, dynamic_ncols=True)
             start, total, correct, seen, lr = time.perf_counter(), 0.0, 0, 0, opt.lr
             try:
-                for i in range(steps):
-                    rows = (slice(i * batch_size, (i + 1) * batch_size) if order is None
-                            else order[i * batch_size:(i + 1) * batch_size])
-                    Xb, Yb = X[rows], Y[rows]
-                    lr = opt.lr * float(sched(epoch + i / steps))
-                    value, pred = model._train_batch(Xb, Yb, lr)
-                    progress.updates += 1
-                    total += value * len(Xb)
-                    seen += len(Xb)
-                    if loss_fn.classifier:
-                        correct += loss_fn.correct(pred, Yb)
-                    bar.update(1)
-                    if i % max(1, steps // 20) == 0:
+                # A stack of dense layers trains in C++, a chunk of batches per call (between
+                # chunks: progress bar, Ctrl-C); anything else one batch per Python step.
+                fast = _fastpath.plan(model, loss_fn, opt)
+                chunk = max(1, steps // 20) if fast else 1
+                for i in range(0, steps, chunk):
+                    j = min(steps, i + chunk)
+                    lrs = [opt.lr * float(sched(epoch + k / steps)) for k in range(i, j)]
+                    lr = lrs[-1]
+                    if fast:
+                        rows = (order[i * batch_size:j * batch_size] if order is not None
+                                else np.arange(i * batch_size, min(n, j * batch_size)))
+                        value, hits, count = _fastpath.train_batches(
+                            fast, opt, X, Y, rows, batch_size, np.asarray(lrs))
+                        total += value
+                        correct += hits
+                    else:
+                        rows = (slice(i * batch_size, (i + 1) * batch_size) if order is None
+                                else order[i * batch_size:(i + 1) * batch_size])
+                        Xb, Yb = X[rows], Y[rows]
+                        value, pred = model._train_batch(Xb, Yb, lr)
+                        count = len(Xb)
+                        total += value * count
+                        if loss_fn.classifier:
+                            correct += loss_fn.correct(pred, Yb)
+                    progress.updates += j - i
+                    seen += count
+                    bar.update(j - i)
+                    if i % max(1, steps // 20) < chunk:
                         bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
                     if interrupt.requested:
                         break

@@ -39,7 +39,7 @@ struct MlpProblem {
 
 struct MlpTrainResult {
   double loss_sum = 0;   // Σ over batches of (batch loss × batch size)
-  index_t correct = 0;   // classification hits (cross-entropy: argmax; bce: logit > 0 ⇔ target > ½)
+  index_t correct = 0;   // rows classified right (cross-entropy: argmax; bce: every logit > 0 ⇔ target > ½)
   index_t samples = 0;
 };
 
