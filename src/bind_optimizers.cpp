@@ -96,8 +96,9 @@ void sgd_step_py(py::handle param_obj, py::handle grad_obj, py::handle velocity_
   py::array ga = float_array(grad_obj, fn, "grad");
   check_same_dtype(fn, pa, "param", ga, "grad");
   check_shape(fn, ga, "grad", shape_of(pa));
-  py::array va;
-  if (velocity_obj.is_none()) {
+  py::array va;  // a default py::array is an empty array, not null: has_velocity says if given
+  const bool has_velocity = !velocity_obj.is_none();
+  if (!has_velocity) {
     if (hp.momentum != 0)
       throw py::value_error(std::string(fn) + ": velocity is required when momentum != 0 (got None)");
   } else {
@@ -107,10 +108,10 @@ void sgd_step_py(py::handle param_obj, py::handle grad_obj, py::handle velocity_
   dispatch_float(pa, [&](auto tag) {
     using T = decltype(tag);
     std::vector<const py::array*> written = {&pa};
-    if (va) written.push_back(&va);
+    if (has_velocity) written.push_back(&va);
     auto g = gradient<T>(ga, written);
     T* p = static_cast<T*>(pa.mutable_data());
-    T* v = va ? static_cast<T*>(va.mutable_data()) : nullptr;
+    T* v = has_velocity ? static_cast<T*>(va.mutable_data()) : nullptr;
     const index_t n = pa.size();
     py::gil_scoped_release release;
     sgd_step<T>(n, p, g.data(), v, hp);
