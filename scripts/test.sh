@@ -33,3 +33,12 @@ echo "== C++ tests (ctest)"
 cmake -S . -B build/ctest -G Ninja -DCMAKE_BUILD_TYPE=Release -DBLOCKPROP_BUILD_PYTHON=OFF >/dev/null
 cmake --build build/ctest
 ctest --test-dir build/ctest --output-on-failure
+
+# Further checks (sanitizers, fuzzing, type checking, ...): each scripts/checks/*.sh runs from the
+# repository root with VENV pointing at the virtual environment that holds the installed wheel.
+export VENV="$root/build/venv-test"
+for check in scripts/checks/*.sh; do
+  [ -e "$check" ] || continue
+  echo "== $(basename "$check" .sh)"
+  bash "$check"
+done
