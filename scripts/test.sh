@@ -23,7 +23,9 @@ $PY -m pip wheel . --no-deps -q -w build/wheelhouse --disable-pip-version-check
 echo "== install it into a fresh virtual environment"
 rm -rf build/venv-test
 $PY -m venv build/venv-test
-build/venv-test/bin/pip install -q --disable-pip-version-check build/wheelhouse/blockprop-*.whl pytest hypothesis
+wheel=$(ls build/wheelhouse/blockprop-*.whl)
+# With every optional extra, and the CPU build of PyTorch for the weight-exchange tests.
+build/venv-test/bin/pip install -q --disable-pip-version-check "$wheel[test,sklearn,mpi]" torch==2.13.0
 
 echo "== pytest (installed package)"
 # Run from build/ so that nothing in the source tree shadows the installed package.
