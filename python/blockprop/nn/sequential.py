@@ -2,6 +2,8 @@
 ``fit`` / ``evaluate`` / ``predict`` (the loops live in :mod:`blockprop.training`)."""
 from __future__ import annotations
 
+import functools
+import threading
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -11,13 +13,40 @@ from ..optim import SGD, Optimizer, get_optimizer
 from .layers import Dense, Layer, Parameter, check_dtype
 from .losses import CrossEntropyLoss, Loss, get_loss
 
+_USE = threading.Lock()  # guards every model's (_owner, _depth)
+
+
+def _one_thread(method):
+    """Refuse (rather than race on layer caches, gradients and optimizer state) a call on a
+    model that another thread is using; re-entry from the owning thread is fine."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        me = threading.get_ident()
+        with _USE:
+            if self._owner is not None and self._owner != me:
+                raise RuntimeError(f"Sequential.{method.__name__}: this model is being used by another "
+                                   "thread; use one model per thread (copy it with astype / state_dict)")
+            self._owner, self._depth = me, self._depth + 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            with _USE:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._owner = None
+    return guarded
+
 
 class Sequential:
     """Layers applied in order. ``Sequential(Dense(2, 64, "relu"), Dense(64, 3))``.
 
     Training state (``loss``, ``optimizer``, ``schedule``, ``progress``, ``history``) stays on
     the model, so a second ``fit`` continues the first and ``save`` keeps all of it.
+    One thread at a time: fit/train_step/evaluate/predict*/save from a second thread while the
+    first is still inside one raise ``RuntimeError`` (separate models train concurrently).
     """
+    _owner: Optional[int] = None  # thread inside a guarded method, and its nesting depth
+    _depth = 0
 
     def __init__(self, *layers: Layer):
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
@@ -103,6 +132,7 @@ class Sequential:
             p.data[...] = state[name]
 
     # --- training -----------------------------------------------------------------------------
+    @_one_thread
     def train_step(self, X: Any, y: Any, loss: Any = None, optimizer: Any = None,
                    lr: Optional[float] = None) -> float:
         """One update on the batch ``(X, y)``: forward, loss, backward, optimizer step.
@@ -124,6 +154,7 @@ class Sequential:
         self.optimizer.step(self.parameters(), lr)
         return value, pred
 
+    @_one_thread
     def fit(self, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
             optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
             shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1) -> "training.History":
@@ -135,23 +166,28 @@ class Sequential:
                             optimizer=optimizer, schedule=schedule, validation_data=validation_data,
                             shuffle=shuffle, seed=seed, verbose=verbose)
 
+    @_one_thread
     def evaluate(self, X: Any, y: Any, batch_size: int = 1024, loss: Any = None) -> Dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` (accuracy for classification losses)."""
         return training.evaluate(self, X, y, batch_size=batch_size, loss=loss)
 
+    @_one_thread
     def predict(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         """The network's outputs (logits for classifiers), computed in batches."""
         return training.predict(self, X, batch_size=batch_size)
 
+    @_one_thread
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities: softmax of the outputs (sigmoid for a BCE / single-output model)."""
         return training.predict_proba(self, X, batch_size=batch_size)
 
+    @_one_thread
     def predict_classes(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         """Predicted class per row: argmax, or ``output > 0`` for a BCE / single-output model."""
         return training.predict_classes(self, X, batch_size=batch_size)
 
     # --- persistence and display --------------------------------------------------------------
+    @_one_thread
     def save(self, path: str) -> None:
         """Save architecture, weights and training state to ``path`` (see :mod:`blockprop.serialization`)."""
         from ..serialization import save
