@@ -1,0 +1,484 @@
+"""Data-parallel training across processes and machines with MPI (through mpi4py).
+
+Synchronous data parallelism: every rank (process) holds a full replica of the model, computes the
+gradients of its shard of each global batch with the core (``forward`` / loss / ``backward``), and
+one ``Allreduce`` over a single contiguous buffer holding every parameter's gradient averages them
+(each rank weighted by its share of the batch, so uneven batches are exact) before the identical
+optimizer update on every rank. The replicas therefore stay equal, and N ranks with ``batch_size``
+B train like one process with batch N·B::
+
+    # mpiexec -n 4 python -m mpi4py train.py
+    from blockprop import distributed
+    model = ...                                   # built the same way on every rank
+    distributed.fit(model, X, y, epochs=5, batch_size=64, seed=0)   # 4 × 64 rows per update
+    print(distributed.evaluate(model, X_test, y_test))              # the same on every rank
+
+Data: by default every rank passes the whole data set (loaded or memory-mapped by each process,
+never sent over MPI) and trains on its slice of every globally shuffled batch. With
+``sharded=True`` each rank passes only its own rows (``distributed.shard`` picks a contiguous
+block), shuffles them locally, and no process ever holds the whole set.
+
+Faults: a rank whose step raises (bad data, ``MemoryError``) says so in the very ``Allreduce`` of
+that step (a flag next to the gradients), so every rank stops at the same point with a
+:class:`DistributedError` naming the failing ranks and their errors, instead of waiting forever
+in a collective. Errors outside blockprop still need ``python -m mpi4py script.py``, which aborts
+the whole job on an uncaught exception.
+
+mpi4py is imported on first use, never by ``import blockprop``; install it with
+``pip install blockprop[mpi]`` (mpi4py and MPICH from PyPI) or against a system MPI.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import _runtime
+from .nn.losses import CrossEntropyLoss, get_loss
+from .optim import SGD, get_optimizer
+from .schedules import Constant
+from .training import History, _count, _DeferInterrupt, as_inputs, as_targets
+
+__all__ = ["DistributedError", "DataParallel", "fit", "evaluate", "save", "shard", "rank", "size",
+           "is_root", "barrier", "broadcast_parameters", "set_threads_per_rank"]
+
+_FLAGS = 2  # slots after the gradients in the step buffer: [error, stop requested]
+
+
+class DistributedError(RuntimeError):
+    """Raised on every rank when one or more ranks failed during a collective operation."""
+
+
+# --- MPI basics --------------------------------------------------------------------------------
+def _mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise ImportError("blockprop.distributed needs mpi4py and an MPI library: "
+                          "pip install 'blockprop[mpi]' (or mpi4py built against a system MPI)"
+                          f" ({e})") from None
+    return MPI
+
+
+def _comm(comm: Any = None) -> Any:
+    return _mpi().COMM_WORLD if comm is None else comm
+
+
+def rank(comm: Any = None) -> int:
+    """This process's rank in ``comm`` (default ``MPI.COMM_WORLD``)."""
+    return _comm(comm).Get_rank()
+
+
+def size(comm: Any = None) -> int:
+    """How many processes ``comm`` (default ``MPI.COMM_WORLD``) holds."""
+    return _comm(comm).Get_size()
+
+
+def is_root(comm: Any = None) -> bool:
+    """Whether this is rank 0, the one that prints and writes files."""
+    return rank(comm) == 0
+
+
+def barrier(comm: Any = None) -> None:
+    """Wait until every rank of ``comm`` gets here."""
+    _comm(comm).Barrier()
+
+
+def shard(data: Union[int, Any], comm: Any = None) -> Any:
+    """This rank's contiguous block of ``data`` (rows ``[r·n/k, (r+1)·n/k)``, sizes differing by at
+    most one): a ``slice`` when ``data`` is a length ``n``, else ``data[slice]`` (a view for arrays
+    and memory maps, so nothing is copied)."""
+    c = _comm(comm)
+    n = data if isinstance(data, (int, np.integer)) and not isinstance(data, bool) else len(data)
+    r, k = c.Get_rank(), c.Get_size()
+    rows = slice(r * int(n) // k, (r + 1) * int(n) // k)
+    return rows if isinstance(data, (int, np.integer)) else data[rows]
+
+
+def set_threads_per_rank(threads: Optional[int] = None, comm: Any = None) -> int:
+    """Set this rank's kernel threads and return the count (collective: every rank calls it).
+
+    ``None`` (what :func:`fit` does): keep ``OMP_NUM_THREADS`` when the environment sets it, else
+    split this machine's cores evenly over the ranks running on it (at least one thread each), so
+    2 ranks on 2 cores run 1 thread each instead of fighting over 4.
+    """
+    c = _comm(comm)
+    local = c.Split_type(_mpi().COMM_TYPE_SHARED)  # the ranks on this machine
+    try:
+        per_machine = local.Get_size()
+    finally:
+        local.Free()
+    if threads is None:
+        if os.environ.get("OMP_NUM_THREADS", "").strip():
+            return _runtime.get_num_threads()
+        cores = os.cpu_count() or 1
+        if hasattr(os, "sched_getaffinity"):  # a rank pinned to fewer cores keeps to those
+            cores = min(cores, len(os.sched_getaffinity(0)) * per_machine)
+        threads = max(1, cores // per_machine)
+    _runtime.set_num_threads(_count("threads", threads, 1))
+    return _runtime.get_num_threads()
+
+
+# --- agreeing on errors ------------------------------------------------------------------------
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def _raise_everywhere(comm: Any, err: Optional[BaseException], what: str) -> None:
+    """Called by every rank once a collective flag says some rank failed: gathers the failures'
+    descriptions and raises the same DistributedError on every rank (chained to the local one)."""
+    messages = comm.allgather(None if err is None else _describe(err))
+    failed = [(r, m) for r, m in enumerate(messages) if m is not None]
+    detail = "; ".join(f"rank {r} raised {m}" for r, m in failed)
+    ranks = ", ".join(str(r) for r, _ in failed)
+    raise DistributedError(f"{what} stopped on all {comm.Get_size()} ranks because rank"
+                           f"{'s' if len(failed) > 1 else ''} {ranks} failed: {detail}") from err
+
+
+def _check_all(comm: Any, err: Optional[BaseException], what: str) -> None:
+    """A collective error check: raises everywhere if ``err`` is set on any rank."""
+    if comm.allreduce(0 if err is None else 1) > 0:
+        _raise_everywhere(comm, err, what)
+
+
+def _agree(comm: Any, err: Optional[BaseException], signature: Dict[str, Any], what: str) -> None:
+    """Every rank gets the same error when any rank failed to prepare, or when the ranks were
+    called with different settings (which would otherwise hang or silently diverge)."""
+    gathered = comm.allgather((None if err is None else _describe(err), signature))
+    if any(m is not None for m, _ in gathered):
+        _raise_everywhere(comm, err, what)
+    for key, value in signature.items():
+        differ = [r for r, (_, s) in enumerate(gathered) if s.get(key) != gathered[0][1].get(key)]
+        if differ:
+            raise ValueError(f"{what}: every rank must pass the same {key}; rank 0 has "
+                             f"{gathered[0][1].get(key)!r} but rank {differ[0]} has "
+                             f"{gathered[differ[0]][1].get(key)!r}")
+
+
+# --- one replica ------------------------------------------------------------------------------
+class DataParallel:
+    """One rank's replica of ``model``: the single contiguous gradient buffer and the collectives.
+
+    The buffer holds every parameter's gradient back to back, then two flag slots (an error and a
+    stop request), all in the model's dtype: one ``Allreduce`` per step moves the gradients and the
+    flags together. After it, each parameter's ``grad`` is a view into the buffer, so the
+    optimizer reads the averaged gradients in place. (The core's backward returns fresh gradient
+    arrays, so they are copied in once, scaled by the rank's share of the batch: one pass over
+    the parameters, cheap next to the GEMMs of the backward.)
+    """
+
+    def __init__(self, model: Any, comm: Any = None):
+        self.model, self.comm, self.mpi = model, _comm(comm), _mpi()
+        self.params = list(model.parameters().items())
+        sizes = [p.data.size for _, p in self.params]
+        self.count = int(sum(sizes))
+        self.buffer = np.zeros(self.count + _FLAGS, dtype=model.dtype)
+        offsets = np.cumsum([0] + sizes)
+        self.views = [self.buffer[a:b].reshape(p.data.shape)
+                      for (_, p), a, b in zip(self.params, offsets[:-1], offsets[1:])]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the gradient buffer each rank contributes to every step's Allreduce."""
+        return self.buffer.nbytes
+
+    def broadcast_parameters(self, root: int = 0) -> None:
+        """Copy ``root``'s weights to every rank with one ``Bcast`` of the packed parameters."""
+        weights = self.buffer[:self.count]
+        for (_, p), view in zip(self.params, self.views):
+            view[...] = p.data
+        self.comm.Bcast(weights, root=root)
+        for (_, p), view in zip(self.params, self.views):
+            p.data[...] = view
+
+    def gradients(self, X: np.ndarray, Y: np.ndarray, loss_fn: Any, share: float) -> Tuple[float, Any]:
+        """Forward, loss and backward on this rank's rows, packed into the buffer times ``share``
+        (this rank's rows / the global batch's rows); returns (loss, predictions)."""
+        pred = self.model.forward(X)
+        value, grad = loss_fn(pred, Y)
+        self.model.backward(grad)
+        for (_, p), view in zip(self.params, self.views):
+            if share == 1.0:
+                np.copyto(view, p.grad)  # one rank: bit-identical to the single-process step
+            else:
+                np.multiply(p.grad, share, out=view)
+        return value, pred
+
+    def no_gradients(self) -> None:
+        """This rank has no rows in the current batch: it contributes zeros."""
+        self.buffer[:self.count] = 0
+
+    def allreduce(self, error: Optional[BaseException] = None, stop: bool = False,
+                  what: str = "training") -> bool:
+        """Sum the buffer over the ranks (gradients and flags in one message) and point every
+        ``grad`` at its averaged slice. Raises :class:`DistributedError` on every rank when any
+        rank passed an ``error``; returns whether any rank asked to stop."""
+        self.buffer[self.count] = 0 if error is None else 1
+        self.buffer[self.count + 1] = 1 if stop else 0
+        self.comm.Allreduce(self.mpi.IN_PLACE, self.buffer, op=self.mpi.SUM)
+        if self.buffer[self.count] > 0:
+            _raise_everywhere(self.comm, error, what)
+        for (_, p), view in zip(self.params, self.views):
+            p.grad = view
+        return bool(self.buffer[self.count + 1] > 0)
+
+
+def broadcast_parameters(model: Any, root: int = 0, comm: Any = None) -> None:
+    """Give every rank ``root``'s weights (collective)."""
+    DataParallel(model, comm).broadcast_parameters(root)
+
+
+# --- which rows each rank trains on -------------------------------------------------------------
+class _Rows:
+    """Per step: this rank's row indices and the global batch's row count.
+
+    Replicated data: every rank draws the same permutation of all n rows (as ``Sequential.fit``
+    does), cuts global batches of ``k·B`` rows and takes its contiguous part of each. Sharded data:
+    each rank permutes its own rows and takes B per step; a rank that has run out contributes
+    nothing while the others finish.
+    """
+
+    def __init__(self, sharded: bool, counts: Sequence[int], batch_size: int, r: int, k: int):
+        self.sharded, self.counts, self.B, self.r, self.k = sharded, list(counts), batch_size, r, k
+        self.global_batch = batch_size * (k if not sharded else 1)
+        n = counts[r]
+        self.steps = (max(math.ceil(c / batch_size) for c in counts) if sharded
+                      else math.ceil(n / self.global_batch))
+        self.order: Optional[np.ndarray] = None
+
+    def shuffle(self, seed: int, epoch: int, shuffle: bool) -> None:
+        n = self.counts[self.r]
+        key = [seed, epoch, self.r] if self.sharded else [seed, epoch]
+        self.order = np.random.default_rng(key).permutation(n) if shuffle else np.arange(n)
+
+    def step(self, s: int) -> Tuple[np.ndarray, int]:
+        if self.sharded:
+            mine = self.order[s * self.B:(s + 1) * self.B]
+            total = sum(min(self.B, max(0, c - s * self.B)) for c in self.counts)
+            return mine, total
+        batch = self.order[s * self.global_batch:(s + 1) * self.global_batch]
+        m = len(batch)
+        return batch[self.r * m // self.k:(self.r + 1) * m // self.k], m
+
+
+# --- fit ---------------------------------------------------------------------------------------
+def _metrics(comm: Any, mpi: Any, loss_sum: float, correct: int, seen: int,
+             error: Optional[BaseException], what: str) -> Tuple[float, int, int]:
+    """Sums of (loss × rows, rows right, rows) over the ranks, with an error flag (float64)."""
+    buf = np.array([loss_sum, correct, seen, 0.0 if error is None else 1.0])
+    comm.Allreduce(mpi.IN_PLACE, buf, op=mpi.SUM)
+    if buf[3] > 0:
+        _raise_everywhere(comm, error, what)
+    return float(buf[0]), int(round(buf[1])), int(round(buf[2]))
+
+
+def _signature(model: Any, **settings: Any) -> Dict[str, Any]:
+    sig = {"model architecture": repr(model), "dtype": model.dtype.name,
+           "parameter shapes": [tuple(p.data.shape) for p in model.parameters().values()]}
+    sig.update(settings)
+    return sig
+
+
+def _describe_schedule(sched: Any) -> Optional[str]:
+    # Only a repr without a memory address can be compared across processes.
+    return repr(sched) if type(sched).__repr__ is not object.__repr__ else None
+
+
+def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
+        optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
+        shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1, sharded: bool = False,
+        checkpoint: Optional[str] = None, threads: Optional[int] = None, comm: Any = None) -> History:
+    """Train ``model`` data-parallel on every rank of ``comm`` (collective: every rank calls it with
+    the same settings) and return the per-epoch :class:`~blockprop.training.History`, the same on
+    every rank and also kept as ``model.history``.
+
+    ``batch_size`` is per rank: each update averages the gradients of ``size()·batch_size`` rows,
+    so with the same seed this trains exactly like ``model.fit(X, y, batch_size=size()·batch_size)``
+    in one process (up to float rounding of the sum). ``sharded``: ``X, y`` are this rank's own rows
+    (see the module doc) instead of the whole data set. Rank 0's weights, optimizer state and
+    shuffling seed are broadcast first. ``loss``, ``optimizer``, ``schedule``, ``seed``, ``shuffle``
+    and ``validation_data`` (whole or, with ``sharded``, this rank's part) mean what they mean in
+    :meth:`Sequential.fit`. Only rank 0 shows progress (``verbose`` 1: a bar, 2: a line per epoch)
+    and, given ``checkpoint``, saves the model there after every epoch. ``threads``: kernel threads
+    per rank, by default this machine's cores split over its ranks (:func:`set_threads_per_rank`).
+    A failure on any rank raises :class:`DistributedError` on all of them.
+    """
+    c = _comm(comm)
+    mpi = _mpi()
+    r, k = c.Get_rank(), c.Get_size()
+    what = "distributed fit"
+    err: Optional[BaseException] = None
+    sig: Dict[str, Any] = {}
+    try:  # every check that could fail on one rank only, before any rank commits to training
+        epochs = _count("epochs", epochs, 0)
+        batch_size = _count("batch_size", batch_size, 1)
+        loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
+        opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(0.01))
+        sched = schedule if schedule is not None else (model.schedule or Constant())
+        if not callable(sched):
+            raise TypeError(f"schedule must be a callable epoch -> factor, got {sched!r}")
+        X = as_inputs(model, X)
+        Y = as_targets(model, loss_fn, y, len(X))
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a pair (X_val, y_val)")
+            Xv = as_inputs(model, validation_data[0], "X_val")
+            val = (Xv, as_targets(model, loss_fn, validation_data[1], len(Xv), "y_val"))
+        sig = _signature(model, epochs=epochs, batch_size=batch_size, loss=type(loss_fn).__name__,
+                         optimizer=(type(opt).__name__, opt.hyperparameters()),
+                         schedule=_describe_schedule(sched), shuffle=bool(shuffle), seed=seed,
+                         sharded=bool(sharded), validation=val is not None,
+                         rows=None if sharded else len(X),
+                         **{"validation rows": None if sharded or val is None else len(val[0])})
+    except Exception as e:  # noqa: BLE001 - every failure is shared, then re-raised on all ranks
+        err = e
+    _agree(c, err, sig, what)
+    counts = c.allgather(len(X)) if sharded else [len(X)] * k
+    if threads is not None or k > 1:
+        set_threads_per_rank(threads, c)
+
+    # Same start everywhere: rank 0's weights, optimizer state, progress and seed.
+    replica = DataParallel(model, c)
+    replica.broadcast_parameters(0)
+    opt_state = c.bcast(opt.state_dict() if r == 0 else None, root=0)
+    if r != 0:
+        opt.load_state_dict(opt_state)
+    model.loss, model.optimizer, model.schedule = loss_fn, opt, sched
+    progress = model.progress
+    if seed is not None:
+        progress.seed = int(seed)
+    elif progress.seed is None and r == 0:
+        progress.seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+    progress.seed, progress.epochs, progress.updates = c.bcast(
+        (progress.seed, progress.epochs, progress.updates), root=0)
+
+    rows = _Rows(bool(sharded), counts, batch_size, r, k)
+    steps = rows.steps
+    history = model.history = History()
+    pending: Optional[BaseException] = None  # an error after the last collective, told at the next
+    with _DeferInterrupt() as interrupt:
+        for e in range(epochs):
+            epoch = progress.epochs
+            rows.shuffle(progress.seed, epoch, shuffle)
+            bar = tqdm(total=steps, desc=f"Epoch {e + 1}/{epochs}", unit="batch", leave=True,
+                       disable=verbose != 1 or r != 0, dynamic_ncols=True)
+            start, total, correct, seen, lr = time.perf_counter(), 0.0, 0, 0, opt.lr
+            stop = False
+            try:
+                for s in range(steps):
+                    error = pending
+                    try:
+                        if error is None:
+                            lr = opt.lr * float(sched(epoch + s / steps))
+                            mine, m = rows.step(s)
+                            if len(mine):
+                                Xb, Yb = X[mine], Y[mine]
+                                value, pred = replica.gradients(Xb, Yb, loss_fn, len(mine) / m)
+                                total += value * len(mine)
+                                seen += len(mine)
+                                if loss_fn.classifier:
+                                    correct += loss_fn.correct(pred, Yb)
+                            else:
+                                replica.no_gradients()
+                    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - shared below
+                        error = exc
+                    stop = replica.allreduce(error, interrupt.requested, what)
+                    try:
+                        opt.step(dict(replica.params), lr)
+                    except Exception as exc:  # noqa: BLE001 - told at the next collective
+                        pending = exc
+                    progress.updates += 1
+                    bar.update(1)
+                    if r == 0 and s % max(1, steps // 20) == 0 and seen:
+                        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+                    if stop:
+                        break
+                progress.epochs += 1
+                if stop:
+                    raise KeyboardInterrupt
+                total, correct, seen = _metrics(c, mpi, total, correct, seen, pending, what)
+                metrics = {"loss": total / max(seen, 1)}
+                if loss_fn.classifier:
+                    metrics["accuracy"] = correct / max(seen, 1)
+                if val is not None:
+                    scores = _evaluate(model, c, loss_fn, *val, max(batch_size, 1024), bool(sharded))
+                    metrics.update({f"val_{key}": v for key, v in scores.items()})
+                metrics["lr"], metrics["time"] = lr, time.perf_counter() - start
+                history.append(epoch, metrics)
+                text = {key: (f"{v:.4g}" if key in ("lr", "time") else f"{v:.4f}")
+                        for key, v in metrics.items()}
+                bar.set_postfix(text, refresh=True)
+                if verbose == 2 and r == 0:
+                    print(f"Epoch {e + 1}/{epochs}: " + "  ".join(f"{key}={v}" for key, v in text.items()),
+                          flush=True)
+                if checkpoint is not None and r == 0:
+                    try:
+                        model.save(checkpoint)
+                    except Exception as exc:  # noqa: BLE001 - told at the next collective
+                        pending = exc
+            finally:
+                bar.close()
+    _check_all(c, pending, what)
+    return history
+
+
+# --- evaluate and save -------------------------------------------------------------------------
+def _evaluate(model: Any, c: Any, loss_fn: Any, X: np.ndarray, Y: np.ndarray, batch_size: int,
+              sharded: bool) -> Dict[str, float]:
+    part = slice(0, len(X)) if sharded else shard(len(X), c)
+    total, correct, seen, err = 0.0, 0, 0, None
+    try:
+        for start in range(part.start, part.stop, batch_size):
+            rows = slice(start, min(start + batch_size, part.stop))
+            pred = model.forward(X[rows])
+            value, _ = loss_fn(pred, Y[rows])
+            total += value * (rows.stop - rows.start)
+            seen += rows.stop - rows.start
+            if loss_fn.classifier:
+                correct += loss_fn.correct(pred, Y[rows])
+    except Exception as e:  # noqa: BLE001 - shared, then raised on every rank
+        err = e
+    total, correct, seen = _metrics(c, _mpi(), total, correct, seen, err, "distributed evaluate")
+    scores = {"loss": total / max(seen, 1)}
+    if loss_fn.classifier:
+        scores["accuracy"] = correct / max(seen, 1)
+    return scores
+
+
+def evaluate(model: Any, X: Any, y: Any, batch_size: int = 1024, loss: Any = None,
+             sharded: bool = False, comm: Any = None) -> Dict[str, float]:
+    """Mean loss (and accuracy for classification losses) over the whole data set, each rank
+    evaluating its part and the sums reduced over the ranks: the same dict on every rank, equal to
+    ``model.evaluate`` in one process. ``X, y`` are the whole set on every rank, or with
+    ``sharded`` this rank's rows (collective)."""
+    c = _comm(comm)
+    err, sig, Xc, Yc, loss_fn = None, {}, None, None, None
+    try:
+        batch_size = _count("batch_size", batch_size, 1)
+        loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
+        Xc = as_inputs(model, X)
+        Yc = as_targets(model, loss_fn, y, len(Xc))
+        sig = _signature(model, loss=type(loss_fn).__name__, sharded=bool(sharded),
+                         rows=None if sharded else len(Xc))
+    except Exception as e:  # noqa: BLE001 - shared, then raised on every rank
+        err = e
+    _agree(c, err, sig, "distributed evaluate")
+    return _evaluate(model, c, loss_fn, Xc, Yc, batch_size, bool(sharded))
+
+
+def save(model: Any, path: str, comm: Any = None) -> None:
+    """Rank 0 saves ``model`` to ``path``; every rank returns once it is written (or raises
+    :class:`DistributedError` if it could not be)."""
+    c = _comm(comm)
+    err = None
+    if c.Get_rank() == 0:
+        try:
+            model.save(path)
+        except Exception as e:  # noqa: BLE001 - shared, then raised on every rank
+            err = e
+    _check_all(c, err, "distributed save")
