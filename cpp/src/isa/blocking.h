@@ -74,5 +74,10 @@ struct generic<double> {
 // more than it saves.
 constexpr index_t kMinWorkPerThread = 48 * 48 * 48;
 
+// A multithreaded GEMM is cut into this many chunks per thread, taken in turn: enough that a
+// thread the OS delays (a busy machine) holds up little work, few enough that the A or B packing
+// each chunk repeats stays small.
+constexpr index_t kChunksPerThread = 4;
+
 }  // namespace blocking
 }  // namespace blockprop

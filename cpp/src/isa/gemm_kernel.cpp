@@ -45,27 +45,20 @@ void scale_c(index_t m, index_t n, T beta, T* c, index_t rsc, index_t csc,
 
 }  // namespace
 
+// One thread's GEMM on a sub-block of C, with its own packing buffers: no barriers inside.
 template <typename T>
-void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
-                  const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
-                  const Epilogue<T>& ep) {
+void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
+                 const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
+                 const Epilogue<T>& ep, index_t col0) {
   using Blk = blocking::BP_ISA_NS<T>;
   constexpr int MR = Blk::MR, NR = Blk::NR;
   constexpr index_t KC = Blk::KC, MC = Blk::MC, NC = Blk::NC;
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0 || alpha == T(0)) return scale_c(m, n, beta, c, rsc, csc, ep);
-
-  const index_t mc_max = std::min(MC, ceil_div(m, MR) * MR);
-  const index_t nc_max = std::min(NC, ceil_div(n, NR) * NR);
   const index_t kc_max = std::min(KC, k);
-  T* abuf = static_cast<T*>(thread_workspace(kPackA, sizeof(T) * mc_max * kc_max));
-  T* bbuf = static_cast<T*>(thread_workspace(kPackB, sizeof(T) * nc_max * kc_max));
+  T* abuf = static_cast<T*>(
+      thread_workspace(kPackA, sizeof(T) * std::min(MC, ceil_div(m, MR) * MR) * kc_max));
+  T* bbuf = static_cast<T*>(
+      thread_workspace(kPackB, sizeof(T) * std::min(NC, ceil_div(n, NR) * NR) * kc_max));
 
-  const index_t work = m * n * k;
-  const int nt = static_cast<int>(
-      std::max<index_t>(1, std::min<index_t>(get_num_threads(), work / blocking::kMinWorkPerThread)));
-
-#pragma omp parallel num_threads(nt) if (nt > 1)
   for (index_t jc = 0; jc < n; jc += NC) {
     const index_t nc = std::min(NC, n - jc);
     const index_t n_jr = ceil_div(nc, NR);
@@ -73,39 +66,70 @@ void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t 
       const index_t kc = std::min(KC, k - pc);
       const T beta_pc = pc == 0 ? beta : T(1);  // later k slices add to the partial sums
       const bool last_pc = pc + kc == k;
-
-#pragma omp for schedule(static)
       for (index_t jr = 0; jr < n_jr; ++jr) {
         const index_t j0 = jc + jr * NR;
         pack_b_panel<T, NR>(kc, std::min<index_t>(NR, n - j0), b + pc * rsb + j0 * csb, rsb, csb,
                             bbuf + jr * NR * kc);
       }
-
       for (index_t ic = 0; ic < m; ic += MC) {
         const index_t mc = std::min(MC, m - ic);
-        const index_t n_ir = ceil_div(mc, MR);
-
-#pragma omp for schedule(static)
-        for (index_t ir = 0; ir < n_ir; ++ir) {
+        for (index_t ir = 0; ir * MR < mc; ++ir) {
           const index_t i0 = ic + ir * MR;
-          pack_a_panel<T, MR>(std::min<index_t>(MR, m - i0), kc, a + i0 * rsa + pc * csa, rsa,
-                              csa, abuf + ir * MR * kc);
-        }
-
-        // Tiles in ir-major order: a thread's run of tiles reuses its A micro-panel from L1.
-#pragma omp for schedule(static)
-        for (index_t t = 0; t < n_ir * n_jr; ++t) {
-          const index_t ir = t / n_jr, jr = t % n_jr;
-          const index_t i0 = ic + ir * MR, j0 = jc + jr * NR;
-          const index_t mr = std::min<index_t>(MR, m - i0), nr = std::min<index_t>(NR, n - j0);
-          T* ct = c + i0 * rsc + j0 * csc;
-          micro_kernel<T, MR, NR>(kc, abuf + ir * MR * kc, bbuf + jr * NR * kc, alpha, beta_pc,
-                                  ct, rsc, csc, mr, nr);
-          if (last_pc) apply_epilogue(ep, ct, rsc, csc, mr, nr, j0);
+          const index_t mr = std::min<index_t>(MR, m - i0);
+          T* ap = abuf + ir * MR * kc;
+          pack_a_panel<T, MR>(mr, kc, a + i0 * rsa + pc * csa, rsa, csa, ap);
+          // The A micro-panel stays in L1 while it sweeps every B micro-panel of B̃ (from L2).
+          for (index_t jr = 0; jr < n_jr; ++jr) {
+            const index_t j0 = jc + jr * NR;
+            const index_t nr = std::min<index_t>(NR, n - j0);
+            T* ct = c + i0 * rsc + j0 * csc;
+            micro_kernel<T, MR, NR>(kc, ap, bbuf + jr * NR * kc, alpha, beta_pc, ct, rsc, csc, mr, nr);
+            if (last_pc) apply_epilogue(ep, ct, rsc, csc, mr, nr, col0 + j0);
+          }
         }
       }
     }
   }
+}
+
+// C is cut into chunks (column strips, or row strips when C is tall) that threads take in turn
+// from a shared counter; each chunk is a whole serial GEMM with its own packing. No barrier but
+// the last: a thread the OS has descheduled delays at most one chunk, and every element of C is
+// still summed by one thread in the same order, so the result does not depend on the threads.
+template <typename T>
+void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
+                  const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
+                  const Epilogue<T>& ep) {
+  using Blk = blocking::BP_ISA_NS<T>;
+  constexpr int MR = Blk::MR, NR = Blk::NR;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == T(0)) return scale_c(m, n, beta, c, rsc, csc, ep);
+
+  const index_t work = m * n * k;
+  const index_t nt = std::max<index_t>(
+      1, std::min<index_t>(get_num_threads(), work / blocking::kMinWorkPerThread));
+  // Split the dimension whose strips duplicate less packing: column strips each repack A (m·k),
+  // row strips each repack B (k·n).
+  const bool split_n = ceil_div(n, NR) >= nt && (m <= n || ceil_div(m, MR) < nt);
+  const index_t unit = split_n ? NR : MR, extent = split_n ? n : m;
+  const index_t units = ceil_div(extent, unit);
+  const index_t chunks = nt == 1 ? 1 : std::min(units, nt * blocking::kChunksPerThread);
+  const index_t per_chunk = ceil_div(units, chunks) * unit;
+
+  auto run = [&](index_t chunk) {
+    const index_t lo = chunk * per_chunk;
+    const index_t len = std::min(per_chunk, extent - lo);
+    if (len <= 0) return;
+    if (split_n)
+      gemm_serial<T>(m, len, k, alpha, a, rsa, csa, b + lo * csb, rsb, csb, beta, c + lo * csc,
+                     rsc, csc, ep, lo);
+    else
+      gemm_serial<T>(len, n, k, alpha, a + lo * rsa, rsa, csa, b, rsb, csb, beta, c + lo * rsc,
+                     rsc, csc, ep, 0);
+  };
+  if (chunks == 1) return run(0);
+#pragma omp parallel for num_threads(static_cast<int>(nt)) schedule(dynamic, 1)
+  for (index_t chunk = 0; chunk < chunks; ++chunk) run(chunk);
 }
 
 template void gemm_blocked<float>(index_t, index_t, index_t, float, const float*, index_t,
