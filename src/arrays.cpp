@@ -136,8 +136,13 @@ Activation parse_activation(const py::handle& obj, const char* fn) {
   if (s == "relu") return Activation::relu;
   if (s == "sigmoid") return Activation::sigmoid;
   if (s == "tanh") return Activation::tanh;
+  if (s == "leaky_relu") return Activation::leaky_relu;
+  if (s == "elu") return Activation::elu;
+  if (s == "gelu") return Activation::gelu;
+  if (s == "softplus") return Activation::softplus;
   throw py::value_error(std::string(fn) + ": unknown activation '" + s +
-                        "' (expected 'linear', 'relu', 'sigmoid' or 'tanh')");
+                        "' (expected 'linear', 'relu', 'sigmoid', 'tanh', 'leaky_relu', 'elu', "
+                        "'gelu' or 'softplus')");
 }
 
 }  // namespace bind

@@ -12,6 +12,9 @@ void bind_activations(pybind11::module_& m);
 void bind_losses(pybind11::module_& m);
 void bind_optimizers(pybind11::module_& m);
 void bind_mlp(pybind11::module_& m);          // whole training loop in C++
+void bind_dropout(pybind11::module_& m);
+void bind_normalization(pybind11::module_& m);
+void bind_diagnostics(pybind11::module_& m);  // norms, dead units, weight penalties
 
 }  // namespace bind
 }  // namespace blockprop

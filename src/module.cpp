@@ -12,4 +12,7 @@ PYBIND11_MODULE(_core, m) {
   bind_losses(m);
   bind_optimizers(m);
   bind_mlp(m);
+  bind_dropout(m);
+  bind_normalization(m);
+  bind_diagnostics(m);
 }

@@ -7,27 +7,34 @@ namespace blockprop {
 namespace BP_ISA_NS {
 
 template <typename T>
-void activation_forward(Activation act, index_t n, const T* x, T* y) {
+void activation_forward(Activation act, index_t n, const T* x, T* y, double param) {
   if (y != x)
     for (index_t i = 0; i < n; ++i) y[i] = x[i];
-  apply_activation(act, y, n, 1);
+  apply_activation(act, y, n, 1, T(param));
 }
 
-// dx = dy ⊙ f'(y)
+// dx = dy ⊙ f'(x), through v = y (v = x for GELU)
 template <typename T>
-void activation_backward(Activation act, index_t n, const T* dy, const T* y, T* dx) {
+void activation_backward(Activation act, index_t n, const T* dy, const T* v, T* dx, double param) {
+  const T p = T(param);
   switch (act) {
     case Activation::linear:
       for (index_t i = 0; i < n; ++i) dx[i] = dy[i];
       return;
     case Activation::relu:
-      for (index_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+      for (index_t i = 0; i < n; ++i) dx[i] = v[i] > T(0) ? dy[i] : T(0);
       return;
     case Activation::sigmoid:
-      for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * (y[i] * (T(1) - y[i]));
+      for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * (v[i] * (T(1) - v[i]));
       return;
     case Activation::tanh:
-      for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
+      for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - v[i] * v[i]);
+      return;
+    case Activation::leaky_relu:
+      for (index_t i = 0; i < n; ++i) dx[i] = v[i] > T(0) ? dy[i] : dy[i] * p;
+      return;
+    default:  // elu, gelu, softplus
+      for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * activation_derivative(act, v[i], p);
       return;
   }
 }
@@ -64,8 +71,8 @@ void softmax_backward(index_t rows, index_t cols, const T* dy, const T* y, T* dx
 }
 
 #define BP_INSTANTIATE(T)                                                               \
-  template void activation_forward<T>(Activation, index_t, const T*, T*);               \
-  template void activation_backward<T>(Activation, index_t, const T*, const T*, T*);    \
+  template void activation_forward<T>(Activation, index_t, const T*, T*, double);       \
+  template void activation_backward<T>(Activation, index_t, const T*, const T*, T*, double); \
   template void softmax_forward<T>(index_t, index_t, const T*, T*);                     \
   template void softmax_backward<T>(index_t, index_t, const T*, const T*, T*);
 BP_INSTANTIATE(float)

@@ -13,9 +13,9 @@ template <typename T>
 void column_sum(index_t rows, index_t cols, const T* x, T* out, bool accumulate);
 
 template <typename T>
-void activation_forward(Activation act, index_t n, const T* x, T* y);
+void activation_forward(Activation act, index_t n, const T* x, T* y, double param);
 template <typename T>
-void activation_backward(Activation act, index_t n, const T* dy, const T* y, T* dx);
+void activation_backward(Activation act, index_t n, const T* dy, const T* v, T* dx, double param);
 template <typename T>
 void softmax_forward(index_t rows, index_t cols, const T* x, T* y);
 template <typename T>
@@ -37,3 +37,37 @@ void adam_step(index_t n, T* param, const T* grad, T* m, T* v, const AdamParams&
 // Register-only FMA loop for the peak measurement; returns the flops it did.
 template <typename T>
 double fma_loop(long iterations);
+
+// out = in ⊙ keep(seed, step, i)/(1 − p): dropout's forward and backward (see dropout.h).
+template <typename T>
+void dropout_mask_apply(index_t n, const T* in, T* out, double p, std::uint64_t seed,
+                        std::uint64_t step);
+
+// Normalization (see normalization.h); scratch from the caller: acc 2·cols doubles, and
+// scale cols / tmp 3·cols elements.
+template <typename T>
+void batch_norm_forward(index_t rows, index_t cols, const T* x, const T* gamma, const T* beta,
+                        double eps, T* y, T* mean, T* var, double* acc, T* scale);
+template <typename T>
+void batch_norm_inference(index_t rows, index_t cols, const T* x, const T* gamma, const T* beta,
+                          const T* mean, const T* var, double eps, T* y, T* scale);
+template <typename T>
+void batch_norm_backward(index_t rows, index_t cols, const T* dy, const T* x, const T* mean,
+                         const T* var, const T* gamma, double eps, bool batch_stats, T* dx,
+                         T* dgamma, T* dbeta, double* acc, T* tmp);
+template <typename T>
+void layer_norm_forward(index_t rows, index_t cols, const T* x, const T* gamma, const T* beta,
+                        double eps, T* y, T* mean, T* var);
+template <typename T>
+void layer_norm_backward(index_t rows, index_t cols, const T* dy, const T* x, const T* mean,
+                         const T* var, const T* gamma, double eps, T* dx, T* dgamma, T* dbeta,
+                         double* acc);
+
+template <typename T>
+double sum_squares(index_t n, const T* x);
+template <typename T>
+double sum_squared_diff(index_t n, const T* a, const T* b);
+template <typename T>
+void mark_active(index_t rows, index_t cols, const T* y, std::uint8_t* active);
+template <typename T>
+double weight_penalty(index_t n, const T* w, double l1, double l2, T* grad);
