@@ -32,10 +32,11 @@ void check_ndim(const char* fn, const py::array& a, const char* name, int ndim);
 void check_shape(const char* fn, const py::array& a, const char* name,
                  const std::vector<py::ssize_t>& shape);
 
-// a as a C-contiguous array of T (a copy only if a is not already one).
+// a as a C-contiguous array of T (a copy only if a is not already one). A failed copy raises
+// (e.g. MemoryError for a huge zero-stride view); array_t::ensure would return a null array.
 template <typename T>
 py::array_t<T, py::array::c_style> contiguous(const py::array& a) {
-  return py::array_t<T, py::array::c_style>::ensure(a);
+  return py::array_t<T, py::array::c_style>(py::reinterpret_borrow<py::object>(a));
 }
 
 // Element strides of a 2-D array, or false when a stride is not a whole number of elements.

@@ -137,7 +137,11 @@ void adam_step_py(py::handle param_obj, py::handle grad_obj, py::handle m_obj, p
                          std::string(py::str(py::type::of(step_obj).attr("__name__"))));
   }
   py::int_ step_int = py::reinterpret_steal<py::int_>(PyNumber_Index(step_obj.ptr()));
-  if (!step_int) throw py::error_already_set();
+  if (!step_int) {  // e.g. an array: NumPy's own message would not say which argument
+    PyErr_Clear();
+    throw py::type_error(std::string(fn) + ": step must be an integer, got " +
+                         std::string(py::str(py::type::of(step_obj).attr("__name__"))));
+  }
   int overflow = 0;
   const long long step = PyLong_AsLongLongAndOverflow(step_int.ptr(), &overflow);
   if (overflow < 0 || (overflow == 0 && step < 1)) {
