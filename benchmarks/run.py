@@ -25,7 +25,7 @@ import suites  # noqa: E402
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", default="peak,gemm,layer",
+    p.add_argument("--suite", default="peak,gemm,layer,train,predict",
                    help="comma-separated suites to run (default: all)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every library")
     p.add_argument("--quick", action="store_true", help="fewer sizes and shorter timings")

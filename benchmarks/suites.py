@@ -178,3 +178,6 @@ def plot_gemm(ctx: Context, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"plot written to {path}")
+
+
+from training import suite_predict, suite_train  # noqa: E402,F401  (registered by name in run.py)
