@@ -1,0 +1,478 @@
+"""scikit-learn estimators trained by blockprop: :class:`MLPClassifier` and :class:`MLPRegressor`.
+
+They take the constructor parameters of ``sklearn.neural_network.MLPClassifier`` /
+``MLPRegressor`` (solvers ``"sgd"`` and ``"adam"``; ``"lbfgs"`` is not offered) and train a
+:class:`blockprop.nn.Sequential` of Dense layers with its ``fit``, one epoch per call, so plain
+stacks run in C++ (``blockprop._fastpath``). Needs scikit-learn: ``pip install blockprop[sklearn]``;
+``import blockprop`` alone never imports it.
+
+Where they differ from scikit-learn's MLPs (all measured against the same maths):
+
+- ``coefs_[i]`` is ``(in, out)`` as in scikit-learn; it is a transposed *view* of blockprop's
+  ``model_.layers[k].W``, which is ``(out, in)`` as PyTorch's ``nn.Linear``. Writing into it (or
+  assigning a list of arrays to ``coefs_`` / ``intercepts_``) changes the model.
+- ``alpha`` (L2) becomes the optimizer's ``weight_decay = alpha / batch_size``, which is the
+  gradient scikit-learn adds, except that blockprop decays the biases too.
+- ``loss_curve_`` holds blockprop's mean training loss per epoch: cross-entropy as scikit-learn
+  reports it, but mean squared error without scikit-learn's factor ½, and no L2 penalty term.
+- SGD momentum is PyTorch's form (``v = μ·v + g``, ``p −= lr·v``), equal to scikit-learn's at a
+  constant learning rate. Biases start at zero (weights: Glorot-uniform, as scikit-learn).
+- ``dtype`` (extra parameter, default ``"float32"``: the fast path) is the precision of the
+  weights and the arithmetic; predictions are returned as float64.
+- Sparse input is refused (``TypeError``): convert it with ``X.toarray()`` if it fits in memory.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+from typing import Any, List, Optional, Tuple, cast
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError("blockprop.sklearn needs scikit-learn >= 1.6: pip install 'blockprop[sklearn]'"
+                      f" ({e})") from e
+
+from . import kernels as K
+from .nn.layers import Dense
+from .nn.sequential import Sequential
+from .optim import SGD, Adam, Optimizer
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+# scikit-learn's activation names -> blockprop's fused activations.
+_ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_SOLVERS = ("sgd", "adam")
+_LEARNING_RATES = ("constant", "invscaling", "adaptive")
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def _real(name: str, value: Any, low: float, high: float = np.inf, low_open: bool = False,
+          high_open: bool = False) -> float:
+    ok = isinstance(value, Real) and not isinstance(value, bool) and not math.isnan(float(value))
+    if ok:
+        v = float(value)
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must be a number in {lo}{low}, {high}{hi}, got {value!r}")
+    return float(value)
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared parameters, checks and the epoch loop; subclasses define the output layer."""
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, dtype: str = "float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+
+    # --- what subclasses provide ---------------------------------------------------------------
+    _loss = ""  # blockprop loss of the output layer (set by ``_targets``)
+
+    def _targets(self, y: np.ndarray, first: bool, incremental: bool, classes: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _validation_score(self, X: np.ndarray, y: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def _validation_split(self, X: np.ndarray, Y: np.ndarray, y: np.ndarray, rng: Any) -> Any:
+        raise NotImplementedError
+
+    # --- parameters ----------------------------------------------------------------------------
+    def _check_params(self) -> Tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, Integral) and not isinstance(sizes, bool) else sizes
+        try:
+            sizes = tuple(sizes)
+        except TypeError:
+            raise ValueError(f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}") from None
+        for s in sizes:
+            _positive_int("hidden_layer_sizes entries", s)
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
+        if self.solver not in _SOLVERS:
+            hint = " (blockprop offers no L-BFGS)" if self.solver == "lbfgs" else ""
+            raise ValueError(f"solver must be one of {_SOLVERS}, got {self.solver!r}{hint}")
+        if self.learning_rate not in _LEARNING_RATES:
+            raise ValueError(f"learning_rate must be one of {_LEARNING_RATES}, got {self.learning_rate!r}")
+        if not (self.batch_size == "auto" if isinstance(self.batch_size, str) else True):
+            raise ValueError(f"batch_size must be 'auto' or a positive integer, got {self.batch_size!r}")
+        if not isinstance(self.batch_size, str):
+            _positive_int("batch_size", self.batch_size)
+        _real("alpha", self.alpha, 0.0)
+        _real("learning_rate_init", self.learning_rate_init, 0.0, low_open=True)
+        _real("power_t", self.power_t, 0.0)
+        _positive_int("max_iter", self.max_iter)
+        _real("tol", self.tol, 0.0)
+        _real("momentum", self.momentum, 0.0, 1.0)
+        _real("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True, high_open=True)
+        _real("beta_1", self.beta_1, 0.0, 1.0, high_open=True)
+        _real("beta_2", self.beta_2, 0.0, 1.0, high_open=True)
+        _real("epsilon", self.epsilon, 0.0, low_open=True)
+        _positive_int("n_iter_no_change", self.n_iter_no_change)
+        if self.dtype not in ("float32", "float64") and np.dtype(self.dtype).name not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        return sizes
+
+    def _batch_size(self, n: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn(f"batch_size={self.batch_size} is larger than the {n} samples; using {n}",
+                          UserWarning, stacklevel=4)
+        return min(int(self.batch_size), n)
+
+    # --- model ---------------------------------------------------------------------------------
+    def _build(self, sizes: Tuple[int, ...], n_in: int, n_out: int,
+               rng: np.random.RandomState) -> Sequential:
+        widths = [n_in, *sizes, n_out]
+        hidden = _ACTIVATIONS[self.activation]
+        dtype = np.dtype(self.dtype).name
+        layers = []
+        for i in range(len(widths) - 1):
+            last = i == len(widths) - 2
+            layer = Dense(widths[i], widths[i + 1], activation=None if last else hidden,
+                          init="xavier", seed=int(rng.randint(2**31 - 1)), dtype=dtype)
+            if self.activation == "logistic":  # Glorot's bound for sigmoid: √(2/(in+out)), not √6
+                layer.W = layer.W / np.sqrt(3.0)
+            layers.append(layer)
+        model = Sequential(*layers)
+        model.progress.seed = int(rng.randint(2**31 - 1))  # fixes the per-epoch shuffles
+        return model
+
+    def _new_optimizer(self, batch_size: int) -> Optimizer:
+        decay = float(self.alpha) / batch_size
+        if self.solver == "adam":
+            return Adam(self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
+                        weight_decay=decay)
+        return SGD(self.learning_rate_init, momentum=self.momentum,
+                   nesterov=bool(self.nesterovs_momentum) and self.momentum > 0, weight_decay=decay)
+
+    @property
+    def _dense(self) -> List[Dense]:
+        check_is_fitted(self)
+        return [layer for layer in self.model_.layers if isinstance(layer, Dense)]
+
+    @property
+    def coefs_(self) -> List[np.ndarray]:
+        """Weights per layer as ``(in, out)`` (scikit-learn's layout): views of the ``(out, in)``
+        blockprop weights, transposed."""
+        return [d.W.T for d in self._dense]
+
+    @coefs_.setter
+    def coefs_(self, values: List[ArrayLike]) -> None:
+        dense = self._dense
+        if len(values) != len(dense):
+            raise ValueError(f"coefs_ needs {len(dense)} arrays, got {len(values)}")
+        for d, w in zip(dense, values):
+            d.W = np.asarray(w).T
+
+    @property
+    def intercepts_(self) -> List[np.ndarray]:
+        """Biases per layer, ``(out,)``: the blockprop arrays themselves."""
+        return [cast(np.ndarray, d.b) for d in self._dense]  # every layer here has a bias
+
+    @intercepts_.setter
+    def intercepts_(self, values: List[ArrayLike]) -> None:
+        dense = self._dense
+        if len(values) != len(dense):
+            raise ValueError(f"intercepts_ needs {len(dense)} arrays, got {len(values)}")
+        for d, b in zip(dense, values):
+            d.b = np.asarray(b)
+
+    # --- training ------------------------------------------------------------------------------
+    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> "_BaseMLP":
+        sizes = self._check_params()
+        first = not hasattr(self, "model_") or (not self.warm_start and not incremental)
+        X, y = validate_data(self, X, y, reset=first, multi_output=True,
+                             dtype=(np.float64, np.float32), y_numeric=not isinstance(self, ClassifierMixin))
+        Y = self._targets(y, first, incremental, classes)
+        rng = check_random_state(self.random_state)
+        early = self.early_stopping and not incremental
+        if early:
+            X, Xv, Y, _, y, yv = self._validation_split(X, Y, y, rng)
+        if first:
+            self.model_ = self._build(sizes, X.shape[1], Y.shape[1] if Y.ndim == 2 else len(self.classes_),
+                                      rng)
+            self.n_layers_ = len(sizes) + 2
+            self.n_outputs_ = self.model_.out_features
+            self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
+        batch = self._batch_size(len(X))
+        if first or not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._new_optimizer(batch)
+            self._no_improvement_count = 0
+            self._best_loss = np.inf
+        scores: List[float] = []
+        best_score = -np.inf
+        best_state = self.model_.state_dict() if early else {}
+        X = np.ascontiguousarray(X, dtype=self.model_.dtype)  # converted once, not every epoch
+        opt = self._optimizer
+        for _ in range(1 if incremental else int(self.max_iter)):
+            if self.solver == "sgd" and self.learning_rate == "invscaling":
+                opt.lr = float(self.learning_rate_init) / (self.t_ + 1) ** float(self.power_t)
+            history = self.model_.fit(X, Y, epochs=1, batch_size=batch, loss=self._loss,
+                                      optimizer=opt, shuffle=bool(self.shuffle), verbose=0)
+            loss = float(history.history["loss"][-1])
+            if not np.isfinite(loss):
+                raise ValueError(f"{type(self).__name__}: the training loss became {loss} at epoch "
+                                 f"{self.n_iter_ + 1}; lower learning_rate_init or scale the inputs")
+            self.n_iter_ += 1
+            self.t_ += len(X)
+            self.loss_curve_.append(loss)
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+            if early:
+                score = self._validation_score(Xv, yv)
+                scores.append(score)
+                if self.verbose:
+                    print(f"Validation score: {score:f}")
+                improved = score >= best_score + self.tol
+                if score > best_score:
+                    best_score, best_state = score, self.model_.state_dict()
+            else:
+                improved = loss <= self._best_loss - self.tol
+                self._best_loss = min(self._best_loss, loss)
+            self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+            if incremental or self._no_improvement_count <= self.n_iter_no_change:
+                continue
+            what = "Validation score" if early else "Training loss"
+            if self.solver == "sgd" and self.learning_rate == "adaptive" and opt.lr > 1e-6:
+                opt.lr /= 5.0
+                self._no_improvement_count = 0
+                if self.verbose:
+                    print(f"{what} did not improve more than tol={self.tol} for "
+                          f"{self.n_iter_no_change} consecutive epochs. Setting learning rate to {opt.lr:f}")
+                continue
+            if self.verbose:
+                print(f"{what} did not improve more than tol={self.tol} for "
+                      f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+            break
+        else:
+            if not incremental:
+                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                              "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        if early:
+            self.model_.load_state_dict(best_state)  # the weights of the best validation score
+        self.best_loss_: Optional[float] = None if early else self._best_loss
+        self.validation_scores_: Optional[List[float]] = scores if early else None
+        self.best_validation_score_: Optional[float] = best_score if early else None
+        return self
+
+    # --- inference -----------------------------------------------------------------------------
+    def _outputs(self, X: Any) -> np.ndarray:
+        """Raw network outputs (logits for classifiers) for validated ``X``, as float64."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return self._raw(X)
+
+    def _raw(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict(X).astype(np.float64)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier (softmax output and cross-entropy; a logistic output for
+    two classes and for multilabel indicator targets). Labels may be of any type (ints, strings…).
+
+    >>> clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=50, random_state=0).fit(X, y)
+
+    Fitted attributes as scikit-learn's: ``classes_``, ``coefs_``, ``intercepts_``, ``loss_curve_``,
+    ``n_iter_``, ``n_features_in_``, ``n_layers_``, ``n_outputs_``, ``out_activation_``, ``t_``,
+    ``best_loss_``, ``validation_scores_``, ``best_validation_score_``; plus ``model_``, the trained
+    :class:`blockprop.nn.Sequential` (save it, export it to PyTorch, ...).
+    """
+
+    classes_: np.ndarray
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "MLPClassifier":
+        """Train from scratch (or, with ``warm_start``, from the current weights) for up to
+        ``max_iter`` epochs."""
+        self._fit(X, y, incremental=False)
+        return self
+
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: Optional[ArrayLike] = None) -> "MLPClassifier":
+        """One epoch over ``(X, y)``, continuing the weights and the optimizer state. The first call
+        needs ``classes``, every label that will ever appear."""
+        self._fit(X, y, incremental=True, classes=classes)
+        return self
+
+    def _targets(self, y: np.ndarray, first: bool, incremental: bool, classes: Any) -> np.ndarray:
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        kind = type_of_target(y)
+        if kind == "multiclass-multioutput":
+            raise ValueError("MLPClassifier: multiclass-multioutput targets are not supported "
+                             "(multilabel 0/1 indicator matrices are)")
+        if first and incremental:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            fit_on = y if kind.startswith("multilabel") else np.asarray(classes)
+            self._binarizer = LabelBinarizer().fit(fit_on)
+        elif first:
+            self._binarizer = LabelBinarizer().fit(y)
+        else:
+            new = set(unique_labels(y))
+            if incremental:
+                if classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+                    raise ValueError(f"classes={list(classes)!r} differs from the first call's "
+                                     f"{list(self.classes_)!r}")
+                if not new <= set(self.classes_):
+                    raise ValueError(f"y holds labels not in classes_: {sorted(new - set(self.classes_))!r}"
+                                     f" (classes_: {list(self.classes_)!r})")
+            elif new != set(self.classes_):
+                raise ValueError("warm_start can only continue with the classes of the previous fit: "
+                                 f"previously {list(self.classes_)!r}, now {sorted(new)!r}")
+        self.classes_ = self._binarizer.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(f"MLPClassifier needs at least 2 classes to learn, got 1 class: "
+                             f"{self.classes_[0]!r}")
+        Y = self._binarizer.transform(y)
+        self._multilabel = self._binarizer.y_type_.startswith("multilabel")
+        if self._multilabel or len(self.classes_) == 2:
+            self._loss, self.out_activation_ = "bce", "logistic"
+            return Y.astype(np.dtype(self.dtype))
+        self._loss, self.out_activation_ = "cross_entropy", "softmax"
+        return Y.argmax(axis=1)
+
+    def _validation_split(self, X: np.ndarray, Y: np.ndarray, y: np.ndarray, rng: Any):
+        stratify = None if self._multilabel else y
+        X, Xv, Y, Yv, y, yv = train_test_split(X, Y, y, random_state=rng, stratify=stratify,
+                                               test_size=self.validation_fraction)
+        if len(Xv) < 2:
+            raise ValueError("The validation set is too small: raise validation_fraction or use more samples")
+        return X, Xv, Y, Yv, y, yv
+
+    def _validation_score(self, X: np.ndarray, y: np.ndarray) -> float:
+        return float(accuracy_score(y, self._decode(self._proba(self._raw(X)))))
+
+    def _proba(self, out: np.ndarray) -> np.ndarray:
+        if self._loss == "cross_entropy":
+            p = K.softmax(out)
+            return p / p.sum(axis=1, keepdims=True)
+        p = K.sigmoid(out)
+        return p if self._multilabel else np.hstack([1.0 - p, p])
+
+    def _decode(self, proba: np.ndarray) -> np.ndarray:
+        if self._multilabel:
+            return self._binarizer.inverse_transform((proba > 0.5).astype(np.int64))
+        return self.classes_[proba.argmax(axis=1)]
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """The predicted label per sample (an indicator row for multilabel targets)."""
+        return self._decode(self.predict_proba(X))
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Probabilities ``(n_samples, n_classes)`` in the order of ``classes_`` (float64)."""
+        return self._proba(self._outputs(X))
+
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
+        """``log(predict_proba(X))``."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor: identity output and squared error, one or more targets.
+
+    >>> reg = MLPRegressor(hidden_layer_sizes=(32,), max_iter=50, random_state=0).fit(X, y)
+
+    Fitted attributes as :class:`MLPClassifier` (without ``classes_``).
+    """
+
+    _loss = "mse"
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "MLPRegressor":
+        """Train from scratch (or, with ``warm_start``, from the current weights) for up to
+        ``max_iter`` epochs."""
+        self._fit(X, y, incremental=False)
+        return self
+
+    def partial_fit(self, X: ArrayLike, y: ArrayLike) -> "MLPRegressor":
+        """One epoch over ``(X, y)``, continuing the weights and the optimizer state."""
+        self._fit(X, y, incremental=True)
+        return self
+
+    def _targets(self, y: np.ndarray, first: bool, incremental: bool, classes: Any) -> np.ndarray:
+        self.out_activation_ = "identity"
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if not first and Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y.shape[1]} targets but the model was fitted with {self.n_outputs_}")
+        return Y
+
+    def _validation_split(self, X: np.ndarray, Y: np.ndarray, y: np.ndarray, rng: Any):
+        X, Xv, Y, Yv, y, yv = train_test_split(X, Y, y, random_state=rng, test_size=self.validation_fraction)
+        if len(Xv) < 2:
+            raise ValueError("The validation set is too small: raise validation_fraction or use more samples")
+        return X, Xv, Y, Yv, y, yv
+
+    def _validation_score(self, X: np.ndarray, y: np.ndarray) -> float:
+        out = self._raw(X)
+        return float(r2_score(y, out[:, 0] if y.ndim == 1 else out))
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predictions, float64: ``(n_samples,)`` for one target, else ``(n_samples, n_targets)``."""
+        out = self._outputs(X)
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
