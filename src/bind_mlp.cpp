@@ -1,3 +1,4 @@
+#include <cmath>
 #include <string>
 
 #include "arrays.h"
@@ -114,6 +115,15 @@ py::tuple train(py::list layer_specs, const std::string& loss, const std::string
   if (!lrs || lrs.ndim() != 1 || lrs.shape(0) != n_batches)
     throw py::value_error("mlp_train_batches: lrs must hold one learning rate per batch (" +
                           std::to_string(n_batches) + ")");
+  // As sgd_step / adam_step check on the Python path: a NaN or negative rate (e.g. from a
+  // schedule) must not silently turn the weights into NaN or climb the loss.
+  for (index_t i = 0; i < n_batches; ++i) {
+    const double lr = lrs.data()[i];
+    if (!(std::isfinite(lr) && lr >= 0))
+      throw py::value_error("mlp_train_batches: the learning rate of batch " + std::to_string(i) +
+                            " is " + py::repr(py::float_(lr)).cast<std::string>() +
+                            "; it must be finite and >= 0 (check the schedule)");
+  }
 
   MlpTrainResult r;
   {

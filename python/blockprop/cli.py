@@ -229,7 +229,10 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                      f"{ds.n_classes} classes")
 
     X_train, X_test = ds.X_train.astype(args.dtype), ds.X_test.astype(args.dtype)
-    model = _build_model(layers, args.activation, args.seed, args.dtype)
+    try:
+        model = _build_model(layers, args.activation, args.seed, args.dtype)
+    except (MemoryError, ValueError) as e:  # e.g. --layers 2,99999999999,3
+        parser.error(f"--layers {','.join(map(str, layers))}: cannot build the model: {e}")
     optimizer = _build_optimizer(args)
     say(f"data: {ds.name}: {len(X_train)} train, {len(X_test)} test, {ds.n_features} features, "
         f"{ds.n_classes} classes")

@@ -8,6 +8,7 @@ Every reader check happens before the data is allocated, so a corrupt or hostile
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -202,8 +203,10 @@ def make_spirals(n_samples: int = 1500, n_classes: int = 3, noise: float = 0.2,
                          f"n_samples={n_samples}, n_classes={n_classes}")
     if n_features < 2:
         raise ValueError(f"n_features must be at least 2, got {n_features}")
-    if noise < 0:
-        raise ValueError(f"noise must be non-negative, got {noise}")
+    if not noise >= 0 or not math.isfinite(noise):
+        raise ValueError(f"noise must be finite and non-negative, got {noise}")
+    if not math.isfinite(turns):
+        raise ValueError(f"turns must be finite, got {turns}")
     rng = np.random.default_rng(seed)
     y = np.arange(n_samples) % n_classes
     # Radius spaced evenly per class (not random) so every arm is covered end to end.
@@ -229,6 +232,9 @@ def make_blobs(n_samples: int = 1000, n_classes: int = 3, n_features: int = 2,
     if n_classes < 1 or n_samples < n_classes or n_features < 1:
         raise ValueError(f"need n_classes >= 1, n_features >= 1 and n_samples >= n_classes, got "
                          f"n_samples={n_samples}, n_classes={n_classes}, n_features={n_features}")
+    for name, value in (("cluster_std", cluster_std), ("center_box", center_box)):
+        if not value >= 0 or not math.isfinite(value):
+            raise ValueError(f"{name} must be finite and non-negative, got {value}")
     rng = np.random.default_rng(seed)
     centers = rng.uniform(-center_box, center_box, size=(n_classes, n_features))
     y = rng.permutation(np.arange(n_samples) % n_classes)

@@ -23,6 +23,10 @@ def gradcheck(model: Any, X: Any, y: Any, loss: Any, eps: float = 1e-6) -> Dict[
     loss_fn = get_loss(loss)
     if loss_fn is None:
         raise ValueError("gradcheck needs a loss")
+    if not hasattr(model, "astype") or not hasattr(model, "parameters"):
+        raise TypeError(f"gradcheck: model must be a blockprop Sequential, got {type(model).__name__}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not (0 < eps < 1):
+        raise ValueError(f"gradcheck: eps must be a number in (0, 1), got {eps!r}")
     m = model.astype("float64")
     X = as_inputs(m, X)
     Y = as_targets(m, loss_fn, y, len(X))

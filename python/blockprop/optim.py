@@ -36,7 +36,12 @@ class Optimizer:
     def step(self, params: Mapping[str, Any], lr: Optional[float] = None) -> None:
         """Update every parameter from its ``grad``; ``lr`` overrides ``self.lr`` for this step."""
         lr = self.lr if lr is None else _check("lr", lr)
+        if not isinstance(params, Mapping):
+            raise TypeError(f"step: params must be a mapping name -> Parameter, got {type(params).__name__}")
         for name, p in params.items():
+            if not (hasattr(p, "data") and hasattr(p, "grad")):
+                raise TypeError(f"step: params[{name!r}] must be a Parameter (with .data and .grad), "
+                                f"got {type(p).__name__}")
             self._update(name, p, lr)
 
     def _update(self, name: str, p: Any, lr: float) -> None:
@@ -53,6 +58,10 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore hyperparameters and per-parameter state from ``state_dict()``'s output."""
+        if not isinstance(state_dict, Mapping) or not isinstance(state_dict.get("state"), Mapping) \
+                or not isinstance(state_dict.get("hyperparameters"), Mapping):
+            raise TypeError("load_state_dict: expected state_dict()'s output, a mapping with "
+                            "'type', 'hyperparameters' and 'state' mappings")
         if state_dict.get("type") != type(self).__name__:
             raise ValueError(f"state of a {state_dict.get('type')} optimizer cannot load into {type(self).__name__}")
         self.__init__(**state_dict["hyperparameters"])
@@ -99,7 +108,7 @@ class Adam(Optimizer):
     def __init__(self, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False):
         super().__init__(lr)
-        if len(betas) != 2:
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (_check("beta1", betas[0], 0.0, 1.0, high_open=True),
                       _check("beta2", betas[1], 0.0, 1.0, high_open=True))

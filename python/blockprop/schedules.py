@@ -112,11 +112,21 @@ def to_config(schedule: Schedule) -> Dict[str, Any]:
 
 
 def from_config(description: Dict[str, Any]) -> Schedule:
-    """The schedule ``to_config`` described."""
+    """The schedule ``to_config`` described (``ValueError`` for anything else)."""
+    if not isinstance(description, dict):
+        raise ValueError(f"a schedule description must be a dict, got {type(description).__name__}")
     cls = SCHEDULE_TYPES.get(description.get("type"))
     if cls is None:
         raise ValueError(f"unknown schedule type {description.get('type')!r}")
-    config = dict(description.get("config", {}))
+    config = description.get("config", {})
+    if not isinstance(config, dict):
+        raise ValueError(f"schedule {cls.__name__}: config must be a dict, got {type(config).__name__}")
+    config = dict(config)
     if cls is Warmup:
+        if "schedule" not in config:
+            raise ValueError("schedule Warmup: config has no inner 'schedule'")
         config["schedule"] = from_config(config["schedule"])
-    return cls(**config)
+    try:
+        return cls(**config)
+    except TypeError as e:  # missing or unknown arguments
+        raise ValueError(f"schedule {cls.__name__}: bad config {config!r} ({e})") from None
