@@ -96,7 +96,24 @@ def as_targets(model: Any, loss: Loss, y: Any, n: int, name: str = "y") -> np.nd
         raise TypeError(f"{name} must be a numeric array ({e})") from None
     if y.ndim == 0 or len(y) != n:
         raise ValueError(f"X and {name} hold different numbers of samples: X has {n}, {name} has shape {y.shape}")
-    return loss.prepare_target(y, model.out_features, model.dtype)
+    try:
+        return loss.prepare_target(y, model.out_features, model.dtype)
+    except (TypeError, ValueError) as e:  # say which targets: y or y_val
+        raise type(e)(f"{name}: {e}") from None
+
+
+def _factor(schedule: Any, epoch: float) -> float:
+    """The schedule's factor at ``epoch``, checked: a NaN, infinite or negative learning rate
+    would silently ruin the weights."""
+    value = schedule(epoch)
+    try:
+        factor = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"schedule {schedule!r} returned {value!r} at epoch {epoch:g}, not a number") from None
+    if not (math.isfinite(factor) and factor >= 0):
+        raise ValueError(f"schedule {schedule!r} returned {value!r} at epoch {epoch:g}: the learning-rate "
+                         "factor must be finite and ≥ 0")
+    return factor
 
 
 # --- Ctrl-C ------------------------------------------------------------------------------------
@@ -151,7 +168,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     model.loss, model.optimizer, model.schedule = loss_fn, opt, sched
     progress = model.progress
     if seed is not None:
-        progress.seed = int(seed)
+        progress.seed = _count("seed", seed, 0)
     elif progress.seed is None:
         progress.seed = int(np.random.SeedSequence().entropy % (2 ** 63))
 
@@ -171,7 +188,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                 chunk = max(1, steps // 20) if fast else 1
                 for i in range(0, steps, chunk):
                     j = min(steps, i + chunk)
-                    lrs = [opt.lr * float(sched(epoch + k / steps)) for k in range(i, j)]
+                    lrs = [opt.lr * _factor(sched, epoch + k / steps) for k in range(i, j)]
                     lr = lrs[-1]
                     if fast:
                         rows = (order[i * batch_size:j * batch_size] if order is not None

@@ -102,6 +102,17 @@ class Dense(Layer):
 
     def _initial_weights(self) -> np.ndarray:
         shape, fan_in, fan_out = (self.out_features, self.in_features), self.in_features, self.out_features
+        count = self.in_features * self.out_features
+        if count > np.iinfo(np.intp).max // 8:
+            raise MemoryError(f"Dense({self.in_features}, {self.out_features}): {count:,} weights cannot "
+                              "be addressed on this machine")
+        try:
+            return self._draw(shape, fan_in, fan_out)
+        except MemoryError:
+            raise MemoryError(f"Dense({self.in_features}, {self.out_features}): cannot allocate {count:,} "
+                              f"weights ({count * self.dtype.itemsize / 2**30:,.1f} GiB)") from None
+
+    def _draw(self, shape: tuple, fan_in: int, fan_out: int) -> np.ndarray:
         rng = np.random.default_rng(self.seed)
         if self.init == "he":
             w = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape)
@@ -133,6 +144,8 @@ class Dense(Layer):
     @staticmethod
     def _checked(value: Any, shape: tuple, name: str) -> np.ndarray:
         value = np.asarray(value)
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"Dense: {name} must be a numeric array, got dtype {value.dtype}")
         if value.shape != shape:
             raise ValueError(f"Dense: {name} must have shape {shape}, got {value.shape}")
         return value
