@@ -71,7 +71,7 @@ def test_he_and_xavier_init_statistics_and_seeding():
 
 
 @pytest.mark.parametrize("kwargs", [dict(in_features=0, out_features=3), dict(in_features=2, out_features=2.5),
-                                    dict(in_features=2, out_features=3, activation="gelu"),
+                                    dict(in_features=2, out_features=3, activation="swish"),
                                     dict(in_features=2, out_features=3, init="orthogonal"),
                                     dict(in_features=2, out_features=3, dtype="int32")])
 def test_dense_rejects_bad_config(kwargs):

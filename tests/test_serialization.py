@@ -155,7 +155,7 @@ def test_not_a_model_file(tmp_path):
     (lambda h: h.pop("format_version"), "format_version None"),
     (lambda h: h.update(format="keras"), "not a blockprop model file"),
     (lambda h: h["layers"][0].update(type="Conv2D"), "unknown type 'Conv2D'"),
-    (lambda h: h["layers"][0]["config"].update(activation="gelu"), "invalid model description"),
+    (lambda h: h["layers"][0]["config"].update(activation="swish"), "invalid model description"),
     (lambda h: h["layers"][0]["config"].update(units=3), "invalid model description"),
     (lambda h: h.update(optimizer=dict(h["optimizer"], type="RMSprop")), "unknown optimizer"),
     (lambda h: h.update(loss="HingeLoss"), "unknown loss"),

@@ -1,6 +1,7 @@
 #include "blockprop/mlp.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "blockprop/dense.h"
 #include "blockprop/losses.h"
@@ -38,6 +39,10 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
                                  index_t batch_size, const double* lrs) {
   const auto& layers = p.layers;
   const size_t L = layers.size();
+  // GELU's backward needs the pre-activation, which this loop does not keep (fit uses Python).
+  for (const auto& l : layers)
+    if (l.act == Activation::gelu)
+      throw std::invalid_argument("mlp_train_batches: GELU layers are not supported (train them in Python)");
   const index_t n_in = layers.front().in, n_out = layers.back().out;
   const index_t bmax = std::min(batch_size, n_order);
   index_t widest = n_in;

@@ -13,14 +13,27 @@ from typing import Any, List, Optional, Tuple
 import numpy as np
 
 from . import _core
-from .nn.layers import Dense, ReLU, Sigmoid, Tanh
+from .nn.layers import ELU, Dense, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .optim import SGD, Adam
 
 # Off: every model trains on the Python path (for tests comparing the two, and for debugging).
 enabled = True
 
-_FUSABLE = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh"}
+_FUSABLE = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh", LeakyReLU: "leaky_relu", ELU: "elu",
+            Softplus: "softplus"}
+# GELU's backward needs the pre-activation, which the C++ loop does not keep: Python path.
+_NOT_IN_CPP = ("gelu",)
+
+
+def _fusable(layer: Any) -> Optional[str]:
+    """The fused activation a stand-alone activation layer becomes, if the core's fixed
+    parameters (slope 0.01, α = 1) are the layer's."""
+    if isinstance(layer, LeakyReLU) and layer.negative_slope != 0.01:
+        return None
+    if isinstance(layer, ELU) and layer.alpha != 1.0:
+        return None
+    return _FUSABLE.get(type(layer))
 _LOSSES = {CrossEntropyLoss: "cross_entropy", MSELoss: "mse", BCEWithLogitsLoss: "bce"}
 
 
@@ -32,8 +45,8 @@ class Plan:
 
 
 def plan(model: Any, loss_fn: Any, optimizer: Any) -> Optional[Plan]:
-    """A Plan when the model is Dense layers, each optionally followed by one ReLU/Sigmoid/Tanh
-    layer, trained with a built-in loss and SGD or Adam; None otherwise."""
+    """A Plan when the model is Dense layers (no GELU, no weight penalty), each optionally followed
+    by one fusable activation layer, trained with a built-in loss and SGD or Adam; None otherwise."""
     if not enabled or type(loss_fn) not in _LOSSES or type(optimizer) not in (SGD, Adam):
         return None
     if isinstance(optimizer, Adam) and len({s.get("step") for s in optimizer.state.values()}) > 1:
@@ -41,10 +54,12 @@ def plan(model: Any, loss_fn: Any, optimizer: Any) -> Optional[Plan]:
     dense: List[Tuple[int, Dense, str]] = []
     for i, layer in enumerate(model.layers):
         if type(layer) is Dense:
+            if layer.activation in _NOT_IN_CPP or layer.l1 or layer.l2:
+                return None
             dense.append((i, layer, layer.activation or "linear"))
-        elif type(layer) in _FUSABLE and dense and dense[-1][2] == "linear" and dense[-1][0] == i - 1:
+        elif _fusable(layer) and dense and dense[-1][2] == "linear" and dense[-1][0] == i - 1:
             j, d, _ = dense[-1]
-            dense[-1] = (j, d, _FUSABLE[type(layer)])
+            dense[-1] = (j, d, _fusable(layer))
         else:
             return None
     return Plan(dense, _LOSSES[type(loss_fn)])

@@ -6,9 +6,11 @@ differences.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
+_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softplus")
 
 
 def gemm(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
@@ -25,14 +27,17 @@ def gemm(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
 def _activate(z, activation):
     if activation in (None, "linear"):
         return z
-    return {"relu": relu, "sigmoid": sigmoid, "tanh": tanh}[activation](z)
+    return {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "leaky_relu": leaky_relu, "elu": elu,
+            "gelu": gelu, "softplus": softplus}[activation](z)
 
 
 def _activation_grad(dy, y, activation):
-    """δ = dy ⊙ f'(·), written through the output y."""
+    """δ = dy ⊙ f'(·), written through the output y (for "gelu": through the pre-activation)."""
     if activation in (None, "linear"):
         return dy
-    return {"relu": relu_backward, "sigmoid": sigmoid_backward, "tanh": tanh_backward}[activation](dy, y)
+    return {"relu": relu_backward, "sigmoid": sigmoid_backward, "tanh": tanh_backward,
+            "leaky_relu": leaky_relu_backward, "elu": elu_backward, "gelu": gelu_backward,
+            "softplus": softplus_backward}[activation](dy, y)
 
 
 def dense_forward(x, W, b=None, activation="linear"):
@@ -144,3 +149,153 @@ def adam_step(param, grad, m, v, step, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
     m_hat = m / (1 - beta1 ** step)
     v_hat = v / (1 - beta2 ** step)
     param -= lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+# --- more activations ---------------------------------------------------------------------------
+def leaky_relu(x, negative_slope=0.01):
+    """y = x for x ≥ 0, negative_slope·x for x < 0"""
+    return np.where(x < 0, negative_slope * x, x)
+
+
+def leaky_relu_backward(dy, y, negative_slope=0.01):
+    """dx = dy for y > 0, dy·negative_slope otherwise"""
+    return np.where(y > 0, dy, dy * negative_slope)
+
+
+def elu(x, alpha=1.0):
+    """y = x for x > 0, α·(eˣ − 1) otherwise"""
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def elu_backward(dy, y, alpha=1.0):
+    """dx = dy for y > 0, dy·(y + α) otherwise  (α·eˣ = y + α)"""
+    return np.where(y > 0, dy, dy * (y + alpha))
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def gelu(x):
+    """y = x·Φ(x) = x·(1 + erf(x/√2))/2   (exact form)"""
+    x64 = np.asarray(x, dtype=np.float64)
+    return (0.5 * x64 * (1 + _erf(x64 / math.sqrt(2)))).astype(np.result_type(x, np.float32))
+
+
+def gelu_backward(dy, x):
+    """dx = dy ⊙ (Φ(x) + x·φ(x)): through the input x (GELU is not monotone, y does not give x)"""
+    x64 = np.asarray(x, dtype=np.float64)
+    d = 0.5 * (1 + _erf(x64 / math.sqrt(2))) + x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)
+    return (dy * d).astype(np.result_type(dy, np.float32))
+
+
+def softplus(x):
+    """y = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|)"""
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def softplus_backward(dy, y):
+    """dx = dy ⊙ sigmoid(x) = dy ⊙ (1 − e^−y)"""
+    return dy * -np.expm1(-y)
+
+
+# --- dropout -----------------------------------------------------------------------------------
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(z):
+    """splitmix64's finalizer on uint64 arrays (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def dropout_mask(n, p, seed, step):
+    """keep_i = u_i ≥ p,  u_i = (mix(mix(seed + G·(step+1)) + G·(i+1)) >> 11)·2⁻⁵³,  i < n"""
+    one = np.ones(1, dtype=np.uint64)
+    base = _mix(np.array([seed], dtype=np.uint64) + _GOLDEN * (np.array([step], dtype=np.uint64) + one))
+    h = _mix(base + _GOLDEN * np.arange(1, n + 1, dtype=np.uint64))
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0 ** -53 >= p
+
+
+def dropout(x, p, seed, step):
+    """y = x ⊙ keep/(1 − p)   (element i in C order; p = 1 gives 0)"""
+    x = np.asarray(x)
+    if p >= 1:
+        return np.zeros_like(x)
+    keep = dropout_mask(x.size, p, seed, step).reshape(x.shape)
+    return np.where(keep, x * x.dtype.type(1.0 / (1.0 - p)), x.dtype.type(0))
+
+
+def dropout_backward(dy, p, seed, step):
+    """dx = dy ⊙ keep/(1 − p), the forward's mask"""
+    return dropout(dy, p, seed, step)
+
+
+# --- normalization -----------------------------------------------------------------------------
+def batch_norm_forward(x, gamma, beta, eps=1e-5):
+    """per feature: mean, var = batch mean and biased variance;  y = (x − mean)/√(var + eps)·γ + β;
+    returns (y, mean, var)"""
+    mean = x.mean(axis=0)
+    var = ((x - mean) ** 2).mean(axis=0)
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta, mean, var
+
+
+def batch_norm_inference(x, gamma, beta, mean, var, eps=1e-5):
+    """y = (x − mean)·γ/√(var + eps) + β with given (running) statistics"""
+    return (x - mean) * (gamma / np.sqrt(var + eps)) + beta
+
+
+def batch_norm_backward(dy, x, mean, var, gamma, eps=1e-5, batch_stats=True, need_dx=True):
+    """x̂ = (x − mean)·invstd;  dβ = Σ dy;  dγ = Σ dy·x̂;
+    dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)) through batch statistics, else γ·invstd·dy"""
+    invstd = 1 / np.sqrt(var + eps)
+    xhat = (x - mean) * invstd
+    dbeta, dgamma = dy.sum(axis=0), (dy * xhat).sum(axis=0)
+    dx = None
+    if need_dx:
+        g = dy - dy.mean(axis=0) - xhat * (dy * xhat).mean(axis=0) if batch_stats else dy
+        dx = gamma * invstd * g
+    return dx, dgamma, dbeta
+
+
+def layer_norm_forward(x, gamma, beta, eps=1e-5):
+    """per sample: mean, var over features;  y = (x − mean)/√(var + eps)·γ + β;
+    returns (y, mean, var) with mean, var of shape (batch,)"""
+    mean = x.mean(axis=1)
+    var = ((x - mean[:, None]) ** 2).mean(axis=1)
+    return (x - mean[:, None]) / np.sqrt(var + eps)[:, None] * gamma + beta, mean, var
+
+
+def layer_norm_backward(dy, x, mean, var, gamma, eps=1e-5, need_dx=True):
+    """x̂ per row;  g = dy·γ;  dx = invstd·(g − mean_j g − x̂·mean_j(g·x̂));  dγ = Σ dy·x̂;  dβ = Σ dy"""
+    invstd = (1 / np.sqrt(var + eps))[:, None]
+    xhat = (x - mean[:, None]) * invstd
+    g = dy * gamma
+    dx = None
+    if need_dx:
+        dx = invstd * (g - g.mean(axis=1, keepdims=True) - xhat * (g * xhat).mean(axis=1, keepdims=True))
+    return dx, (dy * xhat).sum(axis=0), dy.sum(axis=0)
+
+
+# --- diagnostics and penalties -----------------------------------------------------------------
+def sum_squares(x):
+    """Σ x²"""
+    return float(np.sum(np.asarray(x, dtype=np.float64) ** 2))
+
+
+def sum_squared_diff(a, b):
+    """Σ (a − b)²"""
+    return float(np.sum((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2))
+
+
+def mark_active(y, active):
+    """active |= any(y > 0 over the batch), per unit  (in place)"""
+    active |= (y > 0).any(axis=0)
+
+
+def weight_penalty(w, l1, l2, grad=None):
+    """P = l1·Σ|w| + l2·Σw²;  grad += l1·sign(w) + 2·l2·w  (in place)"""
+    w64 = np.asarray(w, dtype=np.float64)
+    if grad is not None:
+        grad += w.dtype.type(l1) * np.sign(w) + w.dtype.type(2 * l2) * w
+    return float(l1 * np.abs(w64).sum() + l2 * (w64 ** 2).sum())

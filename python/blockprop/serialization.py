@@ -1,6 +1,6 @@
 """Saving and loading models: one ``.npz`` file, safe to load from anywhere.
 
-Layout: every array is an entry (``param/0.W``, ``optim/0.W/m``, ...) and ``__header__`` is a
+Layout: every array is an entry (``param/0.W``, ``buffer/1.running_mean``, ``optim/0.W/m``, ...) and ``__header__`` is a
 uint8 array holding UTF-8 JSON: ``{"format": "blockprop", "format_version": 1, "dtype",
 "layers", "loss", "optimizer", "schedule", "progress"}``. Loading never unpickles, so a file can't
 run code; any damage or mismatch is reported as ``ValueError``. Saving goes through a temporary
@@ -46,6 +46,7 @@ def _header(model: Sequential) -> Dict[str, Any]:
 
 def _arrays_and_optimizer(model: Sequential):
     arrays = {f"param/{name}": p.data for name, p in model.parameters().items()}
+    arrays.update({f"buffer/{name}": b for name, b in model.buffers().items()})
     optimizer = None
     if model.optimizer is not None:
         sd = model.optimizer.state_dict()
@@ -152,6 +153,8 @@ def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> 
         raise ValueError(f"{path}: layers are {model.dtype.name} but the header says {header['dtype']}")
     for name, p in model.parameters().items():
         p.data[...] = _array(path, arrays, f"param/{name}", p.data)
+    for name, b in model.buffers().items():  # running statistics (BatchNorm1d)
+        b[...] = _array(path, arrays, f"buffer/{name}", b)
     return model
 
 

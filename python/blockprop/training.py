@@ -17,6 +17,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _fastpath
+from . import callbacks as callbacks_module
+from . import diagnostics as diagnostics_module
 from . import kernels as K
 from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, get_loss
 from .optim import SGD, get_optimizer
@@ -137,12 +139,37 @@ class _DeferInterrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
+class _Mode:
+    """Puts a model in training or evaluation mode for a block and restores the mode after."""
+
+    def __init__(self, model: Any, training: bool):
+        self.model, self.training = model, training
+
+    def __enter__(self) -> None:
+        self.before = getattr(self.model, "training", True)
+        if hasattr(self.model, "train"):
+            self.model.train(self.training)
+
+    def __exit__(self, *exc: Any) -> None:
+        if hasattr(self.model, "train"):
+            self.model.train(self.before)
+
+
 # --- fit ---------------------------------------------------------------------------------------
 def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
         optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
-        shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1) -> History:
+        shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
+        callbacks: Optional[List[Any]] = None, diagnostics: Any = False) -> History:
     """Train ``model`` on ``(X, y)`` in mini-batches (the last one may be smaller) and return a
-    :class:`History`, also kept as ``model.history``.
+    :class:`History`, also kept as ``model.history``. Batches run in training mode, validation
+    in evaluation mode; the model's mode is restored at the end.
+
+    ``callbacks``: :class:`blockprop.callbacks.Callback` objects (early stopping, checkpoints,
+    learning-rate reduction) or plain callables ``fn(epoch, logs)``, called after each epoch with
+    that epoch's metrics. ``diagnostics``: True (or a :class:`blockprop.diagnostics.Diagnostics`
+    with custom thresholds) adds per-layer ``"{i}.grad_norm"``, ``"{i}.weight_norm"``,
+    ``"{i}.update_ratio"`` and ``"{i}.dead_relu"`` to the history and warns on vanishing or
+    exploding gradients and dead ReLUs (see :mod:`blockprop.diagnostics`).
 
     ``loss`` ("cross_entropy", "mse", "bce" or a Loss), ``optimizer`` and ``schedule`` default to
     those of the model's previous ``fit`` (state included), else cross-entropy, ``SGD(0.01)`` and
@@ -157,6 +184,8 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     sched = schedule if schedule is not None else (model.schedule or Constant())
     if not callable(sched):
         raise TypeError(f"schedule must be a callable epoch -> factor, got {sched!r}")
+    cbs = callbacks_module.prepare(callbacks)
+    monitor_config = diagnostics_module.prepare(diagnostics)
     X = as_inputs(model, X)
     Y = as_targets(model, loss_fn, y, len(X))
     val = None
@@ -165,6 +194,8 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         Xv = as_inputs(model, validation_data[0], "X_val")
         val = (Xv, as_targets(model, loss_fn, validation_data[1], len(Xv), "y_val"))
+    callbacks_module.check_monitors(cbs, has_validation=val is not None,
+                                    classifier=loss_fn.classifier)
     model.loss, model.optimizer, model.schedule = loss_fn, opt, sched
     progress = model.progress
     if seed is not None:
@@ -174,7 +205,11 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
 
     history = model.history = History()
     n, steps = len(X), math.ceil(len(X) / batch_size)
-    with _DeferInterrupt() as interrupt:
+    monitor = diagnostics_module.Monitor(model, monitor_config) if monitor_config else None
+    model.stop_training = False
+    with _DeferInterrupt() as interrupt, _Mode(model, True):
+        for cb in cbs:
+            cb.on_train_begin(model)
         for e in range(epochs):
             epoch = progress.epochs
             order = np.random.default_rng([progress.seed, epoch]).permutation(n) if shuffle else None
@@ -184,7 +219,9 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
             try:
                 # A stack of dense layers trains in C++, a chunk of batches per call (between
                 # chunks: progress bar, Ctrl-C); anything else one batch per Python step.
-                fast = _fastpath.plan(model, loss_fn, opt)
+                fast = None if monitor else _fastpath.plan(model, loss_fn, opt)
+                if monitor:
+                    monitor.start_epoch()
                 chunk = max(1, steps // 20) if fast else 1
                 for i in range(0, steps, chunk):
                     j = min(steps, i + chunk)
@@ -201,7 +238,8 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                         rows = (slice(i * batch_size, (i + 1) * batch_size) if order is None
                                 else order[i * batch_size:(i + 1) * batch_size])
                         Xb, Yb = X[rows], Y[rows]
-                        value, pred = model._train_batch(Xb, Yb, lr)
+                        value, pred = (model._train_batch(Xb, Yb, lr, monitor) if monitor
+                                       else model._train_batch(Xb, Yb, lr))
                         count = len(Xb)
                         total += value * count
                         if loss_fn.classifier:
@@ -220,9 +258,12 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                 if loss_fn.classifier:
                     metrics["accuracy"] = correct / seen
                 if val is not None:
-                    scores = _evaluate(model, loss_fn, *val, batch_size=max(batch_size, 1024))
+                    with _Mode(model, False):
+                        scores = _evaluate(model, loss_fn, *val, batch_size=max(batch_size, 1024))
                     metrics.update({f"val_{k}": v for k, v in scores.items()})
                 metrics["lr"], metrics["time"] = lr, time.perf_counter() - start
+                if monitor:
+                    metrics.update(monitor.end_epoch(epoch, metrics["loss"]))
                 history.append(epoch, metrics)
                 text = {k: (f"{v:.4g}" if k in ("lr", "time") else f"{v:.4f}") for k, v in metrics.items()}
                 bar.set_postfix(text, refresh=True)
@@ -230,6 +271,12 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                     print(f"Epoch {e + 1}/{epochs}: " + "  ".join(f"{k}={v}" for k, v in text.items()))
             finally:
                 bar.close()
+            for cb in cbs:
+                cb.on_epoch_end(model, epoch, dict(metrics))
+            if model.stop_training:
+                break
+        for cb in cbs:
+            cb.on_train_end(model)
     return history
 
 
@@ -258,7 +305,9 @@ def evaluate(model: Any, X: Any, y: Any, batch_size: int = 1024, loss: Any = Non
     batch_size = _count("batch_size", batch_size, 1)
     loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
     X = as_inputs(model, X)
-    return _evaluate(model, loss_fn, X, as_targets(model, loss_fn, y, len(X)), batch_size)
+    Y = as_targets(model, loss_fn, y, len(X))
+    with _Mode(model, False):
+        return _evaluate(model, loss_fn, X, Y, batch_size)
 
 
 def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
@@ -266,8 +315,9 @@ def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     batch_size = _count("batch_size", batch_size, 1)
     X = as_inputs(model, X)
     out = np.empty((len(X), model.out_features), dtype=model.dtype)
-    for rows in _batches(len(X), batch_size):
-        out[rows] = model.forward(X[rows])
+    with _Mode(model, False):
+        for rows in _batches(len(X), batch_size):
+            out[rows] = model.forward(X[rows])
     return out
 
 

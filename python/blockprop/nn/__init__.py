@@ -1,7 +1,9 @@
 """Layers, losses and the ``Sequential`` model."""
-from .layers import Dense, Layer, Parameter, ReLU, Sigmoid, Softmax, Tanh  # noqa: F401
+from .layers import (ELU, GELU, BatchNorm1d, Dense, Dropout, Layer, LayerNorm, LeakyReLU,  # noqa: F401
+                     Parameter, ReLU, Sigmoid, Softmax, Softplus, Tanh)
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, get_loss  # noqa: F401
 from .sequential import Sequential  # noqa: F401  (imported last: it needs layers and losses)
 
-__all__ = ["Layer", "Parameter", "Dense", "ReLU", "Sigmoid", "Tanh", "Softmax", "Sequential",
+__all__ = ["Layer", "Parameter", "Dense", "ReLU", "Sigmoid", "Tanh", "Softmax", "LeakyReLU", "ELU",
+           "GELU", "Softplus", "Dropout", "BatchNorm1d", "LayerNorm", "Sequential",
            "Loss", "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "get_loss"]

@@ -1,8 +1,11 @@
-"""Layers: a dense (fully connected) layer with a fused activation, and stand-alone activations.
+"""Layers: a dense (fully connected) layer with a fused activation, stand-alone activations,
+dropout and normalization.
 
 Every layer keeps what its backward needs from the last forward (its input and/or output) and
 computes gradients with the compiled kernels only. ``backward`` overwrites the gradients of the
-previous call, so there is nothing to zero between steps.
+previous call, so there is nothing to zero between steps. ``training`` (set for a whole model by
+``Sequential.train()`` / ``.eval()``) switches dropout and batch normalization between their
+training and evaluation behaviour.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 from .. import kernels as K
 
 DTYPES = ("float32", "float64")
-ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
+ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softplus")
 INITS = ("he", "xavier", "glorot", "zeros")
 
 
@@ -26,6 +29,15 @@ def check_dtype(dtype: Any) -> np.dtype:
     if dt.name not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dt.name!r}")
     return dt
+
+
+def _penalty_factor(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"Dense: {name} must be a number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v) or v < 0:
+        raise ValueError(f"Dense: {name} must be a finite number ≥ 0, got {value!r}")
+    return v
 
 
 class Parameter:
@@ -42,7 +54,10 @@ class Parameter:
 
 
 class Layer:
-    """Base class: ``forward(x) -> y``, ``backward(dy) -> dx``, named ``parameters()``."""
+    """Base class: ``forward(x) -> y``, ``backward(dy) -> dx``, named ``parameters()`` (trained)
+    and ``buffers()`` (state that is saved but not trained, e.g. running statistics)."""
+
+    training = True  # training (True) or evaluation mode; see Sequential.train / eval
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -51,6 +66,10 @@ class Layer:
         raise NotImplementedError
 
     def parameters(self) -> Dict[str, Parameter]:
+        return {}
+
+    def buffers(self) -> Dict[str, np.ndarray]:
+        """Arrays saved with the model but not trained (updated in place by ``forward``)."""
         return {}
 
     def get_config(self) -> Dict[str, Any]:
@@ -75,14 +94,20 @@ class Layer:
 class Dense(Layer):
     """``y = f(x·Wᵀ + b)`` with ``W (out_features, in_features)`` as in PyTorch's ``nn.Linear``.
 
-    ``activation``: None/"linear", "relu", "sigmoid" or "tanh", fused into the kernel.
+    ``activation``: None/"linear", "relu", "sigmoid", "tanh", "leaky_relu" (slope 0.01), "elu"
+    (α = 1), "gelu" (exact erf form) or "softplus", fused into the kernel's write-back. (GELU's
+    derivative needs its input, so in training a GELU layer keeps ``x·Wᵀ + b`` and applies GELU
+    in a separate pass; in evaluation it is fused.)
     ``init``: "he" (normal, std √(2/fan_in)), "xavier"/"glorot" (uniform ±√(6/(fan_in+fan_out)))
     or "zeros"; biases start at zero. ``seed`` makes the initial weights reproducible.
+    ``l1``, ``l2``: penalties ``l1·Σ|W| + l2·ΣW²`` on the weights (not the bias), added to the
+    training loss and its gradient by ``fit`` / ``train_step`` (``l2`` here equals an optimizer
+    ``weight_decay`` of ``2·l2``, but shows in the loss).
     """
 
     def __init__(self, in_features: int, out_features: int, activation: Optional[str] = None,
                  init: str = "he", bias: bool = True, seed: Optional[int] = None,
-                 dtype: Any = "float32"):
+                 dtype: Any = "float32", l1: float = 0.0, l2: float = 0.0):
         for name, n in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
                 raise ValueError(f"Dense: {name} must be a positive integer, got {n!r}")
@@ -91,6 +116,7 @@ class Dense(Layer):
             raise ValueError(f"Dense: activation must be one of {ACTIVATIONS} or None, got {activation!r}")
         if init not in INITS:
             raise ValueError(f"Dense: init must be one of {INITS}, got {init!r}")
+        self.l1, self.l2 = _penalty_factor("l1", l1), _penalty_factor("l2", l2)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.activation, self.init, self.use_bias, self.seed = activation, init, bool(bias), seed
         self.dtype = check_dtype(dtype)
@@ -99,6 +125,7 @@ class Dense(Layer):
         self._bias = Parameter(np.zeros(self.out_features, self.dtype))
         self._x: Optional[np.ndarray] = None
         self._y: Optional[np.ndarray] = None
+        self._z: Optional[np.ndarray] = None  # GELU's pre-activation (its derivative needs it)
 
     def _initial_weights(self) -> np.ndarray:
         shape, fan_in, fan_out = (self.out_features, self.in_features), self.in_features, self.out_features
@@ -151,17 +178,33 @@ class Dense(Layer):
         return value
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = K.dense_forward(x, self.weight.data, self.b, self.activation)
-        self._x, self._y = x, y
+        if self.activation == "gelu" and self.training:
+            z = K.dense_forward(x, self.weight.data, self.b, "linear")
+            y = K.gelu(z)
+        else:
+            z, y = None, K.dense_forward(x, self.weight.data, self.b, self.activation)
+        self._x, self._y, self._z = x, y, z
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._x is None:
             raise RuntimeError("Dense.backward called before forward")
-        dx, dW, db = K.dense_backward(self._x, self.weight.data, dy, self._y, self.activation, need_dx)
+        through = self._y
+        if self.activation == "gelu":  # GELU's derivative is written through its input
+            if self._z is None:  # forward ran fused (evaluation mode): recompute the input
+                self._z = K.dense_forward(self._x, self.weight.data, self.b, "linear")
+            through = self._z
+        dx, dW, db = K.dense_backward(self._x, self.weight.data, dy, through, self.activation, need_dx)
         self.weight.grad = dW
         self._bias.grad = db
         return dx
+
+    def penalty(self, add_grad: bool = False) -> float:
+        """``l1·Σ|W| + l2·ΣW²``; with ``add_grad`` its gradient is added to ``W``'s grad."""
+        if self.l1 == 0 and self.l2 == 0:
+            return 0.0
+        return K.weight_penalty(self.weight.data, self.l1, self.l2,
+                                self.weight.grad if add_grad else None)
 
     def parameters(self) -> Dict[str, Parameter]:
         params = {"W": self.weight}
@@ -173,7 +216,7 @@ class Dense(Layer):
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "activation": None if self.activation == "linear" else self.activation,
                 "init": self.init, "bias": self.use_bias, "seed": self.seed,
-                "dtype": self.dtype.name}
+                "dtype": self.dtype.name, "l1": self.l1, "l2": self.l2}
 
     def astype(self, dtype: Any) -> "Dense":
         config = dict(self.get_config(), dtype=check_dtype(dtype).name, init="zeros")
@@ -189,6 +232,8 @@ class Dense(Layer):
     def __repr__(self) -> str:
         extra = "" if self.activation == "linear" else f", activation={self.activation!r}"
         extra += "" if self.use_bias else ", bias=False"
+        extra += f", l1={self.l1!r}" if self.l1 else ""
+        extra += f", l2={self.l2!r}" if self.l2 else ""
         return f"Dense({self.in_features}, {self.out_features}{extra})"
 
 
@@ -238,4 +283,88 @@ class Softmax(_Activation):
     _backward = staticmethod(K.softmax_backward)
 
 
-LAYER_TYPES = {cls.__name__: cls for cls in (Dense, ReLU, Sigmoid, Tanh, Softmax)}
+class Softplus(_Activation):
+    """``y = log(1 + eˣ)``, a smooth ReLU"""
+    _forward = staticmethod(K.softplus)
+    _backward = staticmethod(K.softplus_backward)
+
+
+class LeakyReLU(_Activation):
+    """``y = x`` for ``x ≥ 0``, ``negative_slope·x`` otherwise (after a Dense layer the fit loop
+    fuses it into the dense write-back when the slope is the default 0.01)."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.number)) \
+                or not np.isfinite(negative_slope):
+            raise ValueError(f"LeakyReLU: negative_slope must be a finite number, got {negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._y = K.leaky_relu(x, self.negative_slope)
+        return self._y
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        if self._y is None:
+            raise RuntimeError("LeakyReLU.backward called before forward")
+        return K.leaky_relu_backward(dy, self._y, self.negative_slope) if need_dx else None
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"negative_slope": self.negative_slope}
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU(negative_slope={self.negative_slope!r})"
+
+
+class ELU(_Activation):
+    """``y = x`` for ``x > 0``, ``α·(eˣ − 1)`` otherwise (``α ≥ 0``; fused after a Dense layer
+    when α is the default 1)."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) \
+                or not np.isfinite(alpha) or alpha < 0:
+            raise ValueError(f"ELU: alpha must be a finite number ≥ 0, got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._y = K.elu(x, self.alpha)
+        return self._y
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        if self._y is None:
+            raise RuntimeError("ELU.backward called before forward")
+        return K.elu_backward(dy, self._y, self.alpha) if need_dx else None
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"alpha": self.alpha}
+
+    def __repr__(self) -> str:
+        return f"ELU(alpha={self.alpha!r})"
+
+
+class GELU(Layer):
+    """``y = x·Φ(x)``, the exact (erf) GELU as PyTorch's default. Keeps its input: GELU is not
+    monotone, so its derivative cannot be recovered from its output."""
+
+    def __init__(self) -> None:
+        self._x: Optional[np.ndarray] = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._x = x
+        return K.gelu(x)
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
+        if self._x is None:
+            raise RuntimeError("GELU.backward called before forward")
+        return K.gelu_backward(dy, self._x) if need_dx else None
+
+    def __repr__(self) -> str:
+        return "GELU()"
+
+
+from .dropout import Dropout  # noqa: E402  (these modules import this one)
+from .normalization import BatchNorm1d, LayerNorm  # noqa: E402
+
+LAYER_TYPES = {cls.__name__: cls for cls in (Dense, ReLU, Sigmoid, Tanh, Softmax, LeakyReLU, ELU,
+                                             GELU, Softplus, Dropout, BatchNorm1d, LayerNorm)}

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import training
 from ..optim import SGD, Optimizer, get_optimizer
-from .layers import Dense, Layer, Parameter, check_dtype
+from .layers import Dense, Dropout, Layer, Parameter, check_dtype
 from .losses import CrossEntropyLoss, Loss, get_loss
 
 _USE = threading.Lock()  # guards every model's (_owner, _depth)
@@ -57,9 +57,9 @@ class Sequential:
         dense = [l for l in layers if isinstance(l, Dense)]
         if not dense:
             raise ValueError("Sequential needs at least one Dense layer")
-        dtypes = {l.dtype.name for l in dense}
+        dtypes = {l.dtype.name for l in layers if isinstance(getattr(l, "dtype", None), np.dtype)}
         if len(dtypes) > 1:
-            raise ValueError(f"Sequential: all Dense layers must share one dtype, got {sorted(dtypes)}")
+            raise ValueError(f"Sequential: all layers with parameters must share one dtype, got {sorted(dtypes)}")
         features = dense[0].in_features
         for i, layer in enumerate(layers):
             if isinstance(layer, Dense) and layer.in_features != features:
@@ -72,6 +72,8 @@ class Sequential:
         self.schedule: Any = None
         self.progress = training.Progress()
         self.history: Optional[training.History] = None
+        self.stop_training = False  # a callback sets it to end fit after the current epoch
+        self.train()
 
     # --- shape and dtype ----------------------------------------------------------------------
     @property
@@ -90,9 +92,24 @@ class Sequential:
         return features
 
     def astype(self, dtype: Any) -> "Sequential":
-        """A copy with parameters of ``dtype`` (architecture and weights; no training state)."""
+        """A copy with parameters of ``dtype`` (architecture, weights, buffers and mode; no
+        training state)."""
         check_dtype(dtype)
-        return Sequential(*[layer.astype(dtype) for layer in self.layers])
+        return Sequential(*[layer.astype(dtype) for layer in self.layers]).train(self.training)
+
+    # --- mode ---------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Sequential":
+        """Training mode (as PyTorch): dropout drops, batch norm uses and updates batch statistics.
+        ``fit`` and ``train_step`` train in this mode; ``evaluate`` and ``predict*`` always run in
+        evaluation mode. Each restores the mode it found. Returns the model."""
+        self.training = bool(mode)
+        for layer in self.layers:
+            layer.training = self.training
+        return self
+
+    def eval(self) -> "Sequential":
+        """Evaluation mode: dropout is the identity, batch norm uses its running statistics."""
+        return self.train(False)
 
     # --- forward / backward -------------------------------------------------------------------
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -115,21 +132,35 @@ class Sequential:
         return {f"{i}.{name}": p for i, layer in enumerate(self.layers)
                 for name, p in layer.parameters().items()}
 
+    def buffers(self) -> Dict[str, np.ndarray]:
+        """``{"1.running_mean": array, ...}``: the live untrained state (running statistics)."""
+        return {f"{i}.{name}": b for i, layer in enumerate(self.layers)
+                for name, b in layer.buffers().items()}
+
     def state_dict(self) -> Dict[str, np.ndarray]:
-        """Copies of the weights by name (``W`` as ``(out, in)``, like PyTorch's ``nn.Linear``)."""
-        return {name: p.data.copy() for name, p in self.parameters().items()}
+        """Copies of the weights and buffers by name (``W`` as ``(out, in)``, like PyTorch's
+        ``nn.Linear``)."""
+        state = {name: p.data.copy() for name, p in self.parameters().items()}
+        state.update({name: b.copy() for name, b in self.buffers().items()})
+        return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        """Copy weights in by name; names and shapes must match exactly."""
-        params = self.parameters()
-        if set(state) != set(params):
-            raise ValueError(f"load_state_dict: expected parameters {sorted(params)}, got {sorted(state)}")
-        for name, p in params.items():
+        """Copy weights (and buffers) in by name; names and shapes must match exactly."""
+        arrays = {name: p.data for name, p in self.parameters().items()}
+        arrays.update(self.buffers())
+        if set(state) != set(arrays):
+            raise ValueError(f"load_state_dict: expected parameters {sorted(arrays)}, got {sorted(state)}")
+        for name, a in arrays.items():
             value = np.asarray(state[name])
-            if value.shape != p.data.shape:
-                raise ValueError(f"load_state_dict: {name} must have shape {p.data.shape}, got {value.shape}")
-        for name, p in params.items():
-            p.data[...] = state[name]
+            if value.shape != a.shape:
+                raise ValueError(f"load_state_dict: {name} must have shape {a.shape}, got {value.shape}")
+        for name, a in arrays.items():
+            a[...] = state[name]
+
+    def penalty(self, add_grad: bool = False) -> float:
+        """The layers' weight penalties (``Dense(l1=, l2=)``) summed; with ``add_grad`` their
+        gradients are added to the parameters' grads."""
+        return sum((layer.penalty(add_grad) for layer in self.layers if isinstance(layer, Dense)), 0.0)
 
     # --- training -----------------------------------------------------------------------------
     @_one_thread
@@ -144,27 +175,49 @@ class Sequential:
         self.optimizer = get_optimizer(optimizer) if optimizer is not None else (self.optimizer or SGD(0.01))
         X = training.as_inputs(self, X)
         Y = training.as_targets(self, self.loss, y, len(X))
-        value, _ = self._train_batch(X, Y, self.optimizer.lr if lr is None else lr)
+        was_training = self.training
+        self.train()
+        try:
+            value, _ = self._train_batch(X, Y, self.optimizer.lr if lr is None else lr)
+        finally:
+            self.train(was_training)
+        self.progress.updates += 1
         return value
 
-    def _train_batch(self, X: np.ndarray, Y: np.ndarray, lr: float):
+    def _train_batch(self, X: np.ndarray, Y: np.ndarray, lr: float, monitor: Any = None):
+        """One update; returns (loss with weight penalties, predictions). ``monitor`` (see
+        :mod:`blockprop.diagnostics`) sees the gradients and the update."""
+        for layer in self.layers:  # dropout masks: one per update, reproducible on resume
+            if isinstance(layer, Dropout):
+                layer.step = self.progress.updates
         pred = self.forward(X)
         value, grad = self.loss(pred, Y)
         self.backward(grad)
-        self.optimizer.step(self.parameters(), lr)
+        value += self.penalty(add_grad=True)
+        params = self.parameters()
+        if monitor is not None:
+            monitor.before_step(self)
+        self.optimizer.step(params, lr)
+        if monitor is not None:
+            monitor.after_step(self)
         return value, pred
 
     @_one_thread
     def fit(self, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
             optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
-            shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1) -> "training.History":
+            shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
+            callbacks: Optional[List[Any]] = None, diagnostics: Any = False) -> "training.History":
         """Train in mini-batches; returns the per-epoch History. ``loss``, ``optimizer`` and
         ``schedule`` default to the previous fit's (state included), else "cross_entropy",
-        ``SGD(0.01)``, constant. Ctrl-C stops after the current batch and re-raises
-        ``KeyboardInterrupt``. Details: :func:`blockprop.training.fit`."""
+        ``SGD(0.01)``, constant. ``callbacks``: :mod:`blockprop.callbacks` objects or plain
+        ``fn(epoch, logs)`` callables, run after every epoch. ``diagnostics=True`` records
+        per-layer gradient/weight norms, update ratios and dead ReLUs in the history and warns
+        (:class:`blockprop.diagnostics.TrainingDiagnosticWarning`) on trouble. Ctrl-C stops after
+        the current batch and re-raises ``KeyboardInterrupt``. Details: :func:`blockprop.training.fit`."""
         return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, loss=loss,
                             optimizer=optimizer, schedule=schedule, validation_data=validation_data,
-                            shuffle=shuffle, seed=seed, verbose=verbose)
+                            shuffle=shuffle, seed=seed, verbose=verbose, callbacks=callbacks,
+                            diagnostics=diagnostics)
 
     @_one_thread
     def evaluate(self, X: Any, y: Any, batch_size: int = 1024, loss: Any = None) -> Dict[str, float]:
