@@ -144,7 +144,8 @@ def main(argv=None) -> int:
     import blockprop as bp
     print(f"blockprop {bp.__version__}  isa={bp.isa()}  cpus={os.cpu_count()}  model "
           f"{args.features}-{args.hidden}-{args.hidden}-{args.classes} float32  "
-          f"batch {args.batch} per rank  {args.samples} samples × {args.epochs} epoch(s)")
+          f"batch {args.batch} per rank  {args.samples} samples × {args.epochs} epoch(s)  "
+          f"load average {os.getloadavg()[0]:.1f} (other work on the machine skews every number)")
     print(f"model.fit, 1 process, batch {args.batch}: {single_process(args):,.0f} samples/s\n")
     print(f"{'ranks':>5} {'threads':>7} {'samples/s':>10} {'buffer MB':>10} {'sent/step MB':>13} "
           f"{'compute ms':>11} {'allreduce ms':>13} {'update ms':>10}")
