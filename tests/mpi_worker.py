@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import Any, Dict
 
@@ -62,8 +63,9 @@ def train(out: str) -> None:
 
 
 def fault(out: str, kind: str) -> None:
-    """Rank 1 fails (bad labels before training, or MemoryError at its 3rd step); every rank
-    records the exception it got and re-raises it, so the job exits non-zero without hanging."""
+    """Rank 1 fails (bad labels before training, MemoryError or Ctrl-C at its 3rd step, other
+    settings); every rank records the exception it got and re-raises it, so the job exits
+    non-zero without hanging."""
     from blockprop import distributed as dist
     r = dist.rank()
     X, y = dataset()
@@ -74,25 +76,31 @@ def fault(out: str, kind: str) -> None:
         y[17] = 9
     if kind == "step" and r == 1:
         model.layers[1].forward = _fail_at(model.layers[1].forward, call=3)
+    if kind == "interrupt" and r == 1:  # Ctrl-C reaching one rank only
+        model.layers[1].forward = _fail_at(model.layers[1].forward, call=3, interrupt=True)
     if kind == "settings" and r == 1:
         epochs = 3
     try:
         dist.fit(model, X, y, epochs=epochs, batch_size=BATCH, seed=SEED, verbose=0)
-    except Exception as e:
+    except BaseException as e:
         _write(out, r, "fault", {"type": type(e).__name__, "message": str(e),
                                  "updates": model.progress.updates})
         raise
     _write(out, r, "fault", {"type": None, "message": "", "updates": model.progress.updates})
 
 
-def _fail_at(forward: Any, call: int) -> Any:
-    """``forward`` that runs out of memory on its ``call``-th use (same layer, same architecture)."""
+def _fail_at(forward: Any, call: int, interrupt: bool = False) -> Any:
+    """``forward`` that runs out of memory (or gets a SIGINT) on its ``call``-th use (same layer,
+    same architecture)."""
     calls = [0]
 
     def failing(x: np.ndarray) -> np.ndarray:
         calls[0] += 1
         if calls[0] == call:
-            raise MemoryError("simulated: cannot allocate the activations")
+            if interrupt:
+                signal.raise_signal(signal.SIGINT)
+            else:
+                raise MemoryError("simulated: cannot allocate the activations")
         return forward(x)
     return failing
 

@@ -215,6 +215,14 @@ def test_a_failing_rank_stops_every_rank(tmp_path, kind, expect):
     assert {r["updates"] for r in records} == {0 if kind == "labels" else 2}, records
 
 
+def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    proc = launch(2, "fault-interrupt", tmp_path)
+    assert proc.returncode != 0
+    records = [json.loads((tmp_path / f"fault.rank{r}.json").read_text()) for r in range(2)]
+    # Rank 1 is interrupted during its 3rd step: that step completes everywhere, then all stop.
+    assert [(r["type"], r["updates"]) for r in records] == [("KeyboardInterrupt", 3)] * 2, records
+
+
 def test_ranks_called_with_different_settings_all_raise(tmp_path):
     proc = launch(2, "fault-settings", tmp_path)
     assert proc.returncode != 0
