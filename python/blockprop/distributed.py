@@ -294,7 +294,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
         checkpoint: Optional[str] = None, threads: Optional[int] = None, comm: Any = None) -> History:
     """Train ``model`` data-parallel on every rank of ``comm`` (collective: every rank calls it with
     the same settings) and return the per-epoch :class:`~blockprop.training.History`, the same on
-    every rank and also kept as ``model.history``.
+    every rank (but for the timings) and also kept as ``model.history``.
 
     ``batch_size`` is per rank: each update averages the gradients of ``size()·batch_size`` rows,
     so with the same seed this trains exactly like ``model.fit(X, y, batch_size=size()·batch_size)``
