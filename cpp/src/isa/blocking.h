@@ -79,5 +79,9 @@ constexpr index_t kMinWorkPerThread = 48 * 48 * 48;
 // each chunk repeats stays small.
 constexpr index_t kChunksPerThread = 4;
 
+// Element-wise loops (optimizer updates) run on several threads only from this length on: below
+// it the memory traffic takes less time than waking the threads.
+constexpr index_t kMinParallelElements = index_t(1) << 15;
+
 }  // namespace blocking
 }  // namespace blockprop

@@ -2,17 +2,29 @@
 // and are rounded to T once, as the NumPy reference does with a Python float times a T array.
 #include "isa/isa_prelude.h"
 
+#include "blockprop/threading.h"
+#include "isa/blocking.h"
+
 namespace blockprop {
 namespace BP_ISA_NS {
+
+// Threads for an element-wise loop of n elements (each element is independent, so the result is
+// the same whatever the count).
+inline int elementwise_threads(index_t n) {
+  return n >= blocking::kMinParallelElements ? get_num_threads() : 1;
+}
 
 // g = grad + wd·p;  v = μ·v + g;  p −= lr·(nesterov ? g + μ·v : v)   (p −= lr·g when μ = 0)
 template <typename T>
 void sgd_step(index_t n, T* param, const T* grad, T* velocity, const SgdParams& hp) {
   const T lr = T(hp.lr), mu = T(hp.momentum), wd = T(hp.weight_decay);
   // One loop per mode, so each is a straight-line body the compiler vectorizes.
+  const int nt = elementwise_threads(n);
   if (hp.momentum == 0.0) {
+#pragma omp parallel for simd num_threads(nt) if (nt > 1)
     for (index_t i = 0; i < n; ++i) param[i] -= lr * (grad[i] + wd * param[i]);
   } else if (hp.nesterov) {
+#pragma omp parallel for simd num_threads(nt) if (nt > 1)
     for (index_t i = 0; i < n; ++i) {
       const T g = grad[i] + wd * param[i];
       const T v = mu * velocity[i] + g;
@@ -20,6 +32,7 @@ void sgd_step(index_t n, T* param, const T* grad, T* velocity, const SgdParams& 
       param[i] -= lr * (g + mu * v);
     }
   } else {
+#pragma omp parallel for simd num_threads(nt) if (nt > 1)
     for (index_t i = 0; i < n; ++i) {
       const T v = mu * velocity[i] + (grad[i] + wd * param[i]);
       velocity[i] = v;
@@ -38,6 +51,8 @@ void adam_loop(index_t n, T* param, const T* grad, T* m, T* v, const AdamParams&
   const double bc1 = 1.0 - std::pow(hp.beta1, double(hp.step));
   const double bc2 = 1.0 - std::pow(hp.beta2, double(hp.step));
   const T step_size = T(hp.lr / bc1), inv_bc2 = T(1.0 / bc2);
+  const int nt = elementwise_threads(n);
+#pragma omp parallel for simd num_threads(nt) if (nt > 1)
   for (index_t i = 0; i < n; ++i) {
     T p = param[i], g = grad[i];
     if (Coupled) g += wd * p;
