@@ -62,13 +62,17 @@ double weight_penalty_py(py::handle w_obj, py::handle l1_obj, py::handle l2_obj,
   py::array wa = float_array(w_obj, fn, "w");
   const double l1 = finite_number(l1_obj, fn, "l1"), l2 = finite_number(l2_obj, fn, "l2");
   if (l1 < 0 || l2 < 0) throw py::value_error(std::string(fn) + ": l1 and l2 must be ≥ 0");
+  // (a default-constructed py::array is an empty array, not null: keep "no grad" as a flag)
+  const bool has_grad = !g_obj.is_none();
   py::array ga;
-  if (!g_obj.is_none()) ga = inplace(g_obj, fn, "grad", wa, "w", shape_of(wa));
-  if (ga && may_overlap(wa, ga)) throw py::value_error(std::string(fn) + ": grad must not overlap w");
+  if (has_grad) {
+    ga = inplace(g_obj, fn, "grad", wa, "w", shape_of(wa));
+    if (may_overlap(wa, ga)) throw py::value_error(std::string(fn) + ": grad must not overlap w");
+  }
   return dispatch_float(wa, [&](auto tag) -> double {
     using T = decltype(tag);
     auto w = contiguous<T>(wa);
-    T* g = ga ? static_cast<T*>(ga.mutable_data()) : nullptr;
+    T* g = has_grad ? static_cast<T*>(ga.mutable_data()) : nullptr;
     py::gil_scoped_release release;
     return weight_penalty<T>(w.size(), w.data(), l1, l2, g);
   });
