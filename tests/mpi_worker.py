@@ -15,6 +15,7 @@ from typing import Any, Dict
 import numpy as np
 
 import blockprop as bp
+from blockprop import nn
 
 # (name, dtype, optimizer factory, sharded, shuffle): the runs of the "train" scenario.
 CONFIGS = {
@@ -60,6 +61,25 @@ def train(out: str) -> None:
         np.savez(os.path.join(out, f"{name}.rank{r}.npz"), **model.state_dict())
         _write(out, r, name, {"history": history.history, "evaluate": scores, "size": k,
                               "updates": model.progress.updates, "threads": bp.get_num_threads()})
+
+
+def layers(out: str) -> None:
+    """BatchNorm, Dropout (a different random seed per rank) and callbacks: rank 1 alone asks to
+    stop after the second epoch, and every rank gives ModelCheckpoint a path of its own."""
+    from blockprop import callbacks as cb
+    from blockprop import distributed as dist
+    r = dist.rank()
+    X, y = dataset()
+    model = bp.Sequential(bp.Dense(5, 16, seed=1 + r, dtype="float64"), nn.BatchNorm1d(16, dtype="float64"),
+                          nn.ReLU(), nn.Dropout(0.2), bp.Dense(16, 3, seed=2, dtype="float64"))
+
+    def stop(epoch: int, logs: Dict[str, float]) -> None:
+        if r == 1 and epoch == 1:
+            model.stop_training = True
+    history = dist.fit(model, X, y, epochs=5, batch_size=BATCH, seed=SEED, verbose=0,
+                       callbacks=[cb.ModelCheckpoint(os.path.join(out, f"layers.ckpt{r}.bp")), stop])
+    np.savez(os.path.join(out, f"layers.rank{r}.npz"), **model.state_dict())
+    _write(out, r, "layers", {"epochs": len(history.epoch), "training": model.training})
 
 
 def fault(out: str, kind: str) -> None:
@@ -109,5 +129,7 @@ if __name__ == "__main__":
     scenario, outdir = sys.argv[1], sys.argv[2]
     if scenario == "train":
         train(outdir)
+    elif scenario == "layers":
+        layers(outdir)
     else:
         fault(outdir, scenario.split("-", 1)[1])

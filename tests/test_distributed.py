@@ -189,6 +189,22 @@ def test_threads_split_cores_over_ranks(trained):
         assert [r["threads"] for r in records] == [max(1, cores // ranks)] * ranks
 
 
+def test_buffers_callbacks_and_per_rank_dropout_seeds(tmp_path):
+    """BatchNorm running statistics end equal on every rank (averaged), a stop requested by one
+    rank's callback stops all after the same epoch, and only rank 0 runs ModelCheckpoint."""
+    ranks = 2
+    proc = launch(ranks, "layers", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    records, weights = _results(tmp_path, "layers", ranks)
+    assert [r["epochs"] for r in records] == [2, 2], records
+    assert [r["training"] for r in records] == [W.build("float64").training] * 2  # mode restored
+    assert "1.running_mean" in weights[0]
+    for key in weights[0]:
+        assert np.array_equal(weights[1][key], weights[0][key]), f"{key} differs between ranks"
+    assert not np.allclose(weights[0]["1.running_var"], 1.0), "running statistics never updated"
+    assert sorted(p.name for p in tmp_path.glob("layers.ckpt*.bp")) == ["layers.ckpt0.bp"]
+
+
 def test_runs_without_mpiexec_as_one_rank(tmp_path):
     proc = launch(1, "train", tmp_path, mpi=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -199,8 +215,8 @@ def test_runs_without_mpiexec_as_one_rank(tmp_path):
 
 
 @pytest.mark.parametrize("kind, expect", [
-    ("labels", "rank 1 raised ValueError: CrossEntropyLoss: labels must lie in [0, 3)"),
-    ("step", "rank 1 raised MemoryError: simulated: cannot allocate the activations"),
+    ("labels", ("rank 1 raised ValueError: ", "labels must lie in [0, 3)")),
+    ("step", ("rank 1 raised MemoryError: simulated: cannot allocate the activations",)),
 ])
 def test_a_failing_rank_stops_every_rank(tmp_path, kind, expect):
     ranks = 3
@@ -209,7 +225,7 @@ def test_a_failing_rank_stops_every_rank(tmp_path, kind, expect):
     records = [json.loads((tmp_path / f"fault.rank{r}.json").read_text()) for r in range(ranks)]
     for r, record in enumerate(records):
         assert record["type"] == "DistributedError", (r, record)
-        assert expect in record["message"], (r, record["message"])
+        assert all(part in record["message"] for part in expect), (r, record["message"])
         assert "stopped on all 3 ranks" in record["message"], record["message"]
     # Every rank stopped at the same step: the failing one (its 3rd forward) was not applied.
     assert {r["updates"] for r in records} == {0 if kind == "labels" else 2}, records

@@ -38,10 +38,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _runtime
+from . import callbacks as callbacks_module
 from .nn.losses import CrossEntropyLoss, get_loss
 from .optim import SGD, get_optimizer
 from .schedules import Constant
-from .training import History, _count, _DeferInterrupt, as_inputs, as_targets
+from .training import History, _count, _DeferInterrupt, _factor, _Mode, as_inputs, as_targets
 
 __all__ = ["DistributedError", "DataParallel", "fit", "evaluate", "save", "shard", "rank", "size",
            "is_root", "barrier", "broadcast_parameters", "set_threads_per_rank"]
@@ -228,8 +229,31 @@ class DataParallel:
 
 
 def broadcast_parameters(model: Any, root: int = 0, comm: Any = None) -> None:
-    """Give every rank ``root``'s weights (collective)."""
+    """Give every rank ``root``'s weights and buffers (collective)."""
     DataParallel(model, comm).broadcast_parameters(root)
+    _sync_buffers(model, _comm(comm), average=False, root=root)
+
+
+def _buffers(model: Any) -> List[np.ndarray]:
+    return list(model.buffers().values()) if hasattr(model, "buffers") else []
+
+
+def _sync_buffers(model: Any, comm: Any, average: bool, root: int = 0) -> None:
+    """Make the layers' untrained state (BatchNorm running statistics) equal on every rank: the
+    mean over the ranks, or ``root``'s; one message for all of them."""
+    arrays = _buffers(model)
+    if not arrays or comm.Get_size() == 1:
+        return
+    packed = np.concatenate([a.ravel().astype(np.float64) for a in arrays])
+    if average:
+        comm.Allreduce(_mpi().IN_PLACE, packed, op=_mpi().SUM)
+        packed /= comm.Get_size()
+    else:
+        comm.Bcast(packed, root=root)
+    offset = 0
+    for a in arrays:
+        a[...] = packed[offset:offset + a.size].reshape(a.shape)
+        offset += a.size
 
 
 # --- which rows each rank trains on -------------------------------------------------------------
@@ -257,10 +281,10 @@ class _Rows:
 
     def step(self, s: int) -> Tuple[np.ndarray, int]:
         if self.sharded:
-            mine = self.order[s * self.B:(s + 1) * self.B]
+            mine = self.order[s * self.B:(s + 1) * self.B]  # type: ignore[index]  # set by shuffle
             total = sum(min(self.B, max(0, c - s * self.B)) for c in self.counts)
             return mine, total
-        batch = self.order[s * self.global_batch:(s + 1) * self.global_batch]
+        batch = self.order[s * self.global_batch:(s + 1) * self.global_batch]  # type: ignore[index]
         m = len(batch)
         return batch[self.r * m // self.k:(self.r + 1) * m // self.k], m
 
@@ -277,8 +301,11 @@ def _metrics(comm: Any, mpi: Any, loss_sum: float, correct: int, seen: int,
 
 
 def _signature(model: Any, **settings: Any) -> Dict[str, Any]:
-    sig = {"model architecture": repr(model), "dtype": model.dtype.name,
-           "parameter shapes": [tuple(p.data.shape) for p in model.parameters().values()]}
+    # Layer types and array shapes, not repr: layers may hold per-rank random seeds (Dropout).
+    sig = {"model architecture": [type(layer).__name__ for layer in model.layers],
+           "dtype": model.dtype.name,
+           "parameter shapes": [tuple(p.data.shape) for p in model.parameters().values()],
+           "buffer shapes": [tuple(b.shape) for b in _buffers(model)]}
     sig.update(settings)
     return sig
 
@@ -290,7 +317,8 @@ def _describe_schedule(sched: Any) -> Optional[str]:
 
 def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
         optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
-        shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1, sharded: bool = False,
+        shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
+        callbacks: Optional[List[Any]] = None, sharded: bool = False,
         checkpoint: Optional[str] = None, threads: Optional[int] = None, comm: Any = None) -> History:
     """Train ``model`` data-parallel on every rank of ``comm`` (collective: every rank calls it with
     the same settings) and return the per-epoch :class:`~blockprop.training.History`, the same on
@@ -303,7 +331,12 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     shuffling seed are broadcast first. ``loss``, ``optimizer``, ``schedule``, ``seed``, ``shuffle``
     and ``validation_data`` (whole or, with ``sharded``, this rank's part) mean what they mean in
     :meth:`Sequential.fit`. Only rank 0 shows progress (``verbose`` 1: a bar, 2: a line per epoch)
-    and, given ``checkpoint``, saves the model there after every epoch. ``threads``: kernel threads
+    and, given ``checkpoint``, saves the model there after every epoch. ``callbacks`` run on every
+    rank with the same reduced metrics (so EarlyStopping and ReduceLROnPlateau decide alike; a stop
+    on any rank stops all), except ``ModelCheckpoint``, which only rank 0 runs. Layers' buffers
+    (BatchNorm running statistics) start as rank 0's and are averaged over the ranks after every
+    epoch; batch statistics and dropout masks are per rank, as in PyTorch's DDP, so such models do
+    not reproduce a single process exactly. ``threads``: kernel threads
     per rank, by default this machine's cores split over its ranks (:func:`set_threads_per_rank`).
     A failure on any rank raises :class:`DistributedError` on all of them.
     """
@@ -321,6 +354,9 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
         sched = schedule if schedule is not None else (model.schedule or Constant())
         if not callable(sched):
             raise TypeError(f"schedule must be a callable epoch -> factor, got {sched!r}")
+        if seed is not None:
+            seed = _count("seed", seed, 0)
+        cbs = callbacks_module.prepare(callbacks)
         X = as_inputs(model, X)
         Y = as_targets(model, loss_fn, y, len(X))
         val = None
@@ -329,14 +365,18 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
             Xv = as_inputs(model, validation_data[0], "X_val")
             val = (Xv, as_targets(model, loss_fn, validation_data[1], len(Xv), "y_val"))
+        callbacks_module.check_monitors(cbs, has_validation=val is not None,
+                                        classifier=loss_fn.classifier)
+        if r != 0:  # only rank 0 writes files
+            cbs = [cb for cb in cbs if not isinstance(cb, callbacks_module.ModelCheckpoint)]
         sig = _signature(model, epochs=epochs, batch_size=batch_size, loss=type(loss_fn).__name__,
                          optimizer=(type(opt).__name__, opt.hyperparameters()),
                          schedule=_describe_schedule(sched), shuffle=bool(shuffle), seed=seed,
                          sharded=bool(sharded), validation=val is not None,
                          rows=None if sharded else len(X),
                          **{"validation rows": None if sharded or val is None else len(val[0])})
-    except Exception as e:  # noqa: BLE001 - every failure is shared, then re-raised on all ranks
-        err = e
+    except Exception as exc:  # noqa: BLE001 - every failure is shared, then re-raised on all ranks
+        err = exc
     _agree(c, err, sig, what)
     counts = c.allgather(len(X)) if sharded else [len(X)] * k
     if threads is not None or k > 1:
@@ -345,15 +385,16 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     # Same start everywhere: rank 0's weights, optimizer state, progress and seed.
     replica = DataParallel(model, c)
     replica.broadcast_parameters(0)
+    _sync_buffers(model, c, average=False)
     opt_state = c.bcast(opt.state_dict() if r == 0 else None, root=0)
     if r != 0:
         opt.load_state_dict(opt_state)
     model.loss, model.optimizer, model.schedule = loss_fn, opt, sched
     progress = model.progress
     if seed is not None:
-        progress.seed = int(seed)
+        progress.seed = seed
     elif progress.seed is None and r == 0:
-        progress.seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        progress.seed = int(np.random.SeedSequence().entropy % (2 ** 63))  # type: ignore[operator]
     progress.seed, progress.epochs, progress.updates = c.bcast(
         (progress.seed, progress.epochs, progress.updates), root=0)
 
@@ -361,7 +402,13 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     steps = rows.steps
     history = model.history = History()
     pending: Optional[BaseException] = None  # an error after the last collective, told at the next
-    with _DeferInterrupt() as interrupt:
+    model.stop_training = False
+    with _DeferInterrupt() as interrupt, _Mode(model, True):
+        for cb in cbs:  # errors here would be one rank's: shared at the first step
+            try:
+                cb.on_train_begin(model)
+            except Exception as exc:  # noqa: BLE001
+                pending = exc
         for e in range(epochs):
             epoch = progress.epochs
             rows.shuffle(progress.seed, epoch, shuffle)
@@ -374,7 +421,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                     error = pending
                     try:
                         if error is None:
-                            lr = opt.lr * float(sched(epoch + s / steps))
+                            lr = opt.lr * _factor(sched, epoch + s / steps)
                             mine, m = rows.step(s)
                             if len(mine):
                                 Xb, Yb = X[mine], Y[mine]
@@ -402,11 +449,13 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                 if stop:
                     raise KeyboardInterrupt
                 total, correct, seen = _metrics(c, mpi, total, correct, seen, pending, what)
+                _sync_buffers(model, c, average=True)
                 metrics = {"loss": total / max(seen, 1)}
                 if loss_fn.classifier:
                     metrics["accuracy"] = correct / max(seen, 1)
                 if val is not None:
-                    scores = _evaluate(model, c, loss_fn, *val, max(batch_size, 1024), bool(sharded))
+                    with _Mode(model, False):
+                        scores = _evaluate(model, c, loss_fn, *val, max(batch_size, 1024), bool(sharded))
                     metrics.update({f"val_{key}": v for key, v in scores.items()})
                 metrics["lr"], metrics["time"] = lr, time.perf_counter() - start
                 history.append(epoch, metrics)
@@ -423,8 +472,31 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                         pending = exc
             finally:
                 bar.close()
+            for cb in cbs:
+                try:
+                    cb.on_epoch_end(model, epoch, dict(metrics))
+                except Exception as exc:  # noqa: BLE001 - told at the next collective
+                    pending = exc
+            # One rank's callback stopping training (or failing) stops every rank.
+            if _any(c, model.stop_training, pending, what):
+                model.stop_training = True
+                break
+        for cb in cbs:
+            try:
+                cb.on_train_end(model)
+            except Exception as exc:  # noqa: BLE001
+                pending = exc
     _check_all(c, pending, what)
     return history
+
+
+def _any(comm: Any, flag: bool, err: Optional[BaseException], what: str) -> bool:
+    """Whether ``flag`` is set on any rank; raises everywhere when any rank has an ``err``."""
+    buf = np.array([0 if err is None else 1, int(bool(flag))], dtype=np.int64)
+    comm.Allreduce(_mpi().IN_PLACE, buf, op=_mpi().SUM)
+    if buf[0]:
+        _raise_everywhere(comm, err, what)
+    return bool(buf[1])
 
 
 # --- evaluate and save -------------------------------------------------------------------------
@@ -468,7 +540,8 @@ def evaluate(model: Any, X: Any, y: Any, batch_size: int = 1024, loss: Any = Non
     except Exception as e:  # noqa: BLE001 - shared, then raised on every rank
         err = e
     _agree(c, err, sig, "distributed evaluate")
-    return _evaluate(model, c, loss_fn, Xc, Yc, batch_size, bool(sharded))
+    with _Mode(model, False):
+        return _evaluate(model, c, loss_fn, Xc, Yc, batch_size, bool(sharded))  # type: ignore[arg-type]
 
 
 def save(model: Any, path: str, comm: Any = None) -> None:
