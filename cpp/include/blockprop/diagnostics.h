@@ -1,5 +1,6 @@
 // Cheap reductions for training diagnostics (gradient and weight norms, update sizes, dead units)
-// and weight penalties. Each sums in double, in order, so results do not depend on thread count.
+// and weight penalties. Each sums in double (one partial sum per SIMD lane), so results do not
+// depend on the thread count.
 #pragma once
 #include <cstdint>
 
