@@ -17,10 +17,12 @@ from . import kernels as K
 def _check(name: str, value: Any, low: float = 0.0, high: float = math.inf,
            high_open: bool = False) -> float:
     try:
+        if isinstance(value, bool):
+            raise TypeError
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if math.isnan(v) or v < low or v > high or (high_open and v == high):
+    if not math.isfinite(v) or v < low or v > high or (high_open and v == high):
         bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
         raise ValueError(f"{name} must lie in {bound}, got {value!r}")
     return v
@@ -80,7 +82,7 @@ class SGD(Optimizer):
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
         super().__init__(lr)
-        self.momentum = _check("momentum", momentum, 0.0, 1.0)
+        self.momentum = _check("momentum", momentum, 0.0, 1.0, high_open=True)  # as sgd_step
         self.nesterov = bool(nesterov)
         self.weight_decay = _check("weight_decay", weight_decay)
         if self.nesterov and self.momentum == 0:
@@ -113,6 +115,8 @@ class Adam(Optimizer):
         self.betas = (_check("beta1", betas[0], 0.0, 1.0, high_open=True),
                       _check("beta2", betas[1], 0.0, 1.0, high_open=True))
         self.eps = _check("eps", eps)
+        if self.eps == 0:  # adam_step divides by sqrt(v̂) + eps
+            raise ValueError(f"eps must be > 0, got {eps!r}")
         self.weight_decay = _check("weight_decay", weight_decay)
         self.decoupled = bool(decoupled)
 

@@ -25,9 +25,13 @@ class Schedule:
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
-    v = float(value)
-    if math.isnan(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'≥' if allow_zero else '>'} 0, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    # Infinite values make NaN factors (inf·0 in CosineDecay, inf**0 then inf in the decays).
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be finite and {'≥' if allow_zero else '>'} 0, got {value!r}")
     return v
 
 

@@ -98,14 +98,15 @@ def _read(path: str) -> Dict[str, np.ndarray]:
         npz = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as e:
         raise ValueError(f"{path}: not a readable blockprop model file (truncated or corrupted?): {e}") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise ValueError(f"{path}: not a blockprop model file (a single array, not an .npz archive)")
     try:
         with npz:
             return {name: npz[name] for name in npz.files}
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+    # NotImplementedError: zipfile's answer to a corrupted "version needed" or compression field.
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as e:
         raise ValueError(f"{path}: not a readable blockprop model file (truncated or corrupted?): {e}") from None
 
 
@@ -135,13 +136,35 @@ def _array(path: str, arrays: Dict[str, np.ndarray], key: str, like: np.ndarray)
     return a
 
 
+def _count(value: Any, what: str, allow_none: bool = False) -> Any:
+    """A non-negative integer from the header (None if allowed), else ValueError."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    return value
+
+
 def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Sequential:
     layers = []
+    if not isinstance(header.get("layers"), list):
+        raise ValueError("'layers' must be a list")
     for i, spec in enumerate(header["layers"]):
+        if not isinstance(spec, dict) or not isinstance(spec.get("config", {}), dict):
+            raise ValueError(f"layer {i} must be a dict with a 'config' dict, got {spec!r}")
         cls = LAYER_TYPES.get(spec.get("type"))
         if cls is None:
             raise ValueError(f"{path}: layer {i} has unknown type {spec.get('type')!r}")
         config = dict(spec.get("config", {}))
+        if "in_features" in config and "out_features" in config:
+            # Sizes are checked against the stored weights before anything is allocated, so a
+            # forged header cannot ask for a huge layer.
+            key, want = f"param/{i}.W", (config["out_features"], config["in_features"])
+            if key not in arrays:
+                raise ValueError(f"{path}: missing array {key!r}")
+            if arrays[key].shape != want:
+                raise ValueError(f"{path}: array {key!r} has shape {arrays[key].shape} but layer {i} "
+                                 f"declares {want[1]} inputs and {want[0]} outputs")
         if "init" in config:  # the weights are loaded next: skip drawing random ones
             init, config["init"] = config["init"], "zeros"
         layer = cls(**config)
@@ -172,20 +195,38 @@ def _restore_training(path: str, model: Sequential, header: Dict[str, Any], arra
             raise ValueError(f"{path}: unknown optimizer {opt.get('type')!r}")
         params = model.parameters()
         state: Dict[str, Dict[str, Any]] = {}
+        if not isinstance(opt.get("buffers"), list) or not isinstance(opt.get("scalars"), dict):
+            raise ValueError("optimizer 'buffers' must be a list and 'scalars' a dict")
         for key in opt["buffers"]:
+            if not isinstance(key, str) or key.count("/") != 2:
+                raise ValueError(f"bad optimizer buffer name {key!r}")
             _, pname, buffer = key.split("/")
             if pname not in params:
                 raise ValueError(f"{path}: optimizer state for unknown parameter {pname!r}")
             state.setdefault(pname, {})[buffer] = np.array(_array(path, arrays, key, params[pname].data))
         for pname, scalars in opt["scalars"].items():
-            state.setdefault(pname, {}).update(scalars)
+            if pname not in params or not isinstance(scalars, dict):
+                raise ValueError(f"optimizer scalars for unknown parameter {pname!r}")
+            for key, value in scalars.items():
+                if key != "step":
+                    raise ValueError(f"unknown optimizer scalar {pname}/{key}")
+                state.setdefault(pname, {})[key] = _count(value, f"optimizer step of {pname}")
+        # Each parameter's state must be whole: what the optimizer's step creates, all or nothing.
+        whole = {"Adam": {"m", "v", "step"}, "SGD": {"velocity"}}.get(opt["type"])
+        for pname, entries in state.items():
+            if whole is not None and set(entries) != whole:
+                raise ValueError(f"optimizer state of {pname} holds {sorted(entries)}, expected {sorted(whole)}")
+        if not isinstance(opt.get("hyperparameters"), dict):
+            raise ValueError("optimizer 'hyperparameters' must be a dict")
         model.optimizer = cls(**opt["hyperparameters"])
         model.optimizer.load_state_dict({"type": opt["type"], "hyperparameters": opt["hyperparameters"],
                                          "state": state})
     progress = header.get("progress", {})
-    model.progress.epochs = int(progress.get("epochs", 0))
-    model.progress.updates = int(progress.get("updates", 0))
-    model.progress.seed = progress.get("seed")
+    if not isinstance(progress, dict):
+        raise ValueError(f"'progress' must be a dict, got {progress!r}")
+    model.progress.epochs = _count(progress.get("epochs", 0), "progress.epochs")
+    model.progress.updates = _count(progress.get("updates", 0), "progress.updates")
+    model.progress.seed = _count(progress.get("seed"), "progress.seed", allow_none=True)
 
 
 def load(path: str) -> Sequential:
@@ -200,6 +241,6 @@ def load(path: str) -> Sequential:
         if str(e).startswith(path):
             raise
         raise ValueError(f"{path}: invalid model description: {e}") from None
-    except (KeyError, TypeError, AttributeError) as e:
+    except (KeyError, TypeError, AttributeError, IndexError, MemoryError, OverflowError) as e:
         raise ValueError(f"{path}: invalid model description ({type(e).__name__}: {e})") from None
     return model
