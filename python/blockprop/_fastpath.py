@@ -8,7 +8,7 @@ the Python path.
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple, cast
 
 import numpy as np
 
@@ -57,9 +57,9 @@ def plan(model: Any, loss_fn: Any, optimizer: Any) -> Optional[Plan]:
             if layer.activation in _NOT_IN_CPP or layer.l1 or layer.l2:
                 return None
             dense.append((i, layer, layer.activation or "linear"))
-        elif _fusable(layer) and dense and dense[-1][2] == "linear" and dense[-1][0] == i - 1:
+        elif (act := _fusable(layer)) and dense and dense[-1][2] == "linear" and dense[-1][0] == i - 1:
             j, d, _ = dense[-1]
-            dense[-1] = (j, d, _fusable(layer))
+            dense[-1] = (j, d, act)
         else:
             return None
     return Plan(dense, _LOSSES[type(loss_fn)])
@@ -87,7 +87,7 @@ def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: 
     layers, names = [], []
     for i, d, act in p.dense:
         sw = _state(optimizer, f"{i}.W", d.weight.data)
-        sb = _state(optimizer, f"{i}.b", d.b) if d.use_bias else (None, None)
+        sb = _state(optimizer, f"{i}.b", cast(np.ndarray, d.b)) if d.use_bias else (None, None)
         layers.append((d.weight.data, d.b, act, sw[0], sw[1], sb[0], sb[1]))
         names += [f"{i}.W"] + ([f"{i}.b"] if d.use_bias else [])
     if isinstance(optimizer, Adam):

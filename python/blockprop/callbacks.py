@@ -93,7 +93,8 @@ class _Monitoring(Callback):
         if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or \
                 not math.isfinite(min_delta) or min_delta < 0:
             raise ValueError(f"min_delta must be a finite number ≥ 0, got {min_delta!r}")
-        self.monitor, self.min_delta = monitor, float(min_delta)
+        self.monitor: Optional[str] = monitor
+        self.min_delta = float(min_delta)
         self.mode = mode if mode != "auto" else ("max" if "acc" in monitor else "min")
         self.best = math.inf if self.mode == "min" else -math.inf
 
@@ -127,7 +128,9 @@ class EarlyStopping(_Monitoring):
         super().__init__(monitor, mode, min_delta)
         self.patience = _count("patience", patience)
         self.restore_best_weights = bool(restore_best_weights)
-        self.wait, self.stopped_epoch, self.best_epoch = 0, None, None
+        self.wait = 0
+        self.stopped_epoch: Optional[int] = None
+        self.best_epoch: Optional[int] = None
         self._best_state: Optional[Dict[str, np.ndarray]] = None
 
     def on_train_begin(self, model: Any) -> None:

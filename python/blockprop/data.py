@@ -13,7 +13,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Optional, Tuple, Union
+from typing import BinaryIO, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -22,7 +22,7 @@ __all__ = ["load_idx", "save_idx", "load_mnist", "make_spirals", "make_blobs", "
 PathLike = Union[str, "os.PathLike[str]"]
 
 # IDX type code -> big-endian NumPy dtype (the codes of the original MNIST description).
-IDX_DTYPES = {
+IDX_DTYPES: Dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -61,7 +61,7 @@ def load_idx(path: PathLike) -> np.ndarray:
             raise ValueError(f"{path}: corrupt gzip data ({e or type(e).__name__})") from None
 
 
-def _read_idx(f: BinaryIO, path: Path, max_payload: int, exact_size: Optional[int]) -> np.ndarray:
+def _read_idx(f: Union[BinaryIO, gzip.GzipFile], path: Path, max_payload: int, exact_size: Optional[int]) -> np.ndarray:
     head = _read_exact(f, 4)
     if len(head) < 4:
         raise ValueError(f"{path}: truncated IDX header ({len(head)} of 4 magic bytes)")
@@ -109,7 +109,7 @@ def _product(shape: Tuple[int, ...]) -> int:
     return n
 
 
-def _read_exact(f: BinaryIO, n: int) -> bytes:
+def _read_exact(f: Union[BinaryIO, gzip.GzipFile], n: int) -> bytes:
     """Up to ``n`` bytes, fewer only at end of file. Reads in chunks so that memory follows what
     the file really holds rather than what a header claims."""
     parts = []

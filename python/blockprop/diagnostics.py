@@ -90,7 +90,7 @@ class Monitor:
         self.batches = 0
         self.grad = {i: 0.0 for i, _ in self.dense}
         self.ratio = {i: 0.0 for i, _ in self.dense}
-        self.active = {i: None for i, _ in self.relus}
+        self.active: Dict[int, Optional[np.ndarray]] = {i: None for i, _ in self.relus}
 
     def before_step(self, model: Any) -> None:
         """After backward (gradients and activations are fresh), before the optimizer step."""
@@ -100,9 +100,10 @@ class Monitor:
             np.copyto(self._before[i], layer.weight.data)
         for i, layer in self.relus:
             y = layer._y
-            if self.active[i] is None:
-                self.active[i] = np.zeros(y.shape[1], dtype=bool)
-            K.mark_active(y, self.active[i])
+            active = self.active[i]
+            if active is None:
+                active = self.active[i] = np.zeros(y.shape[1], dtype=bool)
+            K.mark_active(y, active)
 
     def after_step(self, model: Any) -> None:
         for i, layer in self.dense:
@@ -128,9 +129,10 @@ class Monitor:
                            f"{epoch}: mean ‖∂L/∂W‖ = {g:.3g} (threshold {self.config.vanishing:g}); "
                            "the layer is not learning (saturated or dead activations upstream?)")
         for i, layer in self.relus:
-            if self.active[i] is None:
+            active = self.active[i]
+            if active is None:
                 continue
-            dead = 1.0 - float(np.count_nonzero(self.active[i])) / self.active[i].size
+            dead = 1.0 - float(np.count_nonzero(active)) / active.size
             out[f"{i}.dead_relu"] = dead
             if dead > self.config.dead_fraction:
                 self._warn(i, "dead", f"layer {i} ({layer!r}): {dead:.0%} of its ReLU units are dead "

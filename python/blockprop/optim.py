@@ -66,7 +66,7 @@ class Optimizer:
                             "'type', 'hyperparameters' and 'state' mappings")
         if state_dict.get("type") != type(self).__name__:
             raise ValueError(f"state of a {state_dict.get('type')} optimizer cannot load into {type(self).__name__}")
-        self.__init__(**state_dict["hyperparameters"])
+        type(self).__init__(self, **state_dict["hyperparameters"])
         self.state = {name: {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in s.items()}
                       for name, s in state_dict["state"].items()}
 

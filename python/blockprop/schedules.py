@@ -119,7 +119,7 @@ def from_config(description: Dict[str, Any]) -> Schedule:
     """The schedule ``to_config`` described (``ValueError`` for anything else)."""
     if not isinstance(description, dict):
         raise ValueError(f"a schedule description must be a dict, got {type(description).__name__}")
-    cls = SCHEDULE_TYPES.get(description.get("type"))
+    cls = SCHEDULE_TYPES.get(str(description.get("type")))
     if cls is None:
         raise ValueError(f"unknown schedule type {description.get('type')!r}")
     config = description.get("config", {})

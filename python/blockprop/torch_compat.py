@@ -32,7 +32,7 @@ __all__ = ["torch_keys", "state_dict", "load_state_dict", "to_torch", "from_torc
 
 # blockprop's fused activation / stand-alone layer -> the torch.nn module class name.
 _FUSED = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}
-_STANDALONE = {ReLU: "ReLU", Sigmoid: "Sigmoid", Tanh: "Tanh", Softmax: "Softmax"}
+_STANDALONE: Dict[type, str] = {ReLU: "ReLU", Sigmoid: "Sigmoid", Tanh: "Tanh", Softmax: "Softmax"}
 _FROM_TORCH = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
 
 

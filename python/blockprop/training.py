@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -201,7 +201,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     if seed is not None:
         progress.seed = _count("seed", seed, 0)
     elif progress.seed is None:
-        progress.seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        progress.seed = int(cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
 
     history = model.history = History()
     n, steps = len(X), math.ceil(len(X) / batch_size)
@@ -223,6 +223,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                 if monitor:
                     monitor.start_epoch()
                 chunk = max(1, steps // 20) if fast else 1
+                rows: Any  # an index array (C++ path) or a slice
                 for i in range(0, steps, chunk):
                     j = min(steps, i + chunk)
                     lrs = [opt.lr * _factor(sched, epoch + k / steps) for k in range(i, j)]

@@ -1,7 +1,7 @@
 """Dropout: inverted scaling, a counter-based mask (reproducible, thread-count independent)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, cast
 
 import numpy as np
 
@@ -24,7 +24,7 @@ class Dropout(Layer):
         if isinstance(p, bool) or not isinstance(p, (int, float, np.number)) or not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+            seed = int(cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 64:
             raise ValueError(f"Dropout: seed must be an integer in [0, 2**64), got {seed!r}")
         self.p, self.seed, self.step = float(p), int(seed), 0

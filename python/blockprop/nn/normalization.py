@@ -1,7 +1,7 @@
 """Normalization layers: ``BatchNorm1d`` (over the batch) and ``LayerNorm`` (over the features)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -68,7 +68,7 @@ class BatchNorm1d(_Norm):
         self.momentum = _positive("BatchNorm1d", "momentum", momentum, 1.0)
         self.running_mean = np.zeros(self.num_features, self.dtype)
         self.running_var = np.ones(self.num_features, self.dtype)
-        self._stats = None  # (mean, var, batch_stats) of the last forward
+        self._stats: Optional[Tuple[np.ndarray, np.ndarray, bool]] = None  # (mean, var, batch_stats) of the last forward
 
     def buffers(self) -> Dict[str, np.ndarray]:
         return {"running_mean": self.running_mean, "running_var": self.running_var}
@@ -90,7 +90,7 @@ class BatchNorm1d(_Norm):
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
-        if self._x is None:
+        if self._x is None or self._stats is None:
             raise RuntimeError("BatchNorm1d.backward called before forward")
         mean, var, batch_stats = self._stats
         dx, self.gamma.grad, self.beta.grad = K.batch_norm_backward(
@@ -111,7 +111,7 @@ class LayerNorm(_Norm):
 
     def __init__(self, num_features: int, eps: float = 1e-5, dtype: Any = "float32") -> None:
         super().__init__(num_features, eps, dtype)
-        self._stats = None
+        self._stats: Optional[Tuple[np.ndarray, np.ndarray]] = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y, mean, var = K.layer_norm_forward(x, self.gamma.data, self.beta.data, self.eps)
@@ -119,7 +119,7 @@ class LayerNorm(_Norm):
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
-        if self._x is None:
+        if self._x is None or self._stats is None:
             raise RuntimeError("LayerNorm.backward called before forward")
         mean, var = self._stats
         dx, self.gamma.grad, self.beta.grad = K.layer_norm_backward(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class Sequential:
         dense = [l for l in layers if isinstance(l, Dense)]
         if not dense:
             raise ValueError("Sequential needs at least one Dense layer")
-        dtypes = {l.dtype.name for l in layers if isinstance(getattr(l, "dtype", None), np.dtype)}
+        dtypes = {getattr(l, "dtype").name for l in layers if isinstance(getattr(l, "dtype", None), np.dtype)}
         if len(dtypes) > 1:
             raise ValueError(f"Sequential: all layers with parameters must share one dtype, got {sorted(dtypes)}")
         features = dense[0].in_features
@@ -124,7 +124,7 @@ class Sequential:
         """Back-propagate ``dY = ∂loss/∂output`` of the last ``forward``, overwriting every
         parameter's ``grad``; returns ``∂loss/∂X`` when ``need_dx``."""
         for i in range(len(self.layers) - 1, -1, -1):
-            dY = self.layers[i].backward(dY, need_dx=need_dx or i > 0)
+            dY = cast(np.ndarray, self.layers[i].backward(dY, need_dx=need_dx or i > 0))  # None only at i = 0
         return dY
 
     def parameters(self) -> Dict[str, Parameter]:
@@ -190,6 +190,7 @@ class Sequential:
         for layer in self.layers:  # dropout masks: one per update, reproducible on resume
             if isinstance(layer, Dropout):
                 layer.step = self.progress.updates
+        assert self.loss is not None and self.optimizer is not None  # set by fit / train_step
         pred = self.forward(X)
         value, grad = self.loss(pred, Y)
         self.backward(grad)
