@@ -152,7 +152,7 @@ def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> 
     for i, spec in enumerate(header["layers"]):
         if not isinstance(spec, dict) or not isinstance(spec.get("config", {}), dict):
             raise ValueError(f"layer {i} must be a dict with a 'config' dict, got {spec!r}")
-        cls = LAYER_TYPES.get(spec.get("type"))
+        cls = LAYER_TYPES.get(str(spec.get("type")))
         if cls is None:
             raise ValueError(f"{path}: layer {i} has unknown type {spec.get('type')!r}")
         config = dict(spec.get("config", {}))
@@ -169,7 +169,7 @@ def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> 
             init, config["init"] = config["init"], "zeros"
         layer = cls(**config)
         if "init" in config:
-            layer.init = init
+            setattr(layer, "init", init)  # only Dense has init
         layers.append(layer)
     model = Sequential(*layers)
     if model.dtype.name != header["dtype"]:
