@@ -48,6 +48,18 @@ def test_threadpoolctl_lists_blockprops_openmp(default_threads):
     assert entries[0]["num_threads"] == default_threads
 
 
+def test_repaired_wheel_uses_its_bundled_openmp():
+    """An auditwheel-repaired install has blockprop.libs/ beside the package: the runtime the
+    kernels use must be the copy in there, not whatever libgomp the system has."""
+    libs = os.path.join(os.path.dirname(os.path.dirname(blockprop.__file__)), "blockprop.libs")
+    bundled = [f for f in os.listdir(libs) if f.startswith("libgomp")] if os.path.isdir(libs) else []
+    lib = _blockprops_openmp_library()
+    if bundled:
+        assert os.path.dirname(lib) == os.path.realpath(libs), (lib, bundled)
+    else:  # a development build links the toolchain's libgomp
+        assert not os.path.isdir(libs), (libs, os.listdir(libs))
+
+
 @pytest.mark.parametrize("kwargs", [{}, {"user_api": "openmp"}])
 def test_threadpool_limits_limit_blockprop(default_threads, kwargs):
     with threadpoolctl.threadpool_limits(limits=1, **kwargs):
