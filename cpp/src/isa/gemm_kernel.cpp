@@ -92,10 +92,10 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
   }
 }
 
-// C is cut into chunks (column strips, or row strips when C is tall) that threads take in turn
-// from a shared counter; each chunk is a whole serial GEMM with its own packing. No barrier but
-// the last: a thread the OS has descheduled delays at most one chunk, and every element of C is
-// still summed by one thread in the same order, so the result does not depend on the threads.
+// C is cut into chunks (column strips, or row strips when C is tall) that the pool's threads take
+// in turn; each chunk is a whole serial GEMM with its own packing. No barrier: a thread the OS has
+// descheduled delays at most the chunk it holds, and every element of C is still summed by one
+// thread in the same order, so the result does not depend on the threads.
 template <typename T>
 void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
                   const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
@@ -128,8 +128,7 @@ void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t 
                      rsc, csc, ep, 0);
   };
   if (chunks == 1) return run(0);
-#pragma omp parallel for num_threads(static_cast<int>(nt)) schedule(dynamic, 1)
-  for (index_t chunk = 0; chunk < chunks; ++chunk) run(chunk);
+  parallel_for(chunks, static_cast<int>(nt), run);
 }
 
 template void gemm_blocked<float>(index_t, index_t, index_t, float, const float*, index_t,

@@ -2,42 +2,37 @@
 // and are rounded to T once, as the NumPy reference does with a Python float times a T array.
 #include "isa/isa_prelude.h"
 
-#include "blockprop/threading.h"
-#include "isa/blocking.h"
+#include "isa/elementwise.h"
 
 namespace blockprop {
 namespace BP_ISA_NS {
-
-// Threads for an element-wise loop of n elements (each element is independent, so the result is
-// the same whatever the count).
-inline int elementwise_threads(index_t n) {
-  return n >= blocking::kMinParallelElements ? get_num_threads() : 1;
-}
 
 // g = grad + wd·p;  v = μ·v + g;  p −= lr·(nesterov ? g + μ·v : v)   (p −= lr·g when μ = 0)
 template <typename T>
 void sgd_step(index_t n, T* param, const T* grad, T* velocity, const SgdParams& hp) {
   const T lr = T(hp.lr), mu = T(hp.momentum), wd = T(hp.weight_decay);
   // One loop per mode, so each is a straight-line body the compiler vectorizes.
-  const int nt = elementwise_threads(n);
   if (hp.momentum == 0.0) {
-#pragma omp parallel for simd num_threads(nt) if (nt > 1)
-    for (index_t i = 0; i < n; ++i) param[i] -= lr * (grad[i] + wd * param[i]);
+    elementwise(n, [&](index_t lo, index_t hi) {
+      for (index_t i = lo; i < hi; ++i) param[i] -= lr * (grad[i] + wd * param[i]);
+    });
   } else if (hp.nesterov) {
-#pragma omp parallel for simd num_threads(nt) if (nt > 1)
-    for (index_t i = 0; i < n; ++i) {
-      const T g = grad[i] + wd * param[i];
-      const T v = mu * velocity[i] + g;
-      velocity[i] = v;
-      param[i] -= lr * (g + mu * v);
-    }
+    elementwise(n, [&](index_t lo, index_t hi) {
+      for (index_t i = lo; i < hi; ++i) {
+        const T g = grad[i] + wd * param[i];
+        const T v = mu * velocity[i] + g;
+        velocity[i] = v;
+        param[i] -= lr * (g + mu * v);
+      }
+    });
   } else {
-#pragma omp parallel for simd num_threads(nt) if (nt > 1)
-    for (index_t i = 0; i < n; ++i) {
-      const T v = mu * velocity[i] + (grad[i] + wd * param[i]);
-      velocity[i] = v;
-      param[i] -= lr * v;
-    }
+    elementwise(n, [&](index_t lo, index_t hi) {
+      for (index_t i = lo; i < hi; ++i) {
+        const T v = mu * velocity[i] + (grad[i] + wd * param[i]);
+        velocity[i] = v;
+        param[i] -= lr * v;
+      }
+    });
   }
 }
 
@@ -51,18 +46,18 @@ void adam_loop(index_t n, T* param, const T* grad, T* m, T* v, const AdamParams&
   const double bc1 = 1.0 - std::pow(hp.beta1, double(hp.step));
   const double bc2 = 1.0 - std::pow(hp.beta2, double(hp.step));
   const T step_size = T(hp.lr / bc1), inv_bc2 = T(1.0 / bc2);
-  const int nt = elementwise_threads(n);
-#pragma omp parallel for simd num_threads(nt) if (nt > 1)
-  for (index_t i = 0; i < n; ++i) {
-    T p = param[i], g = grad[i];
-    if (Coupled) g += wd * p;
-    if (Decoupled) p -= lr_wd * p;
-    const T mi = b1 * m[i] + c1 * g;
-    const T vi = b2 * v[i] + c2 * (g * g);
-    m[i] = mi;
-    v[i] = vi;
-    param[i] = p - step_size * mi / (std::sqrt(vi * inv_bc2) + eps);
-  }
+  elementwise(n, [&](index_t lo, index_t hi) {
+    for (index_t i = lo; i < hi; ++i) {
+      T p = param[i], g = grad[i];
+      if (Coupled) g += wd * p;
+      if (Decoupled) p -= lr_wd * p;
+      const T mi = b1 * m[i] + c1 * g;
+      const T vi = b2 * v[i] + c2 * (g * g);
+      m[i] = mi;
+      v[i] = vi;
+      param[i] = p - step_size * mi / (std::sqrt(vi * inv_bc2) + eps);
+    }
+  });
 }
 
 // g = grad (+ wd·p);  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
