@@ -313,6 +313,7 @@ def test_pickle_round_trip_and_float64():
     ({"n_iter_no_change": 0}, "n_iter_no_change"),
     ({"alpha": -1.0}, "alpha"),
     ({"dtype": "float16"}, "dtype"),
+    ({"dtype": "nonsense"}, "dtype"),
     ({"learning_rate": "cosine"}, "learning_rate"),
 ])
 def test_bad_parameters_name_themselves_at_fit(params, match):

@@ -155,7 +155,11 @@ class _BaseMLP(BaseEstimator):
         _real("beta_2", self.beta_2, 0.0, 1.0, high_open=True)
         _real("epsilon", self.epsilon, 0.0, low_open=True)
         _positive_int("n_iter_no_change", self.n_iter_no_change)
-        if self.dtype not in ("float32", "float64") and np.dtype(self.dtype).name not in ("float32", "float64"):
+        try:
+            dtype_ok = np.dtype(self.dtype).name in ("float32", "float64")
+        except TypeError:
+            dtype_ok = False
+        if not dtype_ok:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         return sizes
 
