@@ -21,7 +21,7 @@ struct avx512<float> {
   static constexpr int NR = 32;         // two zmm of 16 floats
   static constexpr index_t KC = 384;    // A micro-panel 14×384×4 B = 21 KiB stays in L1d
   static constexpr index_t MC = 1008;   // Ã 1008×384×4 B = 1.5 MiB, in L3
-  static constexpr index_t NC = 512;    // B̃ 384×512×4 B = 768 KiB, in the 1 MiB L2
+  static constexpr index_t NC = 256;    // B̃ 384×256×4 B = 384 KiB, in the 1 MiB L2 with room for C
 };
 template <>
 struct avx512<double> {

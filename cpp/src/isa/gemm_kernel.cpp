@@ -52,7 +52,10 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
                  const Epilogue<T>& ep, index_t col0) {
   using Blk = blocking::BP_ISA_NS<T>;
   constexpr int MR = Blk::MR, NR = Blk::NR;
-  constexpr index_t KC = Blk::KC, MC = Blk::MC, NC = Blk::NC;
+  constexpr index_t MC = Blk::MC, NC = Blk::NC;
+  // k cut into equal slices of at most Blk::KC (784 → 3 × 262, not 384 + 384 + 16): a thin last
+  // slice would pay a full write-back of C for a few multiply-adds.
+  const index_t KC = ceil_div(k, ceil_div(k, Blk::KC));
   const index_t kc_max = std::min(KC, k);
   T* abuf = static_cast<T*>(
       thread_workspace(kPackA, sizeof(T) * std::min(MC, ceil_div(m, MR) * MR) * kc_max));

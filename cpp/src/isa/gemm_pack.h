@@ -34,10 +34,16 @@ inline void pack_b_panel(index_t kc, index_t nr, const T* b, index_t rsb, index_
     for (index_t p = 0; p < kc; ++p) std::memcpy(dst + p * NR, b + p * rsb, NR * sizeof(T));
     return;
   }
-  if (rsb == 1) {  // B = Wᵀ with W row-major: read each column of B (a row of W) contiguously
-    for (index_t j = 0; j < nr; ++j) {
-      const T* col = b + j * csb;
-      for (index_t p = 0; p < kc; ++p) dst[p * NR + j] = col[p];
+  if (rsb == 1) {  // B = Wᵀ with W row-major: a transpose, done a cache line of W at a time
+    // Column by column over all of kc would sweep the whole panel (kc·NR values, more than L1)
+    // once per column; in slices of one line of W per column it stays in L1.
+    constexpr index_t kLine = 64 / sizeof(T);
+    for (index_t p0 = 0; p0 < kc; p0 += kLine) {
+      const index_t p1 = p0 + kLine < kc ? p0 + kLine : kc;
+      for (index_t j = 0; j < nr; ++j) {
+        const T* col = b + j * csb;
+        for (index_t p = p0; p < p1; ++p) dst[p * NR + j] = col[p];
+      }
     }
   } else {
     for (index_t p = 0; p < kc; ++p)
