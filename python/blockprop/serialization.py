@@ -92,21 +92,28 @@ def save(model: Sequential, path: str) -> None:
         pass
 
 
+# The zip and .npy readers answer damaged bytes with many exception types (ValueError,
+# BadZipFile, NotImplementedError for a corrupted "version needed" field, RuntimeError for a set
+# "encrypted" flag, zlib.error, tokenize.TokenError and SyntaxError from the .npy header parser,
+# MemoryError for a header declaring an enormous shape, ...): while reading the container, every
+# Exception means "not a readable file". Our own checks come after, on the arrays read.
+_DAMAGE = (Exception,)
+
+
 def _read(path: str) -> Dict[str, np.ndarray]:
     """Every entry of the file, read eagerly so that damage shows up here."""
     try:
         npz = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as e:
+    except _DAMAGE as e:
         raise ValueError(f"{path}: not a readable blockprop model file (truncated or corrupted?): {e}") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise ValueError(f"{path}: not a blockprop model file (a single array, not an .npz archive)")
     try:
         with npz:
             return {name: npz[name] for name in npz.files}
-    # NotImplementedError: zipfile's answer to a corrupted "version needed" or compression field.
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as e:
+    except _DAMAGE as e:
         raise ValueError(f"{path}: not a readable blockprop model file (truncated or corrupted?): {e}") from None
 
 
