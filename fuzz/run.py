@@ -84,10 +84,13 @@ def run_atheris(target: str, seconds: float) -> None:
         import numpy.lib._npyio_impl  # noqa: F401
         from targets import TARGETS
     fn = TARGETS[target]
+    import tempfile
     d = os.path.join(HERE, "corpus", target)
-    # Findings go to the current directory; new interesting inputs are not added to the corpus.
+    # libFuzzer adds new inputs to the first corpus directory: a scratch one, so the committed
+    # seeds stay as they are. Findings go to the current directory.
+    scratch = tempfile.mkdtemp(prefix=f"bp-fuzz-{target}-")
     argv = [sys.argv[0], f"-max_total_time={int(seconds)}", "-timeout=20", "-rss_limit_mb=4096",
-            "-max_len=65536", "-print_final_stats=1", d]
+            "-max_len=65536", "-print_final_stats=1", scratch, d]
     atheris.Setup(argv, fn)
     atheris.Fuzz()
 
