@@ -1,21 +1,20 @@
 """blockprop: fast dense neural networks on the CPU, with a cache-blocked C++ core."""
-from ._runtime import (
-    _apply_isa_env,
-    get_num_threads,
-    isa,
-    set_isa,
-    set_num_threads,
-    supported_isas,
-)
+# "name as name": an explicit re-export, so type checkers in strict mode see the public API.
+from ._runtime import _apply_isa_env
+from ._runtime import get_num_threads as get_num_threads
+from ._runtime import isa as isa
+from ._runtime import set_isa as set_isa
+from ._runtime import set_num_threads as set_num_threads
+from ._runtime import supported_isas as supported_isas
 
 _apply_isa_env()
 
-from . import kernels, reference  # noqa: E402
+from . import kernels as kernels, reference as reference  # noqa: E402
 from .kernels import *  # noqa: E402,F401,F403
 
-from . import nn, optim, schedules  # noqa: E402
-from .gradcheck import gradcheck  # noqa: E402
-from .nn import Dense, Sequential  # noqa: E402
-from .serialization import load  # noqa: E402
+from . import nn as nn, optim as optim, schedules as schedules  # noqa: E402
+from .gradcheck import gradcheck as gradcheck  # noqa: E402
+from .nn import Dense as Dense, Sequential as Sequential  # noqa: E402
+from .serialization import load as load  # noqa: E402
 
 __version__ = "0.1.0"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Dict, List, Optional, cast
+from typing import Any, Callable, Dict, List, Optional, TypeVar, cast
 
 import numpy as np
 
@@ -16,7 +16,10 @@ from .losses import CrossEntropyLoss, Loss, get_loss
 _USE = threading.Lock()  # guards every model's (_owner, _depth)
 
 
-def _one_thread(method):
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _one_thread(method: _Method) -> _Method:  # typed: the decorated methods keep their signatures
     """Refuse (rather than race on layer caches, gradients and optimizer state) a call on a
     model that another thread is using; re-entry from the owning thread is fine."""
     @functools.wraps(method)
@@ -34,7 +37,7 @@ def _one_thread(method):
                 self._depth -= 1
                 if self._depth == 0:
                     self._owner = None
-    return guarded
+    return cast(_Method, guarded)
 
 
 class Sequential:
