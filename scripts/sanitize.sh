@@ -41,6 +41,6 @@ if [ "$what" = all ] || [ "$what" = python ]; then
   tests=${SANITIZE_TESTS:-"tests/test_gemm.py tests/test_dense.py tests/test_activations.py tests/test_losses.py tests/test_optimizers.py tests/test_validation.py tests/test_fastpath.py tests/test_properties.py"}
   (cd build && PYTHONPATH="$root/$pkg" LD_PRELOAD="$asan $ubsan" BLOCKPROP_PROPERTY_EXAMPLES=${BLOCKPROP_PROPERTY_EXAMPLES:-10} \
     ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
-    "$PY" -m pytest $(for t in $tests; do echo "$root/$t"; done) -q -p no:cacheprovider -x)
+    "$PY" -m pytest $(for t in $tests; do echo "$root/$t"; done) -q -s -p no:cacheprovider -x)  # -s: a sanitizer report is printed, not swallowed by the capture
 fi
 echo "== sanitizers: no findings"

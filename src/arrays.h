@@ -32,11 +32,19 @@ void check_ndim(const char* fn, const py::array& a, const char* name, int ndim);
 void check_shape(const char* fn, const py::array& a, const char* name,
                  const std::vector<py::ssize_t>& shape);
 
-// a as a C-contiguous array of T (a copy only if a is not already one). A failed copy raises
-// (e.g. MemoryError for a huge zero-stride view); array_t::ensure would return a null array.
+// Whether a's data pointer and strides suit its item type (NumPy allows misaligned views, e.g. at
+// an odd byte offset of a buffer; reading T through them is undefined behaviour).
+inline bool aligned(const py::array& a) {
+  return (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
+}
+
+// a as an aligned C-contiguous array of T (a copy only if a is not already one). A failed copy
+// raises (e.g. MemoryError for a huge zero-stride view); array_t::ensure would return a null array.
 template <typename T>
 py::array_t<T, py::array::c_style> contiguous(const py::array& a) {
-  return py::array_t<T, py::array::c_style>(py::reinterpret_borrow<py::object>(a));
+  py::array_t<T, py::array::c_style> c(py::reinterpret_borrow<py::object>(a));
+  if (!aligned(c)) c = py::array_t<T, py::array::c_style>(c.attr("copy")());
+  return c;
 }
 
 // Element strides of a 2-D array, or false when a stride is not a whole number of elements.

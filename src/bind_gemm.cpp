@@ -10,10 +10,10 @@ namespace bind {
 namespace {
 
 // a as an array the GEMM can read through strides: copied when its strides are not whole
-// elements or when it overlaps the output.
+// elements, when it is misaligned or when it overlaps the output.
 py::array readable(py::array a, const py::array* out) {
   index_t rs, cs;
-  if (!element_strides(a, &rs, &cs) || (out && may_overlap(a, *out)))
+  if (!element_strides(a, &rs, &cs) || !aligned(a) || (out && may_overlap(a, *out)))
     a = py::array::ensure(a.attr("copy")());
   return a;
 }
@@ -47,6 +47,7 @@ py::array gemm_py(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b
                            ", got " + py::str(out.dtype()).cast<std::string>());
     check_shape(fn, out, "out", {m, n});
     if (!out.writeable()) throw py::value_error("gemm: out is read-only");
+    if (!aligned(out)) throw py::value_error("gemm: out must be aligned to its item size (it is written in place)");
     index_t rs, cs;
     if (!element_strides(out, &rs, &cs)) throw py::value_error("gemm: out has strides that are not whole elements");
     // Two output elements at one address (a broadcast view) would be written twice. An empty out

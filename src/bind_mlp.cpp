@@ -20,8 +20,8 @@ T* inplace(const py::handle& obj, const char* name, std::vector<py::ssize_t> sha
     throw py::type_error(std::string(kFn) + ": " + name + " must be an array of the model's dtype");
   auto a = py::reinterpret_borrow<py::array>(obj);
   check_shape(kFn, a, name, shape);
-  if (!(a.flags() & py::array::c_style) || !a.writeable())
-    throw py::value_error(std::string(kFn) + ": " + name + " must be C-contiguous and writeable");
+  if (!(a.flags() & py::array::c_style) || !a.writeable() || !aligned(a))
+    throw py::value_error(std::string(kFn) + ": " + name + " must be C-contiguous, aligned and writeable");
   return static_cast<T*>(a.mutable_data());
 }
 

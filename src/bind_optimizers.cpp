@@ -55,6 +55,8 @@ py::array inplace_array(py::handle obj, const char* fn, const char* name, const 
                           " with byte strides (" + strides + ")");
   }
   if (!a.writeable()) throw py::value_error(std::string(fn) + ": " + name + " must be writeable");
+  if (!aligned(a))
+    throw py::value_error(std::string(fn) + ": " + name + " must be aligned to its item size (it is updated in place)");
   return a;
 }
 
