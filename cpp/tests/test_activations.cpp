@@ -22,25 +22,6 @@ double tol() {
 
 const Activation kActs[] = {Activation::linear, Activation::relu, Activation::sigmoid, Activation::tanh};
 
-double naive_f(Activation act, double x) {
-  switch (act) {
-    case Activation::relu: return x > 0 ? x : 0;
-    case Activation::sigmoid: return 1 / (1 + std::exp(-x));
-    case Activation::tanh: return std::tanh(x);
-    default: return x;
-  }
-}
-
-// f'(x) through y = f(x)
-double naive_df(Activation act, double y) {
-  switch (act) {
-    case Activation::relu: return y > 0 ? 1 : 0;
-    case Activation::sigmoid: return y * (1 - y);
-    case Activation::tanh: return 1 - y * y;
-    default: return 1;
-  }
-}
-
 template <typename T>
 double max_err(const std::vector<T>& got, const std::vector<double>& want) {
   double worst = 0;

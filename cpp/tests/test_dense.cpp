@@ -16,24 +16,6 @@ const char* dtype() {
   return sizeof(T) == 4 ? "float32" : "float64";
 }
 
-double naive_f(Activation act, double z) {
-  switch (act) {
-    case Activation::relu: return z > 0 ? z : 0;
-    case Activation::sigmoid: return 1 / (1 + std::exp(-z));
-    case Activation::tanh: return std::tanh(z);
-    default: return z;
-  }
-}
-
-double naive_df(Activation act, double y) {
-  switch (act) {
-    case Activation::relu: return y > 0 ? 1 : 0;
-    case Activation::sigmoid: return y * (1 - y);
-    case Activation::tanh: return 1 - y * y;
-    default: return 1;
-  }
-}
-
 template <typename T>
 double max_abs_err(const std::vector<T>& got, const std::vector<double>& want) {
   double worst = 0;

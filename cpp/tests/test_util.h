@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "blockprop/isa.h"
+#include "blockprop/types.h"
 
 namespace bptest {
 
@@ -48,5 +49,25 @@ double sum_tolerance(index_t k) {
 }
 
 inline std::string isa_label(Isa isa) { return std::string("isa=") + blockprop::isa_name(isa); }
+
+// f(x) for the classic activations, in double.
+inline double naive_f(blockprop::Activation act, double x) {
+  switch (act) {
+    case blockprop::Activation::relu: return x > 0 ? x : 0;
+    case blockprop::Activation::sigmoid: return 1 / (1 + std::exp(-x));
+    case blockprop::Activation::tanh: return std::tanh(x);
+    default: return x;
+  }
+}
+
+// f'(x) through y = f(x), for the classic activations.
+inline double naive_df(blockprop::Activation act, double y) {
+  switch (act) {
+    case blockprop::Activation::relu: return y > 0 ? 1 : 0;
+    case blockprop::Activation::sigmoid: return y * (1 - y);
+    case blockprop::Activation::tanh: return 1 - y * y;
+    default: return 1;
+  }
+}
 
 }  // namespace bptest

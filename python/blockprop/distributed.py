@@ -42,7 +42,8 @@ from . import callbacks as callbacks_module
 from .nn.losses import CrossEntropyLoss, get_loss
 from .optim import SGD, get_optimizer
 from .schedules import Constant
-from .training import History, _count, _DeferInterrupt, _factor, _Mode, as_inputs, as_targets
+from .training import (History, _count, _DeferInterrupt, _factor, _Mode, as_inputs, as_targets,
+                       as_validation)
 
 __all__ = ["DistributedError", "DataParallel", "fit", "evaluate", "save", "shard", "rank", "size",
            "is_root", "barrier", "broadcast_parameters", "set_threads_per_rank"]
@@ -359,12 +360,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
         cbs = callbacks_module.prepare(callbacks)
         X = as_inputs(model, X)
         Y = as_targets(model, loss_fn, y, len(X))
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a pair (X_val, y_val)")
-            Xv = as_inputs(model, validation_data[0], "X_val")
-            val = (Xv, as_targets(model, loss_fn, validation_data[1], len(Xv), "y_val"))
+        val = as_validation(model, loss_fn, validation_data)
         callbacks_module.check_monitors(cbs, has_validation=val is not None,
                                         classifier=loss_fn.classifier)
         if r != 0:  # only rank 0 writes files

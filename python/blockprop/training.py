@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, cast
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -104,6 +104,16 @@ def as_targets(model: Any, loss: Loss, y: Any, n: int, name: str = "y") -> np.nd
         raise type(e)(f"{name}: {e}") from None
 
 
+def as_validation(model: Any, loss: Loss, validation_data: Any) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """``validation_data`` as checked ``(X_val, Y_val)``, or None when there is none."""
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise TypeError("validation_data must be a pair (X_val, y_val)")
+    Xv = as_inputs(model, validation_data[0], "X_val")
+    return Xv, as_targets(model, loss, validation_data[1], len(Xv), "y_val")
+
+
 def _factor(schedule: Any, epoch: float) -> float:
     """The schedule's factor at ``epoch``, checked: a NaN, infinite or negative learning rate
     would silently ruin the weights."""
@@ -188,12 +198,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     monitor_config = diagnostics_module.prepare(diagnostics)
     X = as_inputs(model, X)
     Y = as_targets(model, loss_fn, y, len(X))
-    val = None
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (X_val, y_val)")
-        Xv = as_inputs(model, validation_data[0], "X_val")
-        val = (Xv, as_targets(model, loss_fn, validation_data[1], len(Xv), "y_val"))
+    val = as_validation(model, loss_fn, validation_data)
     callbacks_module.check_monitors(cbs, has_validation=val is not None,
                                     classifier=loss_fn.classifier)
     model.loss, model.optimizer, model.schedule = loss_fn, opt, sched
