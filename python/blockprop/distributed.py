@@ -40,10 +40,8 @@ from tqdm.auto import tqdm
 from . import _runtime
 from . import callbacks as callbacks_module
 from .nn.losses import CrossEntropyLoss, get_loss
-from .optim import SGD, get_optimizer
-from .schedules import Constant
 from .training import (History, _count, _DeferInterrupt, _factor, _Mode, as_inputs, as_targets,
-                       as_validation)
+                       as_validation, resolve_settings)
 
 __all__ = ["DistributedError", "DataParallel", "fit", "evaluate", "save", "shard", "rank", "size",
            "is_root", "barrier", "broadcast_parameters", "set_threads_per_rank"]
@@ -348,13 +346,8 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     err: Optional[BaseException] = None
     sig: Dict[str, Any] = {}
     try:  # every check that could fail on one rank only, before any rank commits to training
-        epochs = _count("epochs", epochs, 0)
-        batch_size = _count("batch_size", batch_size, 1)
-        loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
-        opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(0.01))
-        sched = schedule if schedule is not None else (model.schedule or Constant())
-        if not callable(sched):
-            raise TypeError(f"schedule must be a callable epoch -> factor, got {sched!r}")
+        epochs, batch_size, loss_fn, opt, sched = resolve_settings(model, epochs, batch_size, loss,
+                                                                   optimizer, schedule)
         if seed is not None:
             seed = _count("seed", seed, 0)
         cbs = callbacks_module.prepare(callbacks)

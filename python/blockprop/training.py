@@ -104,6 +104,20 @@ def as_targets(model: Any, loss: Loss, y: Any, n: int, name: str = "y") -> np.nd
         raise type(e)(f"{name}: {e}") from None
 
 
+def resolve_settings(model: Any, epochs: Any, batch_size: Any, loss: Any, optimizer: Any,
+                     schedule: Any) -> Tuple[int, int, Loss, Any, Any]:
+    """Checked epochs and batch size, and the loss, optimizer and schedule: those given, else the
+    model's from its previous fit, else cross-entropy, ``SGD(0.01)`` and a constant rate."""
+    epochs = _count("epochs", epochs, 0)
+    batch_size = _count("batch_size", batch_size, 1)
+    loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
+    opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(0.01))
+    sched = schedule if schedule is not None else (model.schedule or Constant())
+    if not callable(sched):
+        raise TypeError(f"schedule must be a callable epoch -> factor, got {sched!r}")
+    return epochs, batch_size, loss_fn, opt, sched
+
+
 def as_validation(model: Any, loss: Loss, validation_data: Any) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """``validation_data`` as checked ``(X_val, Y_val)``, or None when there is none."""
     if validation_data is None:
@@ -187,13 +201,8 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     ``verbose``: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
     Ctrl-C finishes the current batch, then re-raises ``KeyboardInterrupt`` (see the module doc).
     """
-    epochs = _count("epochs", epochs, 0)
-    batch_size = _count("batch_size", batch_size, 1)
-    loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
-    opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(0.01))
-    sched = schedule if schedule is not None else (model.schedule or Constant())
-    if not callable(sched):
-        raise TypeError(f"schedule must be a callable epoch -> factor, got {sched!r}")
+    epochs, batch_size, loss_fn, opt, sched = resolve_settings(model, epochs, batch_size, loss,
+                                                               optimizer, schedule)
     cbs = callbacks_module.prepare(callbacks)
     monitor_config = diagnostics_module.prepare(diagnostics)
     X = as_inputs(model, X)
