@@ -1,4 +1,4 @@
-// Blocked GEMM driver (BLIS loop order jc → pc → ic → ir → jr), one build per instruction set.
+// Blocked GEMM driver (loop order ic → pc → jc → ir → jr), one build per instruction set.
 // Threads split the packing and the grid of micro-tiles; each element of C is summed by one
 // thread in a fixed k order, so the result does not depend on the thread count.
 #include "isa/isa_prelude.h"
@@ -52,7 +52,9 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
                  const Epilogue<T>& ep, index_t col0) {
   using Blk = blocking::BP_ISA_NS<T>;
   constexpr int MR = Blk::MR, NR = Blk::NR;
-  constexpr index_t MC = Blk::MC, NC = Blk::NC;
+  constexpr index_t NC = Blk::NC;
+  // m cut into equal blocks of whole micro-panels (1024 → 2 × 518, not 1008 + 16).
+  const index_t MC = ceil_div(ceil_div(m, ceil_div(m, Blk::MC)), MR) * MR;
   // k cut into equal slices of at most Blk::KC (784 → 3 × 262, not 384 + 384 + 16): a thin last
   // slice would pay a full write-back of C for a few multiply-adds.
   const index_t KC = ceil_div(k, ceil_div(k, Blk::KC));
@@ -62,31 +64,43 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
   T* bbuf = static_cast<T*>(
       thread_workspace(kPackB, sizeof(T) * std::min(NC, ceil_div(n, NR) * NR) * kc_max));
 
-  for (index_t jc = 0; jc < n; jc += NC) {
-    const index_t nc = std::min(NC, n - jc);
-    const index_t n_jr = ceil_div(nc, NR);
+  // Loop order ic → pc → jc: each MC×KC block of A is packed once (A's packing is a transpose
+  // for row-major A, the costlier of the two) and reused for every NC panel of B, which is
+  // repacked once per MC rows instead.
+  for (index_t ic = 0; ic < m; ic += MC) {
+    const index_t mc = std::min(MC, m - ic);
+    const index_t n_ir = ceil_div(mc, MR);
     for (index_t pc = 0; pc < k; pc += KC) {
       const index_t kc = std::min(KC, k - pc);
       const T beta_pc = pc == 0 ? beta : T(1);  // later k slices add to the partial sums
       const bool last_pc = pc + kc == k;
-      for (index_t jr = 0; jr < n_jr; ++jr) {
-        const index_t j0 = jc + jr * NR;
-        pack_b_panel<T, NR>(kc, std::min<index_t>(NR, n - j0), b + pc * rsb + j0 * csb, rsb, csb,
-                            bbuf + jr * NR * kc);
-      }
-      for (index_t ic = 0; ic < m; ic += MC) {
-        const index_t mc = std::min(MC, m - ic);
-        for (index_t ir = 0; ir * MR < mc; ++ir) {
+      if (rsa == 1 && csa != 1)  // column-major A: long contiguous reads
+        pack_a_block_colmajor<T, MR>(mc, kc, a + ic + pc * csa, csa, abuf);
+      else
+        for (index_t ir = 0; ir < n_ir; ++ir) {
+          const index_t i0 = ic + ir * MR;
+          pack_a_panel<T, MR>(std::min<index_t>(MR, m - i0), kc, a + i0 * rsa + pc * csa, rsa,
+                              csa, abuf + ir * MR * kc);
+        }
+      for (index_t jc = 0; jc < n; jc += NC) {
+        const index_t nc = std::min(NC, n - jc);
+        const index_t n_jr = ceil_div(nc, NR);
+        for (index_t jr = 0; jr < n_jr; ++jr) {
+          const index_t j0 = jc + jr * NR;
+          pack_b_panel<T, NR>(kc, std::min<index_t>(NR, n - j0), b + pc * rsb + j0 * csb, rsb,
+                              csb, bbuf + jr * NR * kc);
+        }
+        // One A micro-panel stays in L1 while it sweeps every B micro-panel of B̃ (from L2).
+        for (index_t ir = 0; ir < n_ir; ++ir) {
           const index_t i0 = ic + ir * MR;
           const index_t mr = std::min<index_t>(MR, m - i0);
-          T* ap = abuf + ir * MR * kc;
-          pack_a_panel<T, MR>(mr, kc, a + i0 * rsa + pc * csa, rsa, csa, ap);
-          // The A micro-panel stays in L1 while it sweeps every B micro-panel of B̃ (from L2).
+          const T* ap = abuf + ir * MR * kc;
           for (index_t jr = 0; jr < n_jr; ++jr) {
             const index_t j0 = jc + jr * NR;
             const index_t nr = std::min<index_t>(NR, n - j0);
             T* ct = c + i0 * rsc + j0 * csc;
-            micro_kernel<T, MR, NR>(kc, ap, bbuf + jr * NR * kc, alpha, beta_pc, ct, rsc, csc, mr, nr);
+            micro_kernel<T, MR, NR>(kc, ap, bbuf + jr * NR * kc, alpha, beta_pc, ct, rsc, csc, mr,
+                                    nr);
             if (last_pc) apply_epilogue(ep, ct, rsc, csc, mr, nr, col0 + j0);
           }
         }
