@@ -21,6 +21,17 @@ double sum_squares_py(py::handle x_obj) {
   });
 }
 
+// Number of NaN and ±inf elements of an array of any shape.
+index_t count_nonfinite_py(py::handle x_obj) {
+  py::array xa = float_array(x_obj, "count_nonfinite", "x");
+  return dispatch_float(xa, [&](auto tag) -> index_t {
+    using T = decltype(tag);
+    auto x = contiguous<T>(xa);
+    py::gil_scoped_release release;
+    return count_nonfinite<T>(x.size(), x.data());
+  });
+}
+
 double sum_squared_diff_py(py::handle a_obj, py::handle b_obj) {
   const char* fn = "sum_squared_diff";
   py::array aa = float_array(a_obj, fn, "a");
@@ -82,6 +93,7 @@ double weight_penalty_py(py::handle w_obj, py::handle l1_obj, py::handle l2_obj,
 
 void bind_diagnostics(py::module_& m) {
   m.def("sum_squares", &sum_squares_py, py::arg("x"));
+  m.def("count_nonfinite", &count_nonfinite_py, py::arg("x"));
   m.def("sum_squared_diff", &sum_squared_diff_py, py::arg("a"), py::arg("b"));
   m.def("mark_active", &mark_active_py, py::arg("y"), py::arg("active"));
   m.def("weight_penalty", &weight_penalty_py, py::arg("w"), py::arg("l1"), py::arg("l2"),

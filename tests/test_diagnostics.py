@@ -1,6 +1,7 @@
 """Training diagnostics: the reduction kernels vs the reference, the history entries, and the
 warnings for dead ReLUs, exploding and vanishing gradients (and silence when healthy)."""
 import math
+import re
 import warnings
 
 import numpy as np
@@ -10,6 +11,7 @@ from blockprop import kernels as K
 from blockprop import reference as R
 from blockprop.diagnostics import Diagnostics, TrainingDiagnosticWarning
 from blockprop.nn import Dense, ReLU, Sequential
+from blockprop.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from blockprop.optim import SGD, Adam
 from conftest import random_array
 
@@ -27,6 +29,96 @@ def test_kernels_match_reference(shape, isa, dtype, rng):
     assert not active[0]
     K.mark_active(np.abs(b), active)  # accumulates
     assert active.all()
+
+
+# Lengths: 0, 1, primes, around the vector widths (4/8/16 floats, 2/4/8 doubles, the kernel steps 4
+# vectors) and around the parallel threshold (blocking::kMinParallelElements = 2**15).
+NONFINITE_LENGTHS = [0, 1, 2, 3, 7, 15, 16, 17, 31, 63, 64, 65, 127, 1021,
+                     2**15 - 1, 2**15, 2**15 + 1, 100_003]
+
+
+def _finite_data(rng, n, dtype):
+    """Random finite values with zeros, −0, denormals and the largest and smallest floats mixed in."""
+    info = np.finfo(dtype)
+    x = (rng.standard_normal(n) * 1e3).astype(dtype)
+    special = np.array([0.0, -0.0, info.smallest_subnormal, -info.smallest_subnormal, info.tiny,
+                        info.tiny / 2, info.max, info.min], dtype=dtype)
+    x[::3] = np.resize(special, x[::3].size)
+    return x
+
+
+@pytest.mark.parametrize("n", NONFINITE_LENGTHS)
+def test_count_nonfinite_matches_reference(n, isa, dtype, rng):
+    x = _finite_data(rng, n, dtype)
+    assert K.count_nonfinite(x) == R.count_nonfinite(x) == 0
+    bad = np.array([np.nan, -np.nan, np.inf, -np.inf], dtype=dtype)
+    for pos in sorted({0, n // 2, n - 1}) if n else []:
+        for v in bad:
+            y = x.copy()
+            y[pos] = v
+            assert K.count_nonfinite(y) == R.count_nonfinite(y) == 1, (isa, n, pos, v)
+    z = x.copy()
+    hit = rng.random(n) < 0.1
+    z[hit] = rng.choice(bad, size=int(hit.sum()))
+    assert K.count_nonfinite(z) == R.count_nonfinite(z) == int(hit.sum())
+    assert K.count_nonfinite(np.full(n, np.nan, dtype)) == n
+
+
+def test_count_nonfinite_shapes_and_views(isa, dtype, rng):
+    x = _finite_data(rng, 6 * 35 * 4, dtype).reshape(6, 35, 4)
+    x[2, 3, 1] = np.inf
+    x[5, 34, 3] = np.nan
+    x[0, 0, 0] = -np.inf
+    assert K.count_nonfinite(x) == R.count_nonfinite(x) == 3
+    assert K.count_nonfinite(x[:, ::2]) == R.count_nonfinite(x[:, ::2]) == 2  # non-contiguous: copied
+    assert K.count_nonfinite(x.T) == 3
+    assert K.count_nonfinite(x[1:5]) == 1
+    assert K.count_nonfinite(np.float64(np.nan)) == 1  # 0-d
+    assert K.count_nonfinite(np.zeros((0, 3), dtype)) == 0
+    assert K.count_nonfinite([[1.0, float("inf")], [float("nan"), 2.0]]) == 2  # a list: float64
+
+
+def test_count_nonfinite_bad_input():
+    with pytest.raises(TypeError, match="count_nonfinite: x must have dtype float32 or float64"):
+        K.count_nonfinite(np.zeros(3, np.int64))
+    with pytest.raises(TypeError, match="count_nonfinite"):
+        K.count_nonfinite(None)
+    with pytest.raises(TypeError):
+        K.count_nonfinite(np.zeros(3, np.float16))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_input_checks_use_the_kernel_and_keep_their_messages(dtype, monkeypatch):
+    """as_inputs (predict, fit, validation data) and the regression/binary target checks: the same
+    messages as the NumPy check, float32 saying when only the conversion made a value infinite."""
+    model = Sequential(Dense(3, 2, seed=0, dtype=dtype))
+    X = np.zeros((6, 3))
+    X[3, 1], X[5, 0], X[5, 2] = np.nan, np.inf, -np.inf
+    suffix = " after conversion to float32" if dtype == np.float32 else ""
+    with pytest.raises(ValueError, match=re.escape(
+            f"X contains NaN or infinity (in 2 rows, the first at row 3){suffix}") + "$"):
+        model.predict(X)
+    big = np.zeros((4, 3))
+    big[2, 2] = 1e300  # finite in float64, inf in float32
+    if dtype == np.float32:
+        with pytest.raises(ValueError, match=re.escape(
+                "X_val contains NaN or infinity (in 1 rows, the first at row 2) after conversion to float32")):
+            model.fit(np.zeros((4, 3)), [0, 1, 0, 1], epochs=1, verbose=0, validation_data=(big, [0, 1, 0, 1]))
+    else:
+        assert model.predict(big).shape == (4, 2)
+    with pytest.raises(ValueError, match="^MSELoss: y contains NaN or infinity$"):
+        MSELoss().prepare_target(np.array([[0.0, 1.0], [np.inf, 0.0]], dtype), 2, dtype)
+    with pytest.raises(ValueError, match=r"^BCEWithLogitsLoss: targets must lie in \[0, 1\]$"):
+        BCEWithLogitsLoss().prepare_target(np.array([[0.0, np.nan]], dtype), 2, dtype)
+    with pytest.raises(ValueError, match="^CrossEntropyLoss: y must hold integer class labels"):
+        CrossEntropyLoss().prepare_target(np.array([0.0, np.inf], dtype), 2, dtype)
+    # MSE on a non-contiguous view takes the NumPy route, with the same answer
+    with pytest.raises(ValueError, match="^MSELoss: y contains NaN or infinity$"):
+        MSELoss().prepare_target(np.array([[0.0, 5.0], [np.inf, 5.0]], dtype)[:, :1], 1, dtype)
+    # the kernel is what decides: a kernel that sees no NaN lets the NaN through
+    monkeypatch.setattr(K, "count_nonfinite", lambda x: 0)
+    assert np.isnan(model.predict(X)).any()
+    assert np.isinf(MSELoss().prepare_target(np.array([[np.inf, 0.0]], dtype), 2, dtype)).any()
 
 
 def test_kernel_bad_input():

@@ -49,6 +49,7 @@ __all__ = [
     "layer_norm_forward",
     "layer_norm_backward",
     "sum_squares",
+    "count_nonfinite",
     "sum_squared_diff",
     "mark_active",
     "weight_penalty",
@@ -253,6 +254,12 @@ def layer_norm_backward(dy, x, mean, var, gamma, eps: float = 1e-5,
 def sum_squares(x) -> float:
     """``Σ x²`` (summed in double): a squared norm."""
     return _core.sum_squares(x)
+
+
+def count_nonfinite(x) -> int:
+    """How many elements of ``x`` (float32 or float64, any shape) are NaN, ``+inf`` or ``-inf``:
+    ``np.count_nonzero(~np.isfinite(x))`` in one pass, with no temporary array."""
+    return _core.count_nonfinite(x)
 
 
 def sum_squared_diff(a, b) -> float:

@@ -283,6 +283,11 @@ def sum_squares(x):
     return float(np.sum(np.asarray(x, dtype=np.float64) ** 2))
 
 
+def count_nonfinite(x):
+    """number of NaN and ±inf elements"""
+    return int(np.count_nonzero(~np.isfinite(np.asarray(x))))
+
+
 def sum_squared_diff(a, b):
     """Σ (a − b)²"""
     return float(np.sum((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2))

@@ -80,9 +80,8 @@ def as_inputs(model: Any, X: Any, name: str = "X") -> np.ndarray:
         raise ValueError(f"{name} has {arr.shape[1]} features per sample (shape {arr.shape}) but the "
                          f"model expects {model.in_features}")
     arr = np.ascontiguousarray(arr, dtype=model.dtype)
-    finite = np.isfinite(arr)
-    if not finite.all():
-        rows = np.flatnonzero(~finite.all(axis=1))
+    if K.count_nonfinite(arr):  # one pass in C++; NumPy finds the rows only when it fails
+        rows = np.flatnonzero(~np.isfinite(arr).all(axis=1))
         raise ValueError(f"{name} contains NaN or infinity (in {rows.size} rows, the first at row "
                          f"{rows[0]}){' after conversion to float32' if arr.dtype == np.float32 else ''}")
     return arr

@@ -12,6 +12,11 @@ namespace blockprop {
 template <typename T>
 double sum_squares(index_t n, const T* x);
 
+// How many of x[0..n) are NaN, +inf or −inf (exponent bits all ones; any NaN payload or sign).
+// Exact and independent of the thread count; long arrays are split across the thread pool.
+template <typename T>
+index_t count_nonfinite(index_t n, const T* x);
+
 // Σ (a − b)²
 template <typename T>
 double sum_squared_diff(index_t n, const T* a, const T* b);

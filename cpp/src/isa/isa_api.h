@@ -66,6 +66,8 @@ void layer_norm_backward(index_t rows, index_t cols, const T* dy, const T* x, co
 template <typename T>
 double sum_squares(index_t n, const T* x);
 template <typename T>
+index_t count_nonfinite(index_t n, const T* x);
+template <typename T>
 double sum_squared_diff(index_t n, const T* a, const T* b);
 template <typename T>
 void mark_active(index_t rows, index_t cols, const T* y, std::uint8_t* active);

@@ -33,6 +33,16 @@ class Loss:
         return f"{type(self).__name__}()"
 
 
+def _all_finite(y: np.ndarray) -> bool:
+    """Whether ``y`` holds no NaN or infinity: integers always; contiguous float32/float64 in one
+    pass of the ``count_nonfinite`` kernel (no temporary array); anything else through NumPy."""
+    if y.dtype.kind in "biu":
+        return True
+    if y.dtype in (np.dtype(np.float32), np.dtype(np.float64)) and y.flags.c_contiguous:
+        return K.count_nonfinite(y) == 0
+    return bool(np.all(np.isfinite(y)))
+
+
 def _numeric(y: Any, what: str = "y") -> np.ndarray:
     y = np.asarray(y)
     if y.dtype.kind not in "biuf":
@@ -55,7 +65,7 @@ class MSELoss(Loss):
         if y.ndim != 2 or y.shape[1] != n_outputs:
             raise ValueError(f"MSELoss: y must have shape (n, {n_outputs}) to match the model's "
                              f"{n_outputs} outputs, got {y.shape}")
-        if not np.all(np.isfinite(y)):
+        if not _all_finite(y):
             raise ValueError("MSELoss: y contains NaN or infinity")
         return np.ascontiguousarray(y, dtype=dtype)
 
@@ -80,7 +90,7 @@ class CrossEntropyLoss(Loss):
             raise ValueError("CrossEntropyLoss needs a model with at least 2 outputs (one per class), "
                              "this one has 1; use loss='bce' for a single logit")
         if y.dtype.kind == "f":
-            if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            if not _all_finite(y) or np.any(y != np.round(y)):
                 raise ValueError("CrossEntropyLoss: y must hold integer class labels, got non-integer values")
         if y.size and (y.min() < 0 or y.max() >= n_outputs):
             raise ValueError(f"CrossEntropyLoss: labels must lie in [0, {n_outputs}) for a model with "
@@ -107,7 +117,7 @@ class BCEWithLogitsLoss(Loss):
         if y.ndim != 2 or y.shape[1] != n_outputs:
             raise ValueError(f"BCEWithLogitsLoss: y must have shape (n, {n_outputs}) to match the "
                              f"model's {n_outputs} outputs, got {y.shape}")
-        if y.size and not (np.all(np.isfinite(y)) and y.min() >= 0 and y.max() <= 1):
+        if y.size and not (_all_finite(y) and y.min() >= 0 and y.max() <= 1):
             raise ValueError("BCEWithLogitsLoss: targets must lie in [0, 1]")
         return np.ascontiguousarray(y, dtype=dtype)
 
