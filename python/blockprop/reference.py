@@ -125,7 +125,10 @@ def binary_cross_entropy(logits, targets):
 
 
 def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-    """g = grad + wd·p;  v = μ·v + g;  p −= lr·(g + μ·v if nesterov else v)   (in place)"""
+    """g = grad + wd·p;  v = μ·v + g;  p −= lr·(g + μ·v if nesterov else v)   (in place)
+
+    The compiled kernel flushes subnormal values (below ``finfo.tiny``) to zero, for speed; this
+    reference keeps them, a difference smaller than ``finfo.tiny``."""
     g = grad + weight_decay * param
     if momentum != 0:
         velocity *= momentum
@@ -136,7 +139,9 @@ def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, nesterov=False, we
 
 def adam_step(param, grad, m, v, step, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
               weight_decay=0.0, decoupled_weight_decay=False):
-    """m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  p −= lr·m̂/(sqrt(v̂) + eps)   (in place)"""
+    """m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  p −= lr·m̂/(sqrt(v̂) + eps)   (in place)
+
+    As for :func:`sgd_step`, the compiled kernel flushes subnormal values to zero."""
     g = grad
     if weight_decay != 0 and not decoupled_weight_decay:
         g = g + weight_decay * param

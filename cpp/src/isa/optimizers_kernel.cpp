@@ -3,6 +3,7 @@
 #include "isa/isa_prelude.h"
 
 #include "isa/elementwise.h"
+#include "isa/fp_env.h"
 
 namespace blockprop {
 namespace BP_ISA_NS {
@@ -11,26 +12,38 @@ namespace BP_ISA_NS {
 template <typename T>
 void sgd_step(index_t n, T* param, const T* grad, T* velocity, const SgdParams& hp) {
   const T lr = T(hp.lr), mu = T(hp.momentum), wd = T(hp.weight_decay);
-  // One loop per mode, so each is a straight-line body the compiler vectorizes.
+  // One loop per mode, so each is a straight-line body the compiler vectorizes; values captured
+  // by copy and restrict pointers, so no store can seem to change them (see adam_loop).
   if (hp.momentum == 0.0) {
-    elementwise(n, [&](index_t lo, index_t hi) {
-      for (index_t i = lo; i < hi; ++i) param[i] -= lr * (grad[i] + wd * param[i]);
+    elementwise(n, [=](index_t lo, index_t hi) {
+      const FlushSubnormals ftz;
+      T* __restrict pp = param;
+      const T* __restrict gp = grad;
+      for (index_t i = lo; i < hi; ++i) pp[i] -= lr * (gp[i] + wd * pp[i]);
     });
   } else if (hp.nesterov) {
-    elementwise(n, [&](index_t lo, index_t hi) {
+    elementwise(n, [=](index_t lo, index_t hi) {
+      const FlushSubnormals ftz;
+      T* __restrict pp = param;
+      const T* __restrict gp = grad;
+      T* __restrict vp = velocity;
       for (index_t i = lo; i < hi; ++i) {
-        const T g = grad[i] + wd * param[i];
-        const T v = mu * velocity[i] + g;
-        velocity[i] = v;
-        param[i] -= lr * (g + mu * v);
+        const T g = gp[i] + wd * pp[i];
+        const T v = mu * vp[i] + g;
+        vp[i] = v;
+        pp[i] -= lr * (g + mu * v);
       }
     });
   } else {
-    elementwise(n, [&](index_t lo, index_t hi) {
+    elementwise(n, [=](index_t lo, index_t hi) {
+      const FlushSubnormals ftz;
+      T* __restrict pp = param;
+      const T* __restrict gp = grad;
+      T* __restrict vp = velocity;
       for (index_t i = lo; i < hi; ++i) {
-        const T v = mu * velocity[i] + (grad[i] + wd * param[i]);
-        velocity[i] = v;
-        param[i] -= lr * v;
+        const T v = mu * vp[i] + (gp[i] + wd * pp[i]);
+        vp[i] = v;
+        pp[i] -= lr * v;
       }
     });
   }
@@ -46,16 +59,24 @@ void adam_loop(index_t n, T* param, const T* grad, T* m, T* v, const AdamParams&
   const double bc1 = 1.0 - std::pow(hp.beta1, double(hp.step));
   const double bc2 = 1.0 - std::pow(hp.beta2, double(hp.step));
   const T step_size = T(hp.lr / bc1), inv_bc2 = T(1.0 / bc2);
-  elementwise(n, [&](index_t lo, index_t hi) {
+  // Copies and restrict pointers: with the hyper-parameters captured by reference, GCC must
+  // assume a store to m or v could change them and left this loop scalar (scalar sqrt, 3 ns per
+  // parameter).
+  elementwise(n, [=](index_t lo, index_t hi) {
+    const FlushSubnormals ftz;
+    T* __restrict pp = param;
+    const T* __restrict gp = grad;
+    T* __restrict mp = m;
+    T* __restrict vp = v;
     for (index_t i = lo; i < hi; ++i) {
-      T p = param[i], g = grad[i];
+      T p = pp[i], g = gp[i];
       if (Coupled) g += wd * p;
       if (Decoupled) p -= lr_wd * p;
-      const T mi = b1 * m[i] + c1 * g;
-      const T vi = b2 * v[i] + c2 * (g * g);
-      m[i] = mi;
-      v[i] = vi;
-      param[i] = p - step_size * mi / (std::sqrt(vi * inv_bc2) + eps);
+      const T mi = b1 * mp[i] + c1 * g;
+      const T vi = b2 * vp[i] + c2 * (g * g);
+      mp[i] = mi;
+      vp[i] = vi;
+      pp[i] = p - step_size * mi / (std::sqrt(vi * inv_bc2) + eps);
     }
   });
 }
