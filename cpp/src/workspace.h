@@ -5,7 +5,13 @@
 
 namespace blockprop {
 
-enum WorkspaceSlot : int { kPackA = 0, kPackB = 1, kDelta = 2, kWorkspaceSlots = 3 };
+enum WorkspaceSlot : int {
+  kPackA = 0,
+  kPackB = 1,
+  kDelta = 2,
+  kSharedB = 3,  // B packed whole by the calling thread's GEMM, read by every pool thread
+  kWorkspaceSlots = 4
+};
 
 // A 64-byte aligned buffer of at least `bytes` owned by the calling thread; valid until the next
 // call with the same slot on the same thread. The OpenMP workers of a kernel may share it.

@@ -79,6 +79,15 @@ constexpr index_t kMinWorkPerThread = 48 * 48 * 48;
 // each chunk repeats stays small.
 constexpr index_t kChunksPerThread = 4;
 
+// A multithreaded GEMM packs all of B once, shared by the threads, when it takes at most this
+// many bytes (a 2048×2048 float B): beyond it the shared copy would fall out of L3 anyway, and
+// each thread packs its own NC-wide slices instead.
+constexpr index_t kMaxSharedPackBytes = index_t(16) << 20;
+
+// With B packed once and shared, row strips of about this many per thread: strips cost nothing
+// extra then, and thin ones keep the threads balanced (10 micro-panels of a 128-row batch → 10).
+constexpr index_t kSharedChunksPerThread = 8;
+
 // Element-wise loops (optimizer updates) run on several threads only from this length on: below
 // it the memory traffic takes less time than waking the threads.
 constexpr index_t kMinParallelElements = index_t(1) << 15;

@@ -43,26 +43,52 @@ void scale_c(index_t m, index_t n, T beta, T* c, index_t rsc, index_t csc,
   apply_epilogue(ep, c, rsc, csc, m, n, 0);
 }
 
+// k cut into equal slices of at most Blk::KC (784 → 3 × 262, not 384 + 384 + 16): a thin last
+// slice would pay a full write-back of C for a few multiply-adds.
+template <typename T>
+index_t k_slice(index_t k) {
+  return ceil_div(k, ceil_div(k, blocking::BP_ISA_NS<T>::KC));
+}
+
+// All of B packed, for every thread to read: the k slice starting at pc (depth kc) holds
+// ceil(n/NR) micro-panels, panel jr at bp + pc·n_pad + jr·NR·kc. Panels are packed in parallel.
+template <typename T>
+void pack_b_shared(index_t n, index_t k, const T* b, index_t rsb, index_t csb, T* bp, int nt) {
+  constexpr int NR = blocking::BP_ISA_NS<T>::NR;
+  const index_t KC = k_slice<T>(k), n_jr = ceil_div(n, NR), n_pad = n_jr * NR;
+  auto panel = [&](index_t t) {
+    const index_t pc = (t / n_jr) * KC, jr = t % n_jr, kc = std::min(KC, k - pc);
+    pack_b_panel<T, NR>(kc, std::min<index_t>(NR, n - jr * NR), b + pc * rsb + jr * NR * csb,
+                        rsb, csb, bp + pc * n_pad + jr * NR * kc);
+  };
+  const index_t tasks = ceil_div(k, KC) * n_jr;
+  if (nt <= 1 || k * n < blocking::kMinParallelElements) {
+    for (index_t t = 0; t < tasks; ++t) panel(t);
+    return;
+  }
+  parallel_for(tasks, nt, panel);
+}
+
 }  // namespace
 
-// One thread's GEMM on a sub-block of C, with its own packing buffers: no barriers inside.
+// One thread's GEMM on a sub-block of C, with its own packing buffers (or B already packed by
+// pack_b_shared, `bpacked`, laid out for the whole n): no barriers inside.
 template <typename T>
 void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
                  const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
-                 const Epilogue<T>& ep, index_t col0) {
+                 const Epilogue<T>& ep, index_t col0, const T* bpacked = nullptr) {
   using Blk = blocking::BP_ISA_NS<T>;
   constexpr int MR = Blk::MR, NR = Blk::NR;
   constexpr index_t NC = Blk::NC;
   // m cut into equal blocks of whole micro-panels (1024 → 2 × 518, not 1008 + 16).
   const index_t MC = ceil_div(ceil_div(m, ceil_div(m, Blk::MC)), MR) * MR;
-  // k cut into equal slices of at most Blk::KC (784 → 3 × 262, not 384 + 384 + 16): a thin last
-  // slice would pay a full write-back of C for a few multiply-adds.
-  const index_t KC = ceil_div(k, ceil_div(k, Blk::KC));
+  const index_t KC = k_slice<T>(k);
   const index_t kc_max = std::min(KC, k);
+  const index_t n_pad = ceil_div(n, NR) * NR;
   T* abuf = static_cast<T*>(
       thread_workspace(kPackA, sizeof(T) * std::min(MC, ceil_div(m, MR) * MR) * kc_max));
-  T* bbuf = static_cast<T*>(
-      thread_workspace(kPackB, sizeof(T) * std::min(NC, ceil_div(n, NR) * NR) * kc_max));
+  T* bbuf = bpacked ? nullptr
+                    : static_cast<T*>(thread_workspace(kPackB, sizeof(T) * std::min(NC, n_pad) * kc_max));
 
   // Loop order ic → pc → jc: each MC×KC block of A is packed once (A's packing is a transpose
   // for row-major A, the costlier of the two) and reused for every NC panel of B, which is
@@ -85,7 +111,8 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
       for (index_t jc = 0; jc < n; jc += NC) {
         const index_t nc = std::min(NC, n - jc);
         const index_t n_jr = ceil_div(nc, NR);
-        for (index_t jr = 0; jr < n_jr; ++jr) {
+        const T* bslice = bpacked ? bpacked + pc * n_pad + jc * kc : bbuf;
+        for (index_t jr = 0; !bpacked && jr < n_jr; ++jr) {
           const index_t j0 = jc + jr * NR;
           pack_b_panel<T, NR>(kc, std::min<index_t>(NR, n - j0), b + pc * rsb + j0 * csb, rsb,
                               csb, bbuf + jr * NR * kc);
@@ -99,7 +126,7 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
             const index_t j0 = jc + jr * NR;
             const index_t nr = std::min<index_t>(NR, n - j0);
             T* ct = c + i0 * rsc + j0 * csc;
-            micro_kernel<T, MR, NR>(kc, ap, bbuf + jr * NR * kc, alpha, beta_pc, ct, rsc, csc, mr,
+            micro_kernel<T, MR, NR>(kc, ap, bslice + jr * NR * kc, alpha, beta_pc, ct, rsc, csc, mr,
                                     nr);
             if (last_pc) apply_epilogue(ep, ct, rsc, csc, mr, nr, col0 + j0);
           }
@@ -123,14 +150,32 @@ void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t 
   if (k <= 0 || alpha == T(0)) return scale_c(m, n, beta, c, rsc, csc, ep);
 
   const index_t work = m * n * k;
-  const index_t nt = std::max<index_t>(
-      1, std::min<index_t>(get_num_threads(), work / blocking::kMinWorkPerThread));
-  // Split the dimension whose strips duplicate less packing: column strips each repack A (m·k),
-  // row strips each repack B (k·n).
-  const bool split_n = ceil_div(n, NR) >= nt && (m <= n || ceil_div(m, MR) < nt);
+  const int nt = static_cast<int>(std::max<index_t>(
+      1, std::min<index_t>(get_num_threads(), work / blocking::kMinWorkPerThread)));
+  const index_t m_panels = ceil_div(m, MR), n_pad = ceil_div(n, NR) * NR;
+  if (nt == 1) return gemm_serial<T>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep, 0);
+
+  // Row strips over one shared packing of B: no packing is repeated, so the strips can be thin
+  // (a few micro-panels), which balances the threads even for a 128-row batch.
+  if (m_panels >= 2 * nt && sizeof(T) * k * n_pad <= blocking::kMaxSharedPackBytes) {
+    T* bp = static_cast<T*>(thread_workspace(kSharedB, sizeof(T) * k * n_pad));
+    pack_b_shared<T>(n, k, b, rsb, csb, bp, nt);
+    const index_t per_chunk =
+        std::max<index_t>(1, m_panels / (nt * blocking::kSharedChunksPerThread)) * MR;
+    auto strip = [&](index_t chunk) {
+      const index_t lo = chunk * per_chunk, len = std::min(per_chunk, m - lo);
+      gemm_serial<T>(len, n, k, alpha, a + lo * rsa, rsa, csa, b, rsb, csb, beta, c + lo * rsc,
+                     rsc, csc, ep, 0, bp);
+    };
+    return parallel_for(ceil_div(m, per_chunk), nt, strip);
+  }
+
+  // Otherwise each chunk packs for itself: split the dimension whose strips duplicate less
+  // packing (column strips each repack A (m·k), row strips each repack B (k·n)).
+  const bool split_n = ceil_div(n, NR) >= nt && (m <= n || m_panels < nt);
   const index_t unit = split_n ? NR : MR, extent = split_n ? n : m;
   const index_t units = ceil_div(extent, unit);
-  const index_t chunks = nt == 1 ? 1 : std::min(units, nt * blocking::kChunksPerThread);
+  const index_t chunks = std::min(units, nt * blocking::kChunksPerThread);
   const index_t per_chunk = ceil_div(units, chunks) * unit;
 
   auto run = [&](index_t chunk) {
@@ -145,7 +190,7 @@ void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t 
                      rsc, csc, ep, 0);
   };
   if (chunks == 1) return run(0);
-  parallel_for(chunks, static_cast<int>(nt), run);
+  parallel_for(chunks, nt, run);
 }
 
 template void gemm_blocked<float>(index_t, index_t, index_t, float, const float*, index_t,
