@@ -114,7 +114,7 @@ py::array_t<std::int64_t, py::array::c_style> class_labels(const py::handle& obj
     throw py::value_error(std::string(fn) + ": " + name + " must have shape (" + std::to_string(n) +
                           ",), got " + shape_str(a));
   }
-  auto labels = py::array_t<std::int64_t, py::array::c_style>::ensure(a.attr("astype")("int64"));
+  auto labels = py::array_t<std::int64_t, py::array::c_style>::ensure(a.attr("astype")("int64", py::arg("copy") = false));
   const std::int64_t* p = labels.data();
   for (index_t i = 0; i < n; ++i) {
     if (p[i] < 0 || p[i] >= n_classes) {

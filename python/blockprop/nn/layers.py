@@ -43,11 +43,23 @@ def _penalty_factor(name: str, value: Any) -> float:
 class Parameter:
     """A trainable array and its gradient (``grad`` is replaced by every backward)."""
 
-    __slots__ = ("data", "grad")
+    __slots__ = ("data", "_grad")
 
     def __init__(self, data: np.ndarray):
         self.data = data
-        self.grad = np.zeros_like(data)
+        self._grad: Optional[np.ndarray] = None
+
+    @property
+    def grad(self) -> np.ndarray:
+        """The gradient, allocated (zeros) on first use: training on the C++ path keeps its
+        gradients there, so a model trained only that way holds no second copy of its weights."""
+        if self._grad is None:
+            self._grad = np.zeros_like(self.data)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: np.ndarray) -> None:
+        self._grad = value
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype.name})"
