@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Callable, ContextManager, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover
 def best_time(fn: Callable[[], object], min_time: float = 0.3, min_repeats: int = 3,
               max_repeats: int = 200) -> float:
     """Best wall time of one call: the least noisy statistic on a shared machine."""
-    fn()  # warm up: first-touch allocation, thread start-up, packing buffers
+    fn()  # warm up: first-touch allocation, thread start-up (again after a thread-count change)
     best = float("inf")
     start = time.perf_counter()
     n = 0
@@ -33,6 +33,21 @@ def best_time(fn: Callable[[], object], min_time: float = 0.3, min_repeats: int 
     return best
 
 
+def best_times(contenders: Sequence[Tuple[Callable[[], object], Callable[[], ContextManager]]],
+               min_time: float = 0.3, rounds: int = 5) -> List[float]:
+    """Best wall time of each contender (fn, context factory), timed in interleaved rounds:
+    blockprop, NumPy, PyTorch, blockprop, ... On a shared machine whose speed drifts over seconds
+    (another tenant on the host), timing one library after the other would compare them at
+    different speeds; interleaved, each best comes from the same stretches of time. Each round
+    warms its contender up again: changing a library's thread count restarts its threads."""
+    best = [float("inf")] * len(contenders)
+    for _ in range(rounds):
+        for i, (fn, context) in enumerate(contenders):
+            with context():
+                best[i] = min(best[i], best_time(fn, min_time / rounds, min_repeats=2))
+    return best
+
+
 @contextlib.contextmanager
 def numpy_threads(n: int) -> Iterator[None]:
     """Limit NumPy's BLAS to n threads (when threadpoolctl is installed)."""
@@ -41,6 +56,18 @@ def numpy_threads(n: int) -> Iterator[None]:
         return
     with threadpool_limits(limits=n, user_api="blas"):
         yield
+
+
+@contextlib.contextmanager
+def bp_threads(n: int) -> Iterator[None]:
+    """blockprop on n threads for the duration."""
+    import blockprop as bp
+    saved = bp.get_num_threads()
+    bp.set_num_threads(n)
+    try:
+        yield
+    finally:
+        bp.set_num_threads(saved)
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ the same recipe (784-H-...-10 MLP, ReLU, softmax cross-entropy, SGD with momentu
 MNIST-shaped data."""
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 import blockprop as bp
-from common import best_time, fmt, numpy_threads, print_table, torch, torch_threads
+from common import best_times, bp_threads, fmt, numpy_threads, print_table, torch, torch_threads
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 LR, MOMENTUM = 0.05, 0.9
@@ -167,21 +168,6 @@ def suite_predict(ctx) -> None:
         layers = [bp.nn.Dense(i, o, "relu" if k < len(sizes) - 2 else None, seed=k)
                   for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]))]
         model = bp.nn.Sequential(*layers)
-        bp.set_num_threads(ctx.threads)
-        t_bp = best_time(lambda: model.predict(X), 0.3)
-        t_th: Optional[float] = None
-        if torch is not None:
-            mods: List = []
-            for k, layer in enumerate(layers):
-                lin = torch.nn.Linear(layer.in_features, layer.out_features)
-                with torch.no_grad():
-                    lin.weight.copy_(torch.from_numpy(layer.W))
-                    lin.bias.copy_(torch.from_numpy(layer.b))
-                mods += [lin] + ([torch.nn.ReLU()] if k < len(layers) - 1 else [])
-            tm, Xt = torch.nn.Sequential(*mods), torch.from_numpy(X)
-            with torch_threads(ctx.threads), torch.inference_mode():
-                t_th = best_time(lambda: tm(Xt), 0.3)
-                agree = np.abs(tm(Xt).numpy() - model.predict(X)).max()
         Ws = [(l.W, l.b) for l in layers]
 
         def np_forward():
@@ -192,8 +178,30 @@ def suite_predict(ctx) -> None:
                     a = np.maximum(a, 0)
             return a
 
-        with numpy_threads(ctx.threads):
-            t_np = best_time(np_forward, 0.3)
+        contenders = [(lambda: model.predict(X), lambda: bp_threads(ctx.threads)),
+                      (np_forward, lambda: numpy_threads(ctx.threads))]
+        if torch is not None:
+            mods: List = []
+            for k, layer in enumerate(layers):
+                lin = torch.nn.Linear(layer.in_features, layer.out_features)
+                with torch.no_grad():
+                    lin.weight.copy_(torch.from_numpy(layer.W))
+                    lin.bias.copy_(torch.from_numpy(layer.b))
+                mods += [lin] + ([torch.nn.ReLU()] if k < len(layers) - 1 else [])
+            tm, Xt = torch.nn.Sequential(*mods), torch.from_numpy(X)
+
+            @contextlib.contextmanager
+            def torch_inference():
+                with torch_threads(ctx.threads), torch.inference_mode():
+                    yield
+
+            contenders.append((lambda: tm(Xt), torch_inference))
+        t_bp, t_np, *t_rest = best_times(contenders, 1.5)
+        t_th = t_rest[0] if t_rest else None
+        agree = None
+        if t_th is not None:
+            with torch.inference_mode():
+                agree = np.abs(tm(Xt).numpy() - model.predict(X)).max()
         rows.append(["-".join(map(str, sizes)), f"{n / t_bp:,.0f}", f"{n / t_np:,.0f}",
                      fmt(n / t_th if t_th else None, ",.0f"), fmt(t_np / t_bp, ".2f"),
                      fmt(t_th / t_bp if t_th else None, ".2f"),
