@@ -100,6 +100,32 @@ def suite_gemm(ctx: Context) -> None:
     print_table(f"GEMM (GFLOP/s; peak {peak:.0f} GFLOP/s float32 on {ctx.threads} threads, {isa})",
                 ["case", "m×n×k", "dtype", "isa", "thr", "blockprop", "numpy", "torch", "vs numpy",
                  "vs torch", "% peak"], rows)
+    if ctx.threads > 1:
+        _thread_scaling(ctx)
+
+
+def _thread_scaling(ctx: Context) -> None:
+    """GEMM on all threads against one thread, timed in alternation, beside the same ratio for the
+    register-only FMA loop: the most the cores themselves scale (less than ×threads when the
+    virtual CPUs share a physical core or the host is busy)."""
+    t = ctx.threads
+    rows = []
+    for s in ([1024] if ctx.quick else [1024, 2048]):
+        a, b = _gemm_operands(s, s, s, False, False, np.float32)
+        out = np.empty((s, s), np.float32)
+        one, many = best_times([(lambda: bp.gemm(a, b, out=out), lambda: bp_threads(1)),
+                                (lambda: bp.gemm(a, b, out=out), lambda: bp_threads(t))],
+                               0.5 if ctx.quick else 2.0)
+        rows.append([f"GEMM NN {s}³", fmt(2e-9 * s ** 3 / one), fmt(2e-9 * s ** 3 / many),
+                     fmt(one / many, ".2f")])
+    peaks = [[], []]
+    for _ in range(3):
+        for i, threads in enumerate((1, t)):
+            peaks[i].append(bp._core.measure_fma_peak_gflops(False, threads, 0.3))
+    rows.append(["FMA loop (best of 3)", fmt(max(peaks[0])), fmt(max(peaks[1])),
+                 fmt(max(peaks[1]) / max(peaks[0]), ".2f")])
+    print_table(f"Thread scaling, 1 vs {t} threads (GFLOP/s, float32, {bp.isa()})",
+                ["case", "1 thread", f"{t} threads", "ratio"], rows)
 
 
 def _dense_numpy(x, W, b, dy):
