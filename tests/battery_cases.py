@@ -193,6 +193,7 @@ def _kernel_specs(dtype) -> List[Tuple[str, List[str], Dict[str, Any], List[int]
         ("sgd_step", ["param", "grad", "velocity"],
          {"param": r(5, 3), "grad": r(5, 3), "velocity": r(5, 3), "lr": 0.1, "momentum": 0.9}, [0, 2],
          {"lr": BAD_NUMBERS, "momentum": BAD_NUMBERS, "nesterov": BAD_FLAGS, "weight_decay": BAD_NUMBERS}),
+        ("count_nonfinite", ["x"], {"x": r(4, 5)}, [], {}),
         ("adam_step", ["param", "grad", "m", "v"],
          {"param": r(5, 3), "grad": r(5, 3), "m": r(5, 3), "v": p(5, 3), "step": 3, "lr": 0.01}, [0, 2, 3],
          {"step": BAD_NUMBERS + [("step-0", 0), ("float-step", 1.5), ("int64-max", 2 ** 63 - 1)],
