@@ -59,28 +59,26 @@ def numpy_threads(n: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def bp_threads(n: int) -> Iterator[None]:
+def _thread_count(get: Callable[[], int], set_: Callable[[int], object], n: int) -> Iterator[None]:
+    saved = get()
+    set_(n)
+    try:
+        yield
+    finally:
+        set_(saved)
+
+
+def bp_threads(n: int) -> ContextManager:
     """blockprop on n threads for the duration."""
     import blockprop as bp
-    saved = bp.get_num_threads()
-    bp.set_num_threads(n)
-    try:
-        yield
-    finally:
-        bp.set_num_threads(saved)
+    return _thread_count(bp.get_num_threads, bp.set_num_threads, n)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
+def torch_threads(n: int) -> ContextManager:
+    """PyTorch on n threads for the duration (nothing without PyTorch)."""
     if torch is None:
-        yield
-        return
-    saved = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
+        return contextlib.nullcontext()
+    return _thread_count(torch.get_num_threads, torch.set_num_threads, n)
 
 
 def fmt(x: Optional[float], spec: str = ".1f") -> str:

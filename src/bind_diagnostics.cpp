@@ -11,25 +11,28 @@ namespace {
 
 using namespace checks;
 
-double sum_squares_py(py::handle x_obj) {
-  py::array xa = float_array(x_obj, "sum_squares", "x");
-  return dispatch_float(xa, [&](auto tag) -> double {
+// A reduction over every element of one float array of any shape: kernel(n, data) on the
+// contiguous array of its dtype, with the GIL released.
+template <typename R, typename Kernel>
+R reduce_array(py::handle x_obj, const char* fn, Kernel kernel) {
+  py::array xa = float_array(x_obj, fn, "x");
+  return dispatch_float(xa, [&](auto tag) -> R {
     using T = decltype(tag);
     auto x = contiguous<T>(xa);
     py::gil_scoped_release release;
-    return sum_squares<T>(x.size(), x.data());
+    return kernel(x.size(), x.data());
   });
 }
 
-// Number of NaN and ±inf elements of an array of any shape.
-index_t count_nonfinite_py(py::handle x_obj) {
-  py::array xa = float_array(x_obj, "count_nonfinite", "x");
-  return dispatch_float(xa, [&](auto tag) -> index_t {
-    using T = decltype(tag);
-    auto x = contiguous<T>(xa);
-    py::gil_scoped_release release;
-    return count_nonfinite<T>(x.size(), x.data());
-  });
+double sum_squares_py(py::handle x) {
+  return reduce_array<double>(x, "sum_squares",
+                              [](index_t n, const auto* p) { return sum_squares(n, p); });
+}
+
+// Number of NaN and ±inf elements.
+index_t count_nonfinite_py(py::handle x) {
+  return reduce_array<index_t>(x, "count_nonfinite",
+                               [](index_t n, const auto* p) { return count_nonfinite(n, p); });
 }
 
 double sum_squared_diff_py(py::handle a_obj, py::handle b_obj) {
