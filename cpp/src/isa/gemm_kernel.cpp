@@ -52,9 +52,8 @@ index_t k_slice(index_t k) {
 
 // All of B packed, for every thread to read: the k slice starting at pc (depth kc) holds
 // ceil(n/NR) micro-panels, panel jr at bp + pc·n_pad + jr·NR·kc. Panels are packed in parallel.
-template <typename T>
+template <typename T, int NR>
 void pack_b_shared(index_t n, index_t k, const T* b, index_t rsb, index_t csb, T* bp, int nt) {
-  constexpr int NR = blocking::BP_ISA_NS<T>::NR;
   const index_t KC = k_slice<T>(k), n_jr = ceil_div(n, NR), n_pad = n_jr * NR;
   auto panel = [&](index_t t) {
     const index_t pc = (t / n_jr) * KC, jr = t % n_jr, kc = std::min(KC, k - pc);
@@ -72,14 +71,16 @@ void pack_b_shared(index_t n, index_t k, const T* b, index_t rsb, index_t csb, T
 }  // namespace
 
 // One thread's GEMM on a sub-block of C, with its own packing buffers (or B already packed by
-// pack_b_shared, `bpacked`, laid out for the whole n): no barriers inside.
-template <typename T>
+// pack_b_shared, `bpacked`, laid out for the whole n): no barriers inside. NR is the width of the
+// micro-tile: the instruction set's, or one vector for a narrow C (see gemm_blocked).
+template <typename T, int NR>
 void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
                  const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
                  const Epilogue<T>& ep, index_t col0, const T* bpacked = nullptr) {
   using Blk = blocking::BP_ISA_NS<T>;
-  constexpr int MR = Blk::MR, NR = Blk::NR;
+  constexpr int MR = Blk::MR;
   constexpr index_t NC = Blk::NC;
+  static_assert(NC % NR == 0, "NC must be a whole number of micro-panels");
   // m cut into equal blocks of whole micro-panels (1024 → 2 × 518, not 1008 + 16).
   const index_t MC = ceil_div(ceil_div(m, ceil_div(m, Blk::MC)), MR) * MR;
   const index_t KC = k_slice<T>(k);
@@ -140,31 +141,28 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
 // in turn; each chunk is a whole serial GEMM with its own packing. No barrier: a thread the OS has
 // descheduled delays at most the chunk it holds, and every element of C is still summed by one
 // thread in the same order, so the result does not depend on the threads.
-template <typename T>
-void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
-                  const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
-                  const Epilogue<T>& ep) {
-  using Blk = blocking::BP_ISA_NS<T>;
-  constexpr int MR = Blk::MR, NR = Blk::NR;
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0 || alpha == T(0)) return scale_c(m, n, beta, c, rsc, csc, ep);
+template <typename T, int NR>
+void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
+              const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
+              const Epilogue<T>& ep) {
+  constexpr int MR = blocking::BP_ISA_NS<T>::MR;
 
   const index_t work = m * n * k;
   const int nt = static_cast<int>(std::max<index_t>(
       1, std::min<index_t>(get_num_threads(), work / blocking::kMinWorkPerThread)));
   const index_t m_panels = ceil_div(m, MR), n_pad = ceil_div(n, NR) * NR;
-  if (nt == 1) return gemm_serial<T>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep, 0);
+  if (nt == 1) return gemm_serial<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep, 0);
 
   // Row strips over one shared packing of B: no packing is repeated, so the strips can be thin
   // (a few micro-panels), which balances the threads even for a 128-row batch.
   if (m_panels >= 2 * nt && sizeof(T) * k * n_pad <= blocking::kMaxSharedPackBytes) {
     T* bp = static_cast<T*>(thread_workspace(kSharedB, sizeof(T) * k * n_pad));
-    pack_b_shared<T>(n, k, b, rsb, csb, bp, nt);
+    pack_b_shared<T, NR>(n, k, b, rsb, csb, bp, nt);
     const index_t per_chunk =
         std::max<index_t>(1, m_panels / (nt * blocking::kSharedChunksPerThread)) * MR;
     auto strip = [&](index_t chunk) {
       const index_t lo = chunk * per_chunk, len = std::min(per_chunk, m - lo);
-      gemm_serial<T>(len, n, k, alpha, a + lo * rsa, rsa, csa, b, rsb, csb, beta, c + lo * rsc,
+      gemm_serial<T, NR>(len, n, k, alpha, a + lo * rsa, rsa, csa, b, rsb, csb, beta, c + lo * rsc,
                      rsc, csc, ep, 0, bp);
     };
     return parallel_for(ceil_div(m, per_chunk), nt, strip);
@@ -183,14 +181,29 @@ void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t 
     const index_t len = std::min(per_chunk, extent - lo);
     if (len <= 0) return;
     if (split_n)
-      gemm_serial<T>(m, len, k, alpha, a, rsa, csa, b + lo * csb, rsb, csb, beta, c + lo * csc,
+      gemm_serial<T, NR>(m, len, k, alpha, a, rsa, csa, b + lo * csb, rsb, csb, beta, c + lo * csc,
                      rsc, csc, ep, lo);
     else
-      gemm_serial<T>(len, n, k, alpha, a + lo * rsa, rsa, csa, b, rsb, csb, beta, c + lo * rsc,
+      gemm_serial<T, NR>(len, n, k, alpha, a + lo * rsa, rsa, csa, b, rsb, csb, beta, c + lo * rsc,
                      rsc, csc, ep, 0);
   };
   if (chunks == 1) return run(0);
   parallel_for(chunks, nt, run);
+}
+
+// C = alpha·A·B + beta·C, then the epilogue. A C at most one vector wide (the 10 classes of an
+// output layer) gets micro-tiles one vector wide: the full-width tile would spend most of its
+// multiply-adds on padding.
+template <typename T>
+void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
+                  const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
+                  const Epilogue<T>& ep) {
+  constexpr int NR = blocking::BP_ISA_NS<T>::NR, kNarrow = lanes<T>;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == T(0)) return scale_c(m, n, beta, c, rsc, csc, ep);
+  if (NR > kNarrow && n <= kNarrow)
+    return gemm_run<T, kNarrow>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep);
+  gemm_run<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep);
 }
 
 template void gemm_blocked<float>(index_t, index_t, index_t, float, const float*, index_t,
