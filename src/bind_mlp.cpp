@@ -1,5 +1,6 @@
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "arrays.h"
 #include "bindings.h"
@@ -58,9 +59,18 @@ py::tuple train(py::list layer_specs, const std::string& loss, const std::string
   }
   const index_t n_in = p.layers.front().in, n_out = p.layers.back().out;
   check_shape(kFn, x_a, "x", {x_a.shape(0), n_in});
-  auto x = contiguous<T>(x_a);
-  const index_t n = x.shape(0);
-  p.x = x.data();
+  // float64 x for a float32 model is read as it is and rounded batch by batch (no copy of x).
+  const bool wide = std::is_same<T, float>::value && x_a.dtype().is(py::dtype::of<double>());
+  py::array_t<T, py::array::c_style> x;
+  py::array_t<double, py::array::c_style> x_wide;
+  if (wide) {
+    x_wide = contiguous<double>(x_a);
+    p.x_wide = x_wide.data();
+  } else {
+    x = contiguous<T>(x_a);
+    p.x = x.data();
+  }
+  const index_t n = x_a.shape(0);
 
   py::array_t<std::int64_t, py::array::c_style> labels;
   py::array_t<T, py::array::c_style> targets;
@@ -71,7 +81,9 @@ py::tuple train(py::list layer_specs, const std::string& loss, const std::string
   } else if (loss == "mse" || loss == "bce") {
     p.loss = loss == "mse" ? LossKind::mse : LossKind::bce;
     py::array y = float_array(y_obj, kFn, "y");
-    check_same_dtype(kFn, x_a, "x", y, "y");
+    // Targets come in the model's dtype (x may be wider, see above).
+    const auto w0 = py::reinterpret_borrow<py::array>(py::reinterpret_borrow<py::tuple>(layer_specs[0])[0]);
+    check_same_dtype(kFn, w0, "W", y, "y");
     check_shape(kFn, y, "y", {n, n_out});
     targets = contiguous<T>(y);
     p.targets = targets.data();
@@ -142,7 +154,10 @@ void bind_mlp(py::module_& m) {
          py::handle x_obj, py::handle y, py::handle order, index_t batch_size, py::handle lrs) {
         py::array x = float_array(x_obj, kFn, "x");
         check_ndim(kFn, x, "x", 2);
-        return dispatch_float(x, [&](auto tag) {
+        if (layers.empty()) throw py::value_error("mlp_train_batches: no layers");
+        // The model's dtype (its first W) decides; x may be wider (see train).
+        py::array w0 = float_array(py::reinterpret_borrow<py::tuple>(layers[0])[0], kFn, "W");
+        return dispatch_float(w0, [&](auto tag) {
           return train<decltype(tag)>(layers, loss, optimizer, hp, x, y, order, batch_size, lrs);
         });
       },

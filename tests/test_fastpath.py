@@ -119,3 +119,55 @@ def test_ctrl_c_on_the_cpp_path_stops_between_chunks_and_leaves_a_usable_model(t
     assert model.progress.updates % chunk == 0  # a whole number of chunks: no batch half done
     assert all(np.isfinite(p.data).all() for p in model.parameters().values())
     model.save(tmp_path / "m.npz")
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["cpp", "python"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_float64_data_trains_a_float32_model_as_if_converted_without_a_copy(enabled, loss, monkeypatch):
+    """float64 X for a float32 model is rounded batch by batch (no float32 copy of the data set),
+    on both paths: bit-identical weights and losses to fitting X.astype(float32)."""
+    from blockprop import training
+    monkeypatch.setattr(_fastpath, "enabled", enabled)
+    X64, y = make_data(loss, dtype="float64")
+    y = y.astype("float32") if loss == "mse" else y
+    seen = []
+    real_as_inputs = training.as_inputs
+
+    def spy(*args, **kwargs):
+        seen.append(real_as_inputs(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(training, "as_inputs", spy)
+    runs = []
+    for X in (X64, X64.astype("float32")):
+        model = make_model("fused", "float32")
+        hist = model.fit(X, y, epochs=2, batch_size=16, loss=loss, optimizer=SGD(0.05, momentum=0.9),
+                         seed=3, verbose=0)
+        runs.append((model, hist))
+    (wide, h_wide), (narrow, h_narrow) = runs
+    for name, p in narrow.parameters().items():
+        q = wide.parameters()[name].data
+        assert q.dtype == np.float32
+        assert np.array_equal(p.data, q), f"{name}: max diff {np.abs(p.data - q).max()}"
+    assert h_wide.history["loss"] == h_narrow.history["loss"]
+    assert np.shares_memory(seen[0], X64), "fit copied the float64 data set"
+
+
+def test_float64_data_beyond_float32_range_is_refused_as_after_conversion():
+    """A float64 value that becomes inf in float32 is refused like one that is inf already; the
+    largest float64 that still rounds to float32's max is accepted."""
+    model = make_model("fused", "float32")
+    X, y = make_data("cross_entropy", dtype="float64")
+    edge = float(np.nextafter(2.0 ** 128 - 2.0 ** 103, 0))
+    assert np.isfinite(np.float32(edge))
+    for bad in (2.0 ** 128 - 2.0 ** 103, -1e39, np.inf, np.nan):
+        Xb = X.copy()
+        Xb[7, 2] = bad
+        with pytest.raises(ValueError, match=r"X contains NaN or infinity \(in 1 rows, the first at row 7\) "
+                                             r"after conversion to float32"):
+            model.fit(Xb, y, epochs=1, verbose=0)
+    X[7, 2] = edge
+    Xs = X.copy()
+    Xs[:, :] = np.clip(Xs, -1, 1)
+    Xs[7, 2] = edge * 1e-38  # in range: accepted
+    model.fit(Xs, y, epochs=1, verbose=0)

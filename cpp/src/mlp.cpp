@@ -65,7 +65,10 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
     const index_t B = std::min(batch_size, n_order - start);
     const std::int64_t* idx = order + start;
     for (index_t i = 0; i < B; ++i) {
-      std::copy_n(p.x + idx[i] * n_in, n_in, xb.data() + i * n_in);
+      if (p.x_wide)
+        std::copy_n(p.x_wide + idx[i] * n_in, n_in, xb.data() + i * n_in);
+      else
+        std::copy_n(p.x + idx[i] * n_in, n_in, xb.data() + i * n_in);
       if (p.loss == LossKind::cross_entropy) labels[i] = p.labels[idx[i]];
       else std::copy_n(p.targets + idx[i] * n_out, n_out, targets.data() + i * n_out);
     }

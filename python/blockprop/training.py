@@ -59,9 +59,15 @@ def _count(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def as_inputs(model: Any, X: Any, name: str = "X") -> np.ndarray:
+# float64 values from this magnitude up round to ±inf in float32 (FLT_MAX plus half an ulp).
+_FLOAT32_OVERFLOW = 2.0 ** 128 - 2.0 ** 103
+
+
+def as_inputs(model: Any, X: Any, name: str = "X", keep_float64: bool = False) -> np.ndarray:
     """``X`` as a C-contiguous array of the model's dtype, checked: 2-D, numeric, finite, the
-    right number of features, not empty."""
+    right number of features, not empty. With ``keep_float64``, float64 ``X`` for a float32 model
+    stays float64 (fit rounds it a batch at a time rather than copying the data set), checked as
+    if converted."""
     if isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be a numeric array, got a {type(X).__name__}")
     try:
@@ -79,11 +85,17 @@ def as_inputs(model: Any, X: Any, name: str = "X") -> np.ndarray:
     if arr.shape[1] != model.in_features:
         raise ValueError(f"{name} has {arr.shape[1]} features per sample (shape {arr.shape}) but the "
                          f"model expects {model.in_features}")
-    arr = np.ascontiguousarray(arr, dtype=model.dtype)
-    if K.count_nonfinite(arr):  # one pass in C++; NumPy finds the rows only when it fails
-        rows = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+    wide = (keep_float64 and arr.dtype == np.float64 and model.dtype == np.float32
+            and arr.flags.c_contiguous)
+    arr = np.ascontiguousarray(arr, dtype=None if wide else model.dtype)
+    # One pass in C++ (two more for the range of wide X); NumPy finds the rows only on failure.
+    if K.count_nonfinite(arr) or (wide and (arr.max() >= _FLOAT32_OVERFLOW
+                                            or arr.min() <= -_FLOAT32_OVERFLOW)):
+        with np.errstate(over="ignore"):  # the overflow is what is being reported
+            bad = ~np.isfinite(arr.astype(model.dtype) if wide else arr).all(axis=1)
+        rows = np.flatnonzero(bad)
         raise ValueError(f"{name} contains NaN or infinity (in {rows.size} rows, the first at row "
-                         f"{rows[0]}){' after conversion to float32' if arr.dtype == np.float32 else ''}")
+                         f"{rows[0]}){' after conversion to float32' if model.dtype == np.float32 else ''}")
     return arr
 
 
@@ -204,7 +216,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                                                                optimizer, schedule)
     cbs = callbacks_module.prepare(callbacks)
     monitor_config = diagnostics_module.prepare(diagnostics)
-    X = as_inputs(model, X)
+    X = as_inputs(model, X, keep_float64=True)  # float64 X is rounded batch by batch, not copied
     Y = as_targets(model, loss_fn, y, len(X))
     val = as_validation(model, loss_fn, validation_data)
     callbacks_module.check_monitors(cbs, has_validation=val is not None,
@@ -251,7 +263,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                     else:
                         rows = (slice(i * batch_size, (i + 1) * batch_size) if order is None
                                 else order[i * batch_size:(i + 1) * batch_size])
-                        Xb, Yb = X[rows], Y[rows]
+                        Xb, Yb = X[rows].astype(model.dtype, copy=False), Y[rows]
                         value, pred = (model._train_batch(Xb, Yb, lr, monitor) if monitor
                                        else model._train_batch(Xb, Yb, lr))
                         count = len(Xb)

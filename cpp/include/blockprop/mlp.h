@@ -33,6 +33,9 @@ struct MlpProblem {
   SgdParams sgd;
   AdamParams adam;  // adam.step: the 1-based step of the first update; advanced per update
   const T* x = nullptr;                 // (n_samples, layers[0].in)
+  // Or float64 inputs of a float32 model, rounded a batch at a time as rows are gathered (as
+  // NumPy's astype rounds them), so the data set is never copied whole.
+  const double* x_wide = nullptr;
   const std::int64_t* labels = nullptr;  // cross-entropy: (n_samples,) in [0, classes)
   const T* targets = nullptr;            // mse / bce: (n_samples, layers.back().out)
 };
