@@ -134,8 +134,8 @@ def _child(spec: Dict[str, Any]) -> Dict[str, Any]:
     seen: Dict[str, Any] = {"x_copied": None, "fast": False}
     as_inputs, train_batches = training_module.as_inputs, _fastpath.train_batches
 
-    def watched_as_inputs(model_: Any, X_: Any, name: str = "X") -> np.ndarray:
-        out = as_inputs(model_, X_, name)
+    def watched_as_inputs(model_: Any, X_: Any, name: str = "X", **kwargs: Any) -> np.ndarray:
+        out = as_inputs(model_, X_, name, **kwargs)
         if name == "X":
             seen["x_copied"] = not (isinstance(X_, np.ndarray) and np.may_share_memory(out, X_))
         return out
@@ -205,7 +205,7 @@ def suite_memory(ctx) -> None:
         ratio = r["peak"] / budget
         label = "-".join(map(str, sizes)) + f" b{batch}"
         rows.append([label, {"sgd": "SGD m=0.9", "adam": "Adam"}[opt],
-                     xdtype + (" (converted)" if xdtype != "float32" else ""), f"{n:,}",
+                     xdtype, f"{n:,}",
                      f"{r['params']:,}", _mib(P), _mib(A), _mib(D), _mib(budget),
                      _mib(r["before_fit"]), _mib(r["growth"]), _mib(r["peak"]), _mib(r["numpy_peak"]),
                      _mib(r["peak"] - budget), f"{ratio:.3f}", "yes" if ratio <= 1 else "NO",
