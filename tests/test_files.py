@@ -103,6 +103,23 @@ def test_object_arrays_are_refused_by_the_loader_itself(tmp_path, monkeypatch):
     assert seen and all(flag is False for flag in seen)
 
 
+@pytest.mark.parametrize("member", ["__header__", "param/0.W"])
+def test_a_member_that_is_not_an_npy_array_is_a_clear_error(tmp_path, member):
+    """NumPy returns an archive member without the .npy magic as raw bytes; the loader refuses it
+    with a ValueError naming the entry (found by the fuzzer: it was an AttributeError)."""
+    m, *_ = tiny_model(SGD(0.1))
+    good = tmp_path / "m.npz"
+    m.save(good)
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        names = src.namelist()
+        assert f"{member}.npy" in names, names
+        for name in names:
+            dst.writestr(name, b"not an npy file" if name == f"{member}.npy" else src.read(name))
+    with pytest.raises(ValueError, match=rf"bad\.npz: not a readable blockprop model file \(entry '{member}' is not an array\)"):
+        bp.load(bad)
+
+
 # --- truncation at every byte ------------------------------------------------------------------
 @pytest.fixture
 def saved_adam(tmp_path):

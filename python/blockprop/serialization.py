@@ -112,9 +112,14 @@ def _read(path: str) -> Dict[str, np.ndarray]:
         raise ValueError(f"{path}: not a blockprop model file (a single array, not an .npz archive)")
     try:
         with npz:
-            return {name: npz[name] for name in npz.files}
+            arrays = {name: npz[name] for name in npz.files}
     except _DAMAGE as e:
         raise ValueError(f"{path}: not a readable blockprop model file (truncated or corrupted?): {e}") from None
+    # NumPy hands back a member that is not in .npy format as its raw bytes.
+    for name, value in arrays.items():
+        if not isinstance(value, np.ndarray):
+            raise ValueError(f"{path}: not a readable blockprop model file (entry {name!r} is not an array)")
+    return arrays
 
 
 def _parse_header(path: str, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
