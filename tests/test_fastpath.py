@@ -171,3 +171,29 @@ def test_float64_data_beyond_float32_range_is_refused_as_after_conversion():
     Xs[:, :] = np.clip(Xs, -1, 1)
     Xs[7, 2] = edge * 1e-38  # in range: accepted
     model.fit(Xs, y, epochs=1, verbose=0)
+
+
+def test_float64_data_is_not_copied_by_predict_evaluate_or_validation(monkeypatch):
+    """predict, evaluate and fit's validation data round float64 X a batch at a time, as fit
+    does: the same numbers as with X.astype(float32), and no float32 copy of the whole X."""
+    from blockprop import training
+    seen = []
+    real_as_inputs = training.as_inputs
+
+    def spy(*args, **kwargs):
+        seen.append(real_as_inputs(*args, **kwargs))
+        return seen[-1]
+
+    X64, y = make_data("cross_entropy", dtype="float64")
+    X32 = X64.astype("float32")
+    model = make_model("fused", "float32")
+    model.fit(X32, y, epochs=1, batch_size=16, loss="cross_entropy", verbose=0, seed=1)
+    monkeypatch.setattr(training, "as_inputs", spy)
+    assert np.array_equal(model.predict(X64, batch_size=10), model.predict(X32, batch_size=10))
+    assert np.shares_memory(seen[0], X64), "predict copied float64 X"
+    seen.clear()
+    assert model.evaluate(X64, y, batch_size=10) == model.evaluate(X32, y, batch_size=10)
+    assert np.shares_memory(seen[0], X64), "evaluate copied float64 X"
+    h = [make_model("fused", "float32").fit(X32, y, epochs=1, batch_size=16, validation_data=(Xv, y),
+                                             verbose=0, seed=1).history for Xv in (X64, X32)]
+    assert h[0]["val_loss"] == h[1]["val_loss"] and h[0]["val_accuracy"] == h[1]["val_accuracy"]

@@ -496,7 +496,7 @@ def _evaluate(model: Any, c: Any, loss_fn: Any, X: np.ndarray, Y: np.ndarray, ba
     try:
         for start in range(part.start, part.stop, batch_size):
             rows = slice(start, min(start + batch_size, part.stop))
-            pred = model.forward(X[rows])
+            pred = model.forward(X[rows].astype(model.dtype, copy=False))
             value, _ = loss_fn(pred, Y[rows])
             total += value * (rows.stop - rows.start)
             seen += rows.stop - rows.start

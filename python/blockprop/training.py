@@ -135,7 +135,7 @@ def as_validation(model: Any, loss: Loss, validation_data: Any) -> Optional[Tupl
         return None
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
         raise TypeError("validation_data must be a pair (X_val, y_val)")
-    Xv = as_inputs(model, validation_data[0], "X_val")
+    Xv = as_inputs(model, validation_data[0], "X_val", keep_float64=True)
     return Xv, as_targets(model, loss, validation_data[1], len(Xv), "y_val")
 
 
@@ -315,7 +315,7 @@ def _batches(n: int, batch_size: int):
 def _evaluate(model: Any, loss_fn: Loss, X: np.ndarray, Y: np.ndarray, batch_size: int) -> Dict[str, float]:
     total, correct = 0.0, 0
     for rows in _batches(len(X), batch_size):
-        pred = model.forward(X[rows])
+        pred = model.forward(X[rows].astype(model.dtype, copy=False))
         value, _ = loss_fn(pred, Y[rows])
         total += value * (rows.stop - rows.start)
         if loss_fn.classifier:
@@ -330,7 +330,7 @@ def evaluate(model: Any, X: Any, y: Any, batch_size: int = 1024, loss: Any = Non
     """Mean loss (and accuracy for classification losses) over ``(X, y)``, in batches."""
     batch_size = _count("batch_size", batch_size, 1)
     loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
-    X = as_inputs(model, X)
+    X = as_inputs(model, X, keep_float64=True)  # rounded batch by batch, as in fit
     Y = as_targets(model, loss_fn, y, len(X))
     with _Mode(model, False):
         return _evaluate(model, loss_fn, X, Y, batch_size)
@@ -339,11 +339,11 @@ def evaluate(model: Any, X: Any, y: Any, batch_size: int = 1024, loss: Any = Non
 def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     """Network outputs for ``X``, one batch of activations at a time."""
     batch_size = _count("batch_size", batch_size, 1)
-    X = as_inputs(model, X)
+    X = as_inputs(model, X, keep_float64=True)  # rounded batch by batch, as in fit
     out = np.empty((len(X), model.out_features), dtype=model.dtype)
     with _Mode(model, False):
         for rows in _batches(len(X), batch_size):
-            out[rows] = model.forward(X[rows])
+            out[rows] = model.forward(X[rows].astype(model.dtype, copy=False))
     return out
 
 
