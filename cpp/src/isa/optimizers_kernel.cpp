@@ -8,45 +8,38 @@
 namespace blockprop {
 namespace BP_ISA_NS {
 
+// SGD with momentum for one mode (a template flag, so the loop body has no branch); values
+// captured by copy and restrict pointers, so no store can seem to change them (see adam_loop).
+template <typename T, bool Nesterov>
+void sgd_momentum_loop(index_t n, T* param, const T* grad, T* velocity, T lr, T mu, T wd) {
+  elementwise(n, [=](index_t lo, index_t hi) {
+    const FlushSubnormals ftz;
+    T* __restrict pp = param;
+    const T* __restrict gp = grad;
+    T* __restrict vp = velocity;
+    for (index_t i = lo; i < hi; ++i) {
+      const T g = gp[i] + wd * pp[i];
+      const T v = mu * vp[i] + g;
+      vp[i] = v;
+      pp[i] -= lr * (Nesterov ? g + mu * v : v);
+    }
+  });
+}
+
 // g = grad + wd·p;  v = μ·v + g;  p −= lr·(nesterov ? g + μ·v : v)   (p −= lr·g when μ = 0)
 template <typename T>
 void sgd_step(index_t n, T* param, const T* grad, T* velocity, const SgdParams& hp) {
   const T lr = T(hp.lr), mu = T(hp.momentum), wd = T(hp.weight_decay);
-  // One loop per mode, so each is a straight-line body the compiler vectorizes; values captured
-  // by copy and restrict pointers, so no store can seem to change them (see adam_loop).
-  if (hp.momentum == 0.0) {
-    elementwise(n, [=](index_t lo, index_t hi) {
-      const FlushSubnormals ftz;
-      T* __restrict pp = param;
-      const T* __restrict gp = grad;
-      for (index_t i = lo; i < hi; ++i) pp[i] -= lr * (gp[i] + wd * pp[i]);
-    });
-  } else if (hp.nesterov) {
-    elementwise(n, [=](index_t lo, index_t hi) {
-      const FlushSubnormals ftz;
-      T* __restrict pp = param;
-      const T* __restrict gp = grad;
-      T* __restrict vp = velocity;
-      for (index_t i = lo; i < hi; ++i) {
-        const T g = gp[i] + wd * pp[i];
-        const T v = mu * vp[i] + g;
-        vp[i] = v;
-        pp[i] -= lr * (g + mu * v);
-      }
-    });
-  } else {
-    elementwise(n, [=](index_t lo, index_t hi) {
-      const FlushSubnormals ftz;
-      T* __restrict pp = param;
-      const T* __restrict gp = grad;
-      T* __restrict vp = velocity;
-      for (index_t i = lo; i < hi; ++i) {
-        const T v = mu * vp[i] + (gp[i] + wd * pp[i]);
-        vp[i] = v;
-        pp[i] -= lr * v;
-      }
-    });
+  if (hp.momentum != 0.0) {
+    if (hp.nesterov) return sgd_momentum_loop<T, true>(n, param, grad, velocity, lr, mu, wd);
+    return sgd_momentum_loop<T, false>(n, param, grad, velocity, lr, mu, wd);
   }
+  elementwise(n, [=](index_t lo, index_t hi) {
+    const FlushSubnormals ftz;
+    T* __restrict pp = param;
+    const T* __restrict gp = grad;
+    for (index_t i = lo; i < hi; ++i) pp[i] -= lr * (gp[i] + wd * pp[i]);
+  });
 }
 
 // Adam's loop for one weight-decay mode (a template flag, so the loop body has no branch):
