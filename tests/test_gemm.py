@@ -317,3 +317,27 @@ def test_thread_splits_match_reference_and_each_other(m, n, k, trans_a, trans_b,
         assert np.array_equal(got, results[0]), \
             f"gemm {m}x{n}x{k} {dtype.__name__ if hasattr(dtype, '__name__') else dtype} on {isa}: " \
             f"{threads} threads differ from 1 (max |Δ| {np.abs(got - results[0]).max():.3g})"
+
+
+# A row-major A is read in place when C is narrow (at most 16 NR-wide panels) and packed
+# otherwise, or when its row stride is a multiple of 4 KiB (rows would share L1 sets).
+IN_PLACE_SHAPES = [(47, 10, 37), (47, 100, 700), (29, 600, 300), (3, 33, 1000)]
+
+
+@pytest.mark.parametrize("m,n,k", IN_PLACE_SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in IN_PLACE_SHAPES])
+@pytest.mark.parametrize("trans_b", (False, True), ids=("N", "T"))
+def test_a_in_place_and_packed_agree(m, n, k, trans_b, isa, dtype, rng):
+    """The same A with a 4 KiB row stride (packed) and contiguous (read in place when C is
+    narrow) gives bit-identical C, matching the reference; a partial last micro-panel included."""
+    per_4k = 4096 // np.dtype(dtype).itemsize
+    wide = random_array(rng, (m, -(-k // per_4k) * per_4k), dtype)
+    a_strided = wide[:, :k]
+    assert a_strided.strides[0] % 4096 == 0
+    a_contig = np.ascontiguousarray(a_strided)
+    _, b = operands(rng, m, n, k, False, trans_b, dtype)
+    got_strided = blockprop.gemm(a_strided, b, trans_b=trans_b)
+    got_contig = blockprop.gemm(a_contig, b, trans_b=trans_b)
+    check_gemm(got_contig, a_contig, b, False, trans_b, dtype=dtype, isa=isa)
+    assert np.array_equal(got_strided, got_contig), (
+        f"gemm {m}x{n}x{k} trans_b={trans_b} {np.dtype(dtype).name} on {isa}: A in place and "
+        f"packed differ (max |Δ| {np.abs(got_strided - got_contig).max():.3g})")

@@ -88,6 +88,15 @@ constexpr index_t kMaxSharedPackBytes = index_t(16) << 20;
 // extra then, and thin ones keep the threads balanced (10 micro-panels of a 128-row batch → 10).
 constexpr index_t kSharedChunksPerThread = 8;
 
+// A row-major A is read in place, not packed, when C has at most this many NR-wide panels: each
+// packed A micro-panel would serve too few micro-kernel calls to repay its transpose (measured:
+// 10000×128×784 NT gains ~20%; C 1024 wide loses ~10%).
+constexpr index_t kInPlaceAMaxPanels = 16;
+
+// ... unless A's row stride is a multiple of this: then its MR rows fall in the same L1d sets
+// (32 KiB, 8-way: 4 KiB per way) and evict each other, which packing avoids.
+constexpr index_t kAliasingStrideBytes = 4096;
+
 // Element-wise loops (optimizer updates) run on several threads only from this length on: below
 // it the memory traffic takes less time than waking the threads.
 constexpr index_t kMinParallelElements = index_t(1) << 15;

@@ -88,6 +88,10 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
   const index_t n_pad = ceil_div(n, NR) * NR;
   T* abuf = static_cast<T*>(
       thread_workspace(kPackA, sizeof(T) * std::min(MC, ceil_div(m, MR) * MR) * kc_max));
+  // A narrow C uses each packed A micro-panel too few times to repay the packing (a transpose
+  // for row-major A): full micro-panels of a row-major A are then read in place.
+  const bool a_in_place = csa == 1 && ceil_div(n, NR) <= blocking::kInPlaceAMaxPanels &&
+                          (rsa * index_t(sizeof(T))) % blocking::kAliasingStrideBytes != 0;
   T* bbuf = bpacked ? nullptr
                     : static_cast<T*>(thread_workspace(kPackB, sizeof(T) * std::min(NC, n_pad) * kc_max));
 
@@ -106,6 +110,7 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
       else
         for (index_t ir = 0; ir < n_ir; ++ir) {
           const index_t i0 = ic + ir * MR;
+          if (a_in_place && i0 + MR <= m) continue;  // only a partial last panel needs padding
           pack_a_panel<T, MR>(std::min<index_t>(MR, m - i0), kc, a + i0 * rsa + pc * csa, rsa,
                               csa, abuf + ir * MR * kc);
         }
@@ -127,8 +132,12 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
             const index_t j0 = jc + jr * NR;
             const index_t nr = std::min<index_t>(NR, n - j0);
             T* ct = c + i0 * rsc + j0 * csc;
-            micro_kernel<T, MR, NR>(kc, ap, bslice + jr * NR * kc, alpha, beta_pc, ct, rsc, csc, mr,
-                                    nr);
+            const T* bt = bslice + jr * NR * kc;
+            if (a_in_place && mr == MR)
+              micro_kernel<T, MR, NR, AForm::rows>(kc, a + i0 * rsa + pc, rsa, bt, alpha, beta_pc,
+                                                   ct, rsc, csc, mr, nr);
+            else
+              micro_kernel<T, MR, NR>(kc, ap, 0, bt, alpha, beta_pc, ct, rsc, csc, mr, nr);
             if (last_pc) apply_epilogue(ep, ct, rsc, csc, mr, nr, col0 + j0);
           }
         }

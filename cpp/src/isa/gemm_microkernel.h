@@ -6,14 +6,26 @@
 namespace blockprop {
 namespace BP_ISA_NS {
 
-// C[0:mr, 0:nr] = alpha·(Ã_panel · B̃_panel) + beta·C   (beta == 0 never reads C)
-template <typename T, int MR, int NR>
-inline void micro_kernel(index_t kc, const T* __restrict a, const T* __restrict b, T alpha,
-                         T beta, T* c, index_t rsc, index_t csc, index_t mr, index_t nr) {
+// Where the micro-kernel reads A: a packed micro-panel (element (i, p) at a[p·MR + i]), or the
+// rows of a row-major A in place (element (i, p) at a[i·rsa + p]), when packing it would not pay.
+enum class AForm { packed, rows };
+
+// C[0:mr, 0:nr] = alpha·(A_panel · B̃_panel) + beta·C   (beta == 0 never reads C)
+template <typename T, int MR, int NR, AForm Form = AForm::packed>
+inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T* __restrict b,
+                         T alpha, T beta, T* c, index_t rsc, index_t csc, index_t mr, index_t nr) {
   using V = vec_t<T>;
   constexpr int L = lanes<T>;
   constexpr int NV = NR / L;
   static_assert(NR % L == 0, "NR must be a whole number of vectors");
+
+  // Rows in place: one pointer per 5 rows, each addressed as base + {0,1,2,3,4}·rsa, so the
+  // MR row addresses need ceil(MR/5) pointers and 4 strides, not MR registers (no spills).
+  constexpr int G = (MR + 4) / 5;
+  const T* base[G];
+  const index_t off[5] = {0, rsa, 2 * rsa, 3 * rsa, 4 * rsa};
+  if constexpr (Form == AForm::rows)
+    for (int g = 0; g < G; ++g) base[g] = a + 5 * g * rsa;
 
   V acc[MR][NV];
 #pragma GCC unroll 32
@@ -27,11 +39,15 @@ inline void micro_kernel(index_t kc, const T* __restrict a, const T* __restrict 
     for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * L);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const T ai = a[i];
+      const T ai = Form == AForm::packed ? a[i] : base[i / 5][off[i % 5]];
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] += ai * bv[j];
     }
-    a += MR;
+    if constexpr (Form == AForm::packed)
+      a += MR;
+    else
+#pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) ++base[g];
     b += NR;
   }
 
