@@ -319,7 +319,7 @@ def test_thread_splits_match_reference_and_each_other(m, n, k, trans_a, trans_b,
             f"{threads} threads differ from 1 (max |Δ| {np.abs(got - results[0]).max():.3g})"
 
 
-# A row-major A is read in place when C is narrow (at most 16 NR-wide panels) and packed
+# A row-major A is read in place when C is narrow (at most 8 NR-wide panels) and packed
 # otherwise, or when its row stride is a multiple of 4 KiB (rows would share L1 sets).
 IN_PLACE_SHAPES = [(47, 10, 37), (47, 100, 700), (29, 600, 300), (3, 33, 1000)]
 

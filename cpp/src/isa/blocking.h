@@ -90,8 +90,8 @@ constexpr index_t kSharedChunksPerThread = 8;
 
 // A row-major A is read in place, not packed, when C has at most this many NR-wide panels: each
 // packed A micro-panel would serve too few micro-kernel calls to repay its transpose (measured:
-// 10000×128×784 NT gains ~20%; C 1024 wide loses ~10%).
-constexpr index_t kInPlaceAMaxPanels = 16;
+// 10000×128×784 NT gains 8–40%; C 512 wide loses ~5%, 1024 wide ~10%).
+constexpr index_t kInPlaceAMaxPanels = 8;
 
 // ... unless A's row stride is a multiple of this: then its MR rows fall in the same L1d sets
 // (32 KiB, 8-way: 4 KiB per way) and evict each other, which packing avoids.
