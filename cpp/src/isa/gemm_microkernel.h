@@ -1,6 +1,7 @@
 // The register-blocked micro-kernel: one MR×NR tile of C, held in MR·(NR/lanes) vector
 // accumulators, updated by kc rank-1 products of packed A and B micro-panels.
 #pragma once
+#include "isa/blocking.h"
 #include "isa/simd.h"
 
 namespace blockprop {
@@ -37,6 +38,11 @@ inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T
     V bv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * L);
+    // B̃ streams from L2/L3 (thin strips of a shared B̃ per thread): ask for it well ahead.
+    // A prefetch past the end of the panel is harmless: it never faults.
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j)
+      __builtin_prefetch(b + blocking::kPrefetchBIterations * NR + j * L, 0, 3);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
       const T ai = Form == AForm::packed ? a[i] : base[i / 5][off[i % 5]];
