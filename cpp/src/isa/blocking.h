@@ -102,6 +102,10 @@ constexpr index_t kAliasingStrideBytes = 4096;
 // 2 threads: 1024³ NN 58–62% → 67–73% of peak, 2048³ NT 66% → 72%; 16 to 64 all alike).
 constexpr index_t kPrefetchBIterations = 32;
 
+// Packing a column-major A (Xᵀ in dW = δᵀ·X) prefetches the column this many ahead: each column
+// of a block is a few cache lines on its own page, a pattern the hardware prefetcher misses.
+constexpr index_t kPrefetchAColumnsAhead = 8;
+
 // Element-wise loops (optimizer updates) run on several threads only from this length on: below
 // it the memory traffic takes less time than waking the threads.
 constexpr index_t kMinParallelElements = index_t(1) << 15;

@@ -1,6 +1,7 @@
 // Packing for the blocked GEMM: copies a block of A or B, whatever its strides, into the
 // contiguous, zero-padded micro-panel order the micro-kernel streams through.
 #pragma once
+#include "isa/blocking.h"
 #include "isa/isa_prelude.h"
 
 #if BP_VEC_BYTES == 64 && defined(__AVX512F__)
@@ -85,8 +86,14 @@ inline void pack_a_panel(index_t mr, index_t kc, const T* a, index_t rsa, index_
 template <typename T, int MR>
 inline void pack_a_block_colmajor(index_t mc, index_t kc, const T* a, index_t csa, T* dst) {
   const index_t panels = (mc + MR - 1) / MR;
+  constexpr index_t kLine = 64 / sizeof(T);
   for (index_t p = 0; p < kc; ++p) {
     const T* col = a + p * csa;
+    // Each column is a short run on its own page, too short for the hardware prefetcher to
+    // follow: ask for a column a few ahead (prefetching past the end of A never faults).
+    const T* ahead = col + blocking::kPrefetchAColumnsAhead * csa;
+    for (index_t i = 0; i < mc; i += kLine) __builtin_prefetch(ahead + i, 0, 3);
+    __builtin_prefetch(ahead + mc - 1, 0, 3);
     for (index_t ir = 0; ir < panels; ++ir) {
       T* d = dst + ir * MR * kc + p * MR;
       const index_t i0 = ir * MR;
