@@ -33,16 +33,25 @@ def best_time(fn: Callable[[], object], min_time: float = 0.3, min_repeats: int 
     return best
 
 
+# Pause before each contender is timed, so that the previous library's idle threads have gone to
+# sleep: OpenBLAS's keep spinning (sched_yield) for ~2^28 cycles, about 0.1 s, after a call, and on
+# 2 cores they took a quarter of the next library's time (measured: blockprop's GEMM NT 1024³
+# 55% of peak right after NumPy, 72% after a 0.1 s pause; the same with 0.5 s).
+SETTLE_SECONDS = 0.2
+
+
 def best_times(contenders: Sequence[Tuple[Callable[[], object], Callable[[], ContextManager]]],
                min_time: float = 0.3, rounds: int = 5) -> List[float]:
     """Best wall time of each contender (fn, context factory), timed in interleaved rounds:
     blockprop, NumPy, PyTorch, blockprop, ... On a shared machine whose speed drifts over seconds
     (another tenant on the host), timing one library after the other would compare them at
     different speeds; interleaved, each best comes from the same stretches of time. Each round
-    warms its contender up again: changing a library's thread count restarts its threads."""
+    warms its contender up again: changing a library's thread count restarts its threads; and
+    each starts after SETTLE_SECONDS, with the machine to itself, as a user's program would."""
     best = [float("inf")] * len(contenders)
     for _ in range(rounds):
         for i, (fn, context) in enumerate(contenders):
+            time.sleep(SETTLE_SECONDS)
             with context():
                 best[i] = min(best[i], best_time(fn, min_time / rounds, min_repeats=2))
     return best

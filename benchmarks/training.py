@@ -12,7 +12,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 import blockprop as bp
-from common import best_times, bp_threads, fmt, numpy_threads, print_table, torch, torch_threads
+from common import SETTLE_SECONDS, best_times, bp_threads, fmt, numpy_threads, print_table, torch, torch_threads
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 LR, MOMENTUM = 0.05, 0.9
@@ -150,6 +150,7 @@ def suite_train(ctx) -> None:
             for name, fn, n in runs:
                 if round_ and name not in ("blockprop", "torch"):
                     continue
+                time.sleep(SETTLE_SECONDS)  # the previous library's threads go idle first
                 with numpy_threads(ctx.threads), torch_threads(ctx.threads):
                     bp.set_num_threads(ctx.threads)
                     seconds, loss = fn(sizes, X[:n], y[:n], batch)
