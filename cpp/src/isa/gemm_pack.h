@@ -94,6 +94,22 @@ inline void pack_a_block_colmajor(index_t mc, index_t kc, const T* a, index_t cs
     const T* ahead = col + blocking::kPrefetchAColumnsAhead * csa;
     for (index_t i = 0; i < mc; i += kLine) __builtin_prefetch(ahead + i, 0, 3);
     __builtin_prefetch(ahead + mc - 1, 0, 3);
+#if BP_PACK_AVX512
+    if constexpr (MR <= 64 / static_cast<int>(sizeof(T))) {  // one masked load and store a panel
+      for (index_t ir = 0; ir < panels; ++ir) {
+        const index_t i0 = ir * MR, mr = mc - i0 < MR ? mc - i0 : MR;
+        const __mmask16 all = static_cast<__mmask16>((1u << MR) - 1);
+        const __mmask16 rows = static_cast<__mmask16>((1u << mr) - 1);  // the rest read as 0
+        T* d = dst + ir * MR * kc + p * MR;
+        if constexpr (sizeof(T) == 4)
+          _mm512_mask_storeu_ps(d, all, _mm512_maskz_loadu_ps(rows, col + i0));
+        else
+          _mm512_mask_storeu_pd(d, static_cast<__mmask8>(all),
+                                _mm512_maskz_loadu_pd(static_cast<__mmask8>(rows), col + i0));
+      }
+      continue;
+    }
+#endif
     for (index_t ir = 0; ir < panels; ++ir) {
       T* d = dst + ir * MR * kc + p * MR;
       const index_t i0 = ir * MR;
