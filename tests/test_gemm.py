@@ -319,6 +319,20 @@ def test_thread_splits_match_reference_and_each_other(m, n, k, trans_a, trans_b,
             f"{threads} threads differ from 1 (max |Δ| {np.abs(got - results[0]).max():.3g})"
 
 
+# The last micro-panel of m rows holds m mod MR of them (MR 14 on AVX-512, 6 otherwise) and runs
+# a kernel of fewer rows (2, 4, 7 or 10) that reads the zero-padded packed panel.
+@pytest.mark.parametrize("m", range(1, 30))
+def test_every_partial_last_panel(m, isa, dtype, rng):
+    """Every row count of a partial last micro-panel, after 0, 1 and 2 full ones, with C read
+    (beta ≠ 0) and a partial last column panel: matches the reference."""
+    n, k = 37, 19
+    for ta, tb in TRANSPOSES:
+        a, b = operands(rng, m, n, k, ta, tb, dtype)
+        c0 = random_array(rng, (m, n), dtype)
+        got = blockprop.gemm(a, b, ta, tb, alpha=0.75, beta=-1.25, out=c0.copy())
+        check_gemm(got, a, b, ta, tb, 0.75, -1.25, c0, dtype=dtype, isa=isa)
+
+
 # A row-major A is read in place when C is narrow (at most 8 NR-wide panels) and packed
 # otherwise, or when its row stride is a multiple of 4 KiB (rows would share L1 sets).
 IN_PLACE_SHAPES = [(47, 10, 37), (47, 100, 700), (29, 600, 300), (3, 33, 1000)]

@@ -70,6 +70,11 @@ struct generic<double> {
   static constexpr index_t NC = 96;     // B̃ 256×96×8 B = 192 KiB, in L2
 };
 
+// Row counts of the extra micro-kernels for the partial last micro-panel of A (those below the
+// ISA's MR are built): few enough to keep the code small, close enough that at most 3 rows are
+// padding, not up to MR − 1 (a batch of 128 ends in 2 rows, of 32 and 256 in 4).
+constexpr int kPartialPanelRows[] = {2, 4, 7, 10};
+
 // Below this many multiply-adds per thread a GEMM runs on fewer threads: waking a thread costs
 // more than it saves.
 constexpr index_t kMinWorkPerThread = 48 * 48 * 48;

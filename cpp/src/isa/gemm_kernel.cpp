@@ -68,6 +68,25 @@ void pack_b_shared(index_t n, index_t k, const T* b, index_t rsb, index_t csb, T
   parallel_for(tasks, nt, panel);
 }
 
+// The partial last micro-panel of A (mr < MR rows, zero-padded to MR when packed) runs the
+// kernel of the fewest rows in blocking::kPartialPanelRows that covers mr: the full kernel would
+// spend MR − mr of its rows on padding (a batch of 32 is 14 + 14 + 4 rows: a quarter of the work).
+template <typename T, int MR, int NR, int I = 0>
+void micro_kernel_partial(index_t mr, index_t kc, const T* a, const T* b, T alpha, T beta, T* c,
+                          index_t rsc, index_t csc, index_t nr) {
+  constexpr auto& rows = blocking::kPartialPanelRows;
+  if constexpr (I < sizeof(rows) / sizeof(rows[0])) {
+    constexpr int R = rows[I];
+    if constexpr (R < MR) {
+      if (mr <= R)
+        return micro_kernel<T, R, NR, AForm::packed, MR>(kc, a, 0, b, alpha, beta, c, rsc, csc, mr, nr);
+    }
+    return micro_kernel_partial<T, MR, NR, I + 1>(mr, kc, a, b, alpha, beta, c, rsc, csc, nr);
+  } else {
+    micro_kernel<T, MR, NR>(kc, a, 0, b, alpha, beta, c, rsc, csc, mr, nr);
+  }
+}
+
 }  // namespace
 
 // One thread's GEMM on a sub-block of C, with its own packing buffers (or B already packed by
@@ -136,8 +155,10 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
             if (a_in_place && mr == MR)
               micro_kernel<T, MR, NR, AForm::rows>(kc, a + i0 * rsa + pc, rsa, bt, alpha, beta_pc,
                                                    ct, rsc, csc, mr, nr);
-            else
+            else if (mr == MR)
               micro_kernel<T, MR, NR>(kc, ap, 0, bt, alpha, beta_pc, ct, rsc, csc, mr, nr);
+            else
+              micro_kernel_partial<T, MR, NR>(mr, kc, ap, bt, alpha, beta_pc, ct, rsc, csc, nr);
             if (last_pc) apply_epilogue(ep, ct, rsc, csc, mr, nr, col0 + j0);
           }
         }

@@ -12,7 +12,9 @@ namespace BP_ISA_NS {
 enum class AForm { packed, rows };
 
 // C[0:mr, 0:nr] = alpha·(A_panel · B̃_panel) + beta·C   (beta == 0 never reads C)
-template <typename T, int MR, int NR, AForm Form = AForm::packed>
+// A packed panel holds LDA rows per k step: MR, or more when a kernel of fewer rows runs on the
+// first MR rows of a wider panel (the partial last panel of A, see gemm_kernel.cpp).
+template <typename T, int MR, int NR, AForm Form = AForm::packed, int LDA = MR>
 inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T* __restrict b,
                          T alpha, T beta, T* c, index_t rsc, index_t csc, index_t mr, index_t nr) {
   using V = vec_t<T>;
@@ -50,7 +52,7 @@ inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T
       for (int j = 0; j < NV; ++j) acc[i][j] += ai * bv[j];
     }
     if constexpr (Form == AForm::packed)
-      a += MR;
+      a += LDA;
     else
 #pragma GCC unroll 4
       for (int g = 0; g < G; ++g) ++base[g];
