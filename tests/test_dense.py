@@ -53,6 +53,27 @@ def test_forward(batch, n_in, n_out, bias, activation, isa, dtype, rng):
                  name=f"dense_forward({activation}, bias={bias})", shape=(batch, n_in, n_out))
 
 
+@pytest.mark.parametrize("batch,n_in,n_out", [(128, 784, 128), (47, 200, 300)])
+def test_forward_threads_bit_identical(batch, n_in, n_out, isa, dtype, rng):
+    """Bias and activation are applied per chunk of C with the chunk's own columns of b: 1, 2 and
+    3 threads (row strips, and column groups of them) give the same bits, matching the reference."""
+    x, W, b = layer(rng, batch, n_in, n_out, dtype)
+    before = blockprop.get_num_threads()
+    try:
+        ys = []
+        for threads in (1, 2, 3):
+            blockprop.set_num_threads(threads)
+            ys.append(blockprop.dense_forward(x, W, b, "sigmoid"))
+    finally:
+        blockprop.set_num_threads(before)
+    want = ref.dense_forward(*f64(x, W, b), activation="sigmoid")
+    assert_close(ys[1], want, dtype=dtype, k=n_in, scale=forward_scale(x, W, b), isa=isa,
+                 name="dense_forward(sigmoid) on 2 threads", shape=(batch, n_in, n_out))
+    for threads, y in zip((2, 3), ys[1:]):
+        assert np.array_equal(y, ys[0]), (f"dense_forward {batch}x{n_in}→{n_out} {np.dtype(dtype).name} "
+                                          f"on {isa}: {threads} threads differ from 1")
+
+
 @pytest.mark.parametrize("batch,n_in,n_out", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_backward(batch, n_in, n_out, activation, isa, dtype, rng):

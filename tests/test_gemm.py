@@ -295,7 +295,9 @@ def test_hypothesis(m, n, k, trans_a, trans_b, dtype, isa_name, alpha, beta, wit
 # How a multithreaded GEMM is cut: row strips over one shared packing of B (a dense layer's
 # batch), row strips too thin for that (m under two micro-panels per thread), and a B too large
 # to share (over 16 MiB packed), where each chunk packs its own slices.
-THREAD_SHAPES = [(128, 128, 784), (30, 130, 784), (16, 2050, 2100), (200, 2050, 2100)]
+# With B shared and fewer row strips than chunks wanted, the strips are cut into column groups
+# too (47×300: 4 one-panel strips × 4 groups of 96, 96, 96 and 12 columns on AVX-512).
+THREAD_SHAPES = [(128, 128, 784), (30, 130, 784), (16, 2050, 2100), (200, 2050, 2100), (47, 300, 200)]
 
 
 @pytest.mark.parametrize("m,n,k", THREAD_SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in THREAD_SHAPES])

@@ -89,8 +89,10 @@ constexpr index_t kChunksPerThread = 4;
 // each thread packs its own NC-wide slices instead.
 constexpr index_t kMaxSharedPackBytes = index_t(16) << 20;
 
-// With B packed once and shared, row strips of about this many per thread: strips cost nothing
-// extra then, and thin ones keep the threads balanced (10 micro-panels of a 128-row batch → 10).
+// With B packed once and shared, chunks of C of about this many per thread: row strips of whole
+// micro-panels, cut into column groups too when there are fewer rows (a 128-row batch: 10
+// one-panel strips × 2 groups on 2 threads). Chunks cost nothing extra then, and thin ones keep
+// the threads balanced.
 constexpr index_t kSharedChunksPerThread = 8;
 
 // A row-major A is read in place, not packed, when C has at most this many NR-wide panels: each

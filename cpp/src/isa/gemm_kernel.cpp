@@ -87,15 +87,23 @@ void micro_kernel_partial(index_t mr, index_t kc, const T* a, const T* b, T alph
   }
 }
 
+// B packed once for every thread by pack_b_shared: micro-panels for ld columns (the whole GEMM's
+// n, padded); the GEMM that reads it starts at column col of them.
+template <typename T>
+struct SharedB {
+  const T* data;
+  index_t ld, col;
+};
+
 }  // namespace
 
 // One thread's GEMM on a sub-block of C, with its own packing buffers (or B already packed by
-// pack_b_shared, `bpacked`, laid out for the whole n): no barriers inside. NR is the width of the
+// pack_b_shared, `shared`): no barriers inside. NR is the width of the
 // micro-tile: the instruction set's, or one vector for a narrow C (see gemm_blocked).
 template <typename T, int NR>
 void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
                  const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
-                 const Epilogue<T>& ep, index_t col0, const T* bpacked = nullptr) {
+                 const Epilogue<T>& ep, index_t col0, const SharedB<T>* shared = nullptr) {
   using Blk = blocking::BP_ISA_NS<T>;
   constexpr int MR = Blk::MR;
   constexpr index_t NC = Blk::NC;
@@ -111,7 +119,7 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
   // for row-major A): full micro-panels of a row-major A are then read in place.
   const bool a_in_place = csa == 1 && ceil_div(n, NR) <= blocking::kInPlaceAMaxPanels &&
                           (rsa * index_t(sizeof(T))) % blocking::kAliasingStrideBytes != 0;
-  T* bbuf = bpacked ? nullptr
+  T* bbuf = shared ? nullptr
                     : static_cast<T*>(thread_workspace(kPackB, sizeof(T) * std::min(NC, n_pad) * kc_max));
 
   // Loop order ic → pc → jc: each MC×KC block of A is packed once (A's packing is a transpose
@@ -136,8 +144,8 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
       for (index_t jc = 0; jc < n; jc += NC) {
         const index_t nc = std::min(NC, n - jc);
         const index_t n_jr = ceil_div(nc, NR);
-        const T* bslice = bpacked ? bpacked + pc * n_pad + jc * kc : bbuf;
-        for (index_t jr = 0; !bpacked && jr < n_jr; ++jr) {
+        const T* bslice = shared ? shared->data + pc * shared->ld + (shared->col + jc) * kc : bbuf;
+        for (index_t jr = 0; !shared && jr < n_jr; ++jr) {
           const index_t j0 = jc + jr * NR;
           pack_b_panel<T, NR>(kc, std::min<index_t>(NR, n - j0), b + pc * rsb + j0 * csb, rsb,
                               csb, bbuf + jr * NR * kc);
@@ -184,18 +192,27 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
   if (nt == 1) return gemm_serial<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep, 0);
 
   // Row strips over one shared packing of B: no packing is repeated, so the strips can be thin
-  // (a few micro-panels), which balances the threads even for a 128-row batch.
+  // (a few micro-panels), which balances the threads.
   if (m_panels >= 2 * nt && sizeof(T) * k * n_pad <= blocking::kMaxSharedPackBytes) {
     T* bp = static_cast<T*>(thread_workspace(kSharedB, sizeof(T) * k * n_pad));
     pack_b_shared<T, NR>(n, k, b, rsb, csb, bp, nt);
-    const index_t per_chunk =
-        std::max<index_t>(1, m_panels / (nt * blocking::kSharedChunksPerThread)) * MR;
-    auto strip = [&](index_t chunk) {
-      const index_t lo = chunk * per_chunk, len = std::min(per_chunk, m - lo);
-      gemm_serial<T, NR>(len, n, k, alpha, a + lo * rsa, rsa, csa, b, rsb, csb, beta, c + lo * rsc,
-                     rsc, csc, ep, 0, bp);
+    const index_t target = nt * blocking::kSharedChunksPerThread;
+    const index_t per_strip = std::max<index_t>(1, m_panels / target) * MR;
+    const index_t strips = ceil_div(m, per_strip);
+    // Fewer strips than that (a batch of 128 rows is 10 micro-panels): the columns are cut too,
+    // in whole micro-panels, so each thread still takes several chunks and the threads end
+    // together (10 one-panel strips on 2 threads would leave one thread idle for a panel).
+    const index_t n_panels = ceil_div(n, NR);
+    const index_t per_group = ceil_div(n_panels, std::min(n_panels, ceil_div(target, strips))) * NR;
+    const index_t groups = ceil_div(n, per_group);
+    auto tile = [&](index_t t) {
+      const index_t lo = (t / groups) * per_strip, len = std::min(per_strip, m - lo);
+      const index_t jlo = (t % groups) * per_group, jlen = std::min(per_group, n - jlo);
+      const SharedB<T> shared{bp, n_pad, jlo};
+      gemm_serial<T, NR>(len, jlen, k, alpha, a + lo * rsa, rsa, csa, b + jlo * csb, rsb, csb, beta,
+                         c + lo * rsc + jlo * csc, rsc, csc, ep, jlo, &shared);
     };
-    return parallel_for(ceil_div(m, per_chunk), nt, strip);
+    return parallel_for(strips * groups, nt, tile);
   }
 
   // Otherwise each chunk packs for itself: split the dimension whose strips duplicate less
