@@ -134,6 +134,35 @@ def test_predict_is_batched_and_consistent():
     assert np.array_equal(model.predict_classes(X), out.argmax(axis=1))
 
 
+def _forward_rows(model):
+    """Spy: the row count of every forward pass."""
+    calls, original = [], model.forward
+    model.forward = lambda x: calls.append(len(x)) or original(x)
+    return calls
+
+
+def test_predict_without_batch_size_takes_rows_by_activation_width():
+    """No batch_size: as many rows as keep the widest activation under 8 MiB, at least 1024; the
+    outputs are the same bits as in small batches, and evaluate batches the same way."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20000, 2))
+    narrow = small_model()                            # widest: 16 floats, X (float64) 2 wide
+    calls = _forward_rows(narrow)
+    out = narrow.predict(X)
+    assert calls == [20000]                           # 8 MiB / (16 × 4 B) rows: all of them
+    del narrow.forward
+    assert np.array_equal(out, narrow.predict(X, batch_size=7))
+    wide = Sequential(Dense(2, 4096, "relu", seed=0), Dense(4096, 3, seed=1))
+    calls = _forward_rows(wide)
+    wide.predict(X[:3000].astype(np.float32))
+    assert calls == [1024, 1024, 952]                 # 8 MiB / (4096 × 4 B) = 512: the floor
+    calls.clear()
+    wide.evaluate(X[:3000], rng.integers(0, 3, 3000))
+    assert calls == [1024, 1024, 952]
+    with pytest.raises(ValueError, match="batch_size"):
+        wide.predict(X, batch_size=0)
+
+
 def test_binary_classification_and_regression():
     X, y = spirals(100, noise=0.0)
     X = X[(np.abs(X[:, 0]) > 0.1)]

@@ -307,6 +307,24 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
 
 
 # --- inference ---------------------------------------------------------------------------------
+# Without a batch_size, inference takes as many rows at a time as keep the widest activation of a
+# batch under _AUTO_BATCH_BYTES, and never fewer than _MIN_AUTO_BATCH: a small net then runs 10,000
+# rows as one GEMM per layer (in batches of 1024, the per-call packing of the weights and the
+# threads' hand-offs cost 12% of predict on 784-128-10), and a wide one stays within bounds.
+_AUTO_BATCH_BYTES = 8 << 20
+_MIN_AUTO_BATCH = 1024
+
+
+def _auto_batch(model: Any, X: np.ndarray) -> int:
+    """Rows per forward pass when the caller gives no batch_size (see above)."""
+    features = model.in_features
+    widest = features if X.dtype != model.dtype else 1  # X is converted a batch at a time
+    for layer in model.layers:
+        features = layer.output_features(features)
+        widest = max(widest, features)
+    return max(_MIN_AUTO_BATCH, _AUTO_BATCH_BYTES // (widest * model.dtype.itemsize))
+
+
 def _batches(n: int, batch_size: int):
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
@@ -326,20 +344,27 @@ def _evaluate(model: Any, loss_fn: Loss, X: np.ndarray, Y: np.ndarray, batch_siz
     return scores
 
 
-def evaluate(model: Any, X: Any, y: Any, batch_size: int = 1024, loss: Any = None) -> Dict[str, float]:
-    """Mean loss (and accuracy for classification losses) over ``(X, y)``, in batches."""
-    batch_size = _count("batch_size", batch_size, 1)
+def evaluate(model: Any, X: Any, y: Any, batch_size: Optional[int] = None,
+             loss: Any = None) -> Dict[str, float]:
+    """Mean loss (and accuracy for classification losses) over ``(X, y)``, in batches
+    (``batch_size`` rows; None: see :func:`predict`)."""
+    if batch_size is not None:
+        batch_size = _count("batch_size", batch_size, 1)
     loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
     X = as_inputs(model, X, keep_float64=True)  # rounded batch by batch, as in fit
     Y = as_targets(model, loss_fn, y, len(X))
+    batch_size = batch_size or _auto_batch(model, X)
     with _Mode(model, False):
         return _evaluate(model, loss_fn, X, Y, batch_size)
 
 
-def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
-    """Network outputs for ``X``, one batch of activations at a time."""
-    batch_size = _count("batch_size", batch_size, 1)
+def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+    """Network outputs for ``X``, one batch of ``batch_size`` rows at a time. None (the default)
+    takes as many rows as keep a batch's widest activation under 8 MiB, and at least 1024."""
+    if batch_size is not None:
+        batch_size = _count("batch_size", batch_size, 1)
     X = as_inputs(model, X, keep_float64=True)  # rounded batch by batch, as in fit
+    batch_size = batch_size or _auto_batch(model, X)
     out = np.empty((len(X), model.out_features), dtype=model.dtype)
     with _Mode(model, False):
         for rows in _batches(len(X), batch_size):
@@ -351,7 +376,7 @@ def _is_binary(model: Any) -> bool:
     return isinstance(model.loss, BCEWithLogitsLoss) or (model.loss is None and model.out_features == 1)
 
 
-def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
+def predict_proba(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
     """Softmax of the outputs (sigmoid for BCE or single-output models); outputs unchanged when
     the last layer already is a Softmax/Sigmoid."""
     from .nn.layers import Sigmoid, Softmax
@@ -361,7 +386,7 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     return K.sigmoid(out) if _is_binary(model) else K.softmax(out)
 
 
-def predict_classes(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
+def predict_classes(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
     """Class index per row (argmax); for BCE / single-output models ``probability > 0.5``
     (shape ``(n,)`` for one output, ``(n, outputs)`` for multi-label)."""
     proba = predict_proba(model, X, batch_size)

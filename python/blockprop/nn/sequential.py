@@ -224,22 +224,23 @@ class Sequential:
                             diagnostics=diagnostics)
 
     @_one_thread
-    def evaluate(self, X: Any, y: Any, batch_size: int = 1024, loss: Any = None) -> Dict[str, float]:
+    def evaluate(self, X: Any, y: Any, batch_size: Optional[int] = None, loss: Any = None) -> Dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` (accuracy for classification losses)."""
         return training.evaluate(self, X, y, batch_size=batch_size, loss=loss)
 
     @_one_thread
-    def predict(self, X: Any, batch_size: int = 1024) -> np.ndarray:
-        """The network's outputs (logits for classifiers), computed in batches."""
+    def predict(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+        """The network's outputs (logits for classifiers), computed in batches of ``batch_size``
+        rows; None: as many as keep the widest activation under 8 MiB, at least 1024."""
         return training.predict(self, X, batch_size=batch_size)
 
     @_one_thread
-    def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+    def predict_proba(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
         """Class probabilities: softmax of the outputs (sigmoid for a BCE / single-output model)."""
         return training.predict_proba(self, X, batch_size=batch_size)
 
     @_one_thread
-    def predict_classes(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+    def predict_classes(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
         """Predicted class per row: argmax, or ``output > 0`` for a BCE / single-output model."""
         return training.predict_classes(self, X, batch_size=batch_size)
 
