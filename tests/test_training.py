@@ -119,26 +119,24 @@ def test_default_optimizer_and_loss():
     assert type(model.loss).__name__ == "CrossEntropyLoss"
 
 
+def _forward_rows(model):
+    """Spy: the row count of every forward pass."""
+    calls, original = [], model.forward
+    model.forward = lambda x: calls.append(len(x)) or original(x)
+    return calls
+
+
 def test_predict_is_batched_and_consistent():
     X, _ = spirals(100)
     model = small_model()
     full = model.forward(X.astype(np.float32))
-    calls = []
-    original = model.forward
-    model.forward = lambda x: calls.append(len(x)) or original(x)
+    calls = _forward_rows(model)
     out = model.predict(X, batch_size=64)
     assert calls == [64, 64, 64, 8]
     np.testing.assert_allclose(out, full, rtol=1e-6, atol=1e-6)
     proba = model.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
     assert np.array_equal(model.predict_classes(X), out.argmax(axis=1))
-
-
-def _forward_rows(model):
-    """Spy: the row count of every forward pass."""
-    calls, original = [], model.forward
-    model.forward = lambda x: calls.append(len(x)) or original(x)
-    return calls
 
 
 def test_predict_without_batch_size_takes_rows_by_activation_width():

@@ -317,11 +317,9 @@ _MIN_AUTO_BATCH = 1024
 
 def _auto_batch(model: Any, X: np.ndarray) -> int:
     """Rows per forward pass when the caller gives no batch_size (see above)."""
-    features = model.in_features
-    widest = features if X.dtype != model.dtype else 1  # X is converted a batch at a time
-    for layer in model.layers:
-        features = layer.output_features(features)
-        widest = max(widest, features)
+    widest = max(model._output_widths())
+    if X.dtype != model.dtype:  # X is converted a batch at a time
+        widest = max(widest, model.in_features)
     return max(_MIN_AUTO_BATCH, _AUTO_BATCH_BYTES // (widest * model.dtype.itemsize))
 
 

@@ -255,10 +255,17 @@ class Sequential:
         """Print a table of the layers, their output shapes and parameter counts."""
         print(self._summary_text())
 
-    def _summary_text(self) -> str:
-        rows, features, total = [], self.in_features, 0
-        for i, layer in enumerate(self.layers):
+    def _output_widths(self) -> List[int]:
+        """Each layer's output features, in order (the input's are ``in_features``)."""
+        widths, features = [], self.in_features
+        for layer in self.layers:
             features = layer.output_features(features)
+            widths.append(features)
+        return widths
+
+    def _summary_text(self) -> str:
+        rows, total = [], 0
+        for i, (layer, features) in enumerate(zip(self.layers, self._output_widths())):
             count = sum(p.data.size for p in layer.parameters().values())
             total += count
             rows.append((f"{i}: {layer!r}", f"(batch, {features})", f"{count:,}"))
