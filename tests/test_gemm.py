@@ -43,13 +43,13 @@ def check_gemm(got, a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c0=
                  shape=(m, n, k))
 
 
-# Each dimension on both sides of the register tile (MR 6/14, NR 4/8/16/32), of KC (192/256/384),
+# Each dimension on both sides of the register tile (MR 6/14, NR 4/8/16/32), of KC (192/256/1024),
 # of NC (96/192/512) and of MC (960/1008), plus 1, primes and one long dimension at a time.
 SHAPES = [
     (1, 1, 1), (1, 7, 1), (7, 1, 1), (1, 1, 7), (2, 3, 5), (5, 7, 11),
     (5, 3, 4), (6, 8, 16), (7, 9, 17), (13, 15, 14), (14, 16, 31), (15, 17, 33),
     (29, 31, 32), (6, 33, 191), (13, 4, 193), (7, 5, 255), (15, 9, 257), (14, 32, 383),
-    (3, 17, 385), (12, 95, 20), (6, 97, 10), (10, 191, 9), (5, 193, 12), (3, 511, 8),
+    (3, 17, 385), (9, 33, 1023), (2, 31, 1025), (12, 95, 20), (6, 97, 10), (10, 191, 9), (5, 193, 12), (3, 511, 8),
     (4, 513, 7), (959, 5, 6), (961, 9, 13), (1007, 3, 5), (1009, 17, 2),
     (3001, 7, 9), (7, 3001, 9), (5, 7, 3001),
 ]
@@ -68,7 +68,7 @@ def test_shapes_all_transposes(m, n, k, isa, dtype, rng):
 @pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
 def test_large_crossing_every_block(trans_a, trans_b, isa, dtype, rng):
     """m > MC, n > NC, k > KC at once (several panels of each loop, ragged edges everywhere)."""
-    m, n, k = 1009, 521, 389
+    m, n, k = 1009, 521, 1031
     a, b = operands(rng, m, n, k, trans_a, trans_b, dtype)
     c0 = random_array(rng, (m, n), dtype)
     out = c0.copy()
@@ -82,7 +82,7 @@ def test_large_crossing_every_block(trans_a, trans_b, isa, dtype, rng):
 def test_alpha_beta(alpha, beta, isa, dtype, rng):
     """alpha scales the product and beta the old contents of out (k > KC, so beta meets the
     first k slice only)."""
-    m, n, k = 17, 19, 400
+    m, n, k = 17, 19, 1100
     for ta, tb in TRANSPOSES:
         a, b = operands(rng, m, n, k, ta, tb, dtype)
         c0 = random_array(rng, (m, n), dtype)

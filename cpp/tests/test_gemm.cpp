@@ -60,6 +60,7 @@ TEST(Gemm, CrossesEveryBlockBoundary) {
   // Larger than KC, MC and NC of every instruction set, and not a multiple of any of them.
   for (int t = 0; t < 4; ++t) {
     check_gemm<float>(1031, 541, 401, t & 1, t & 2, 1.0, 0.0);
+    check_gemm<float>(61, 45, 2101, t & 1, t & 2, 1.0, 0.0);  // k over AVX-512's KC (1024) twice
     check_gemm<double>(1031, 541, 263, t & 1, t & 2, 1.0, 0.0);
   }
 }
@@ -67,7 +68,7 @@ TEST(Gemm, CrossesEveryBlockBoundary) {
 TEST(Gemm, AlphaBeta) {
   check_gemm<float>(37, 41, 43, false, false, -0.5, 2.0);
   check_gemm<double>(37, 41, 43, true, true, 3.0, -1.0);
-  check_gemm<float>(37, 41, 500, false, true, 1.0, 1.0);  // beta applied once across k slices
+  check_gemm<float>(37, 41, 1100, false, true, 1.0, 1.0);  // beta applied once across k slices
 }
 
 TEST(Gemm, ZeroKScalesC) {

@@ -43,8 +43,8 @@ void scale_c(index_t m, index_t n, T beta, T* c, index_t rsc, index_t csc,
   apply_epilogue(ep, c, rsc, csc, m, n, 0);
 }
 
-// k cut into equal slices of at most Blk::KC (784 → 3 × 262, not 384 + 384 + 16): a thin last
-// slice would pay a full write-back of C for a few multiply-adds.
+// k cut into equal slices of at most Blk::KC (KC 256: 784 → 4 × 196, not 256 + 256 + 256 + 16):
+// a thin last slice would pay a full write-back of C for a few multiply-adds.
 template <typename T>
 index_t k_slice(index_t k) {
   return ceil_div(k, ceil_div(k, blocking::BP_ISA_NS<T>::KC));
