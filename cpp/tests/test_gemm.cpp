@@ -62,6 +62,7 @@ TEST(Gemm, CrossesEveryBlockBoundary) {
     check_gemm<float>(1031, 541, 401, t & 1, t & 2, 1.0, 0.0);
     check_gemm<float>(61, 45, 2101, t & 1, t & 2, 1.0, 0.0);  // k over AVX-512's KC (1024) twice
     check_gemm<double>(1031, 541, 263, t & 1, t & 2, 1.0, 0.0);
+    check_gemm<double>(61, 45, 1201, t & 1, t & 2, 1.0, 0.0);  // k over AVX-512's KC (512) twice
   }
 }
 
