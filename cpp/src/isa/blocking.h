@@ -24,8 +24,9 @@ struct avx512<float> {
   static constexpr index_t NC = 128;    // B̃ 1024×128×4 B = 512 KiB, in a 1 MiB L2 with room
 };
 // ¹ Every k slice reads and writes all of C again, which cost more than keeping the micro-panels
-// in L1 saved: the micro-kernel prefetches B̃ and C, and A streams in order. Measured with the C
-// prefetch, 2 threads, KC 384 → 1024: 2048³ NN 75% → 78–79% of peak, 128×128×784 NN 57% → 66%;
+// in L1 saved: the micro-kernel prefetches B̃, and A streams in order. Measured, 2 threads, KC
+// 384 → 1024: 2048³ NN/NT/TN 68/66/69% → 73/72/70% of peak, 1024³ 69/71/70% → 74/73/73%,
+// 128×128×784 NN 57% → 61%;
 // float64, KC 192 → 512: 1024³ NN 66% → 69% of its peak, 128×128×784 NN 52% → 59%.
 template <>
 struct avx512<double> {
@@ -113,10 +114,12 @@ constexpr index_t kAliasingStrideBytes = 4096;
 // 2 threads: 1024³ NN 58–62% → 67–73% of peak, 2048³ NT 66% → 72%; 16 to 64 all alike).
 constexpr index_t kPrefetchBIterations = 32;
 
-// The micro-kernel prefetches its tile of C this many k-iterations before the write-back (for
-// rows of C on different pages, 28 cache lines): without it the write-back waited on L2 or L3
-// (measured, 2 threads, 2048³ NN 71–73% → 75–76% of peak).
-constexpr index_t kPrefetchCIterations = 48;
+// The micro-kernel prefetches its tile of C this many k-iterations before the write-back (rows
+// of C on different pages: 28 cache lines a tile). Measured, 2 threads: with KC 384, 2048³ NN
+// 71–73% → 75–76% of peak; with KC 1024 (fewer write-backs) large GEMMs are unchanged and
+// 128×128×784 NT 57% → 61%, TN 49% → 54%. Off (0) on AVX2 and the portable build, where it was
+// not shown to help.
+constexpr index_t kPrefetchCIterations = BP_VEC_BYTES == 64 ? 48 : 0;
 
 // Packing a column-major A (Xᵀ in dW = δᵀ·X) prefetches the column this many ahead: each column
 // of a block is a few cache lines on its own page, a pattern the hardware prefetcher misses.

@@ -36,8 +36,18 @@ inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = V{};
 
-  // One k step: the rank-1 update acc += a(:, p) · b(p, :).
-  auto step = [&]() __attribute__((always_inline)) {
+  // The tile of C is asked for a few steps before the write-back, not earlier: the A and B̃
+  // panels streaming through L1 would evict it again (kPrefetchCIterations 0: not asked for).
+  constexpr index_t ahead = blocking::kPrefetchCIterations;
+  const index_t prefetch_c_at = ahead > 0 && csc == 1 ? (kc > ahead ? kc - ahead : 0) : -1;
+  for (index_t p = 0; p < kc; ++p) {
+    if constexpr (ahead > 0) {
+      if (p == prefetch_c_at)
+        for (index_t i = 0; i < mr; ++i) {
+          __builtin_prefetch(c + i * rsc, 1, 3);
+          __builtin_prefetch(c + i * rsc + nr - 1, 1, 3);
+        }
+    }
     V bv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * L);
@@ -58,17 +68,7 @@ inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T
 #pragma GCC unroll 4
       for (int g = 0; g < G; ++g) ++base[g];
     b += NR;
-  };
-  // The tile of C is asked for a few steps before the write-back, not earlier: the A and B̃
-  // panels streaming through L1 during the k loop would evict it again.
-  const index_t lead = kc > blocking::kPrefetchCIterations ? kc - blocking::kPrefetchCIterations : 0;
-  for (index_t p = 0; p < lead; ++p) step();
-  if (csc == 1)
-    for (index_t i = 0; i < mr; ++i) {
-      __builtin_prefetch(c + i * rsc, 1, 3);
-      __builtin_prefetch(c + i * rsc + nr - 1, 1, 3);
-    }
-  for (index_t p = lead; p < kc; ++p) step();
+  }
 
   if (mr == MR && nr == NR && csc == 1) {  // full tile, contiguous rows: vector write-back
 #pragma GCC unroll 32
