@@ -358,3 +358,41 @@ def test_a_in_place_and_packed_agree(m, n, k, trans_b, isa, dtype, rng):
     assert np.array_equal(got_strided, got_contig), (
         f"gemm {m}x{n}x{k} trans_b={trans_b} {np.dtype(dtype).name} on {isa}: A in place and "
         f"packed differ (max |Δ| {np.abs(got_strided - got_contig).max():.3g})")
+
+
+# On AVX-512 a row-major B is read in place when A has at most 40 micro-panels and a k slice of
+# B spans at most 784 KiB, unless its row stride is a multiple of 4 KiB; otherwise it is packed.
+# Shapes: the dW of a 784-wide layer, several k slices (k > KC), 40 and 41 micro-panels of A, a
+# partial last panel of B, a slice just within the byte limit for float32.
+B_IN_PLACE_SHAPES = [(128, 784, 128), (47, 100, 2101), (560, 33, 50), (561, 65, 20),
+                     (29, 600, 300), (5, 40, 3)]
+
+
+@pytest.mark.parametrize("m,n,k", B_IN_PLACE_SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in B_IN_PLACE_SHAPES])
+@pytest.mark.parametrize("trans_a", (False, True), ids=("N", "T"))
+@pytest.mark.parametrize("threads", (1, 2))
+def test_b_in_place_and_packed_agree(m, n, k, trans_a, threads, isa, dtype, rng):
+    """The same B with a 4 KiB row stride (packed) and contiguous (read in place when A is
+    short) gives bit-identical C, matching the reference, on 1 and 2 threads; B with its rows
+    reversed (a negative stride, read in place too) matches the reference."""
+    per_4k = 4096 // np.dtype(dtype).itemsize
+    wide = random_array(rng, (k, -(-n // per_4k) * per_4k), dtype)
+    b_strided = wide[:, :n]
+    assert b_strided.strides[0] % 4096 == 0
+    b_contig = np.ascontiguousarray(b_strided)
+    a, _ = operands(rng, m, n, k, trans_a, False, dtype)
+    before = blockprop.get_num_threads()
+    try:
+        blockprop.set_num_threads(threads)
+        got_strided = blockprop.gemm(a, b_strided, trans_a=trans_a)
+        got_contig = blockprop.gemm(a, b_contig, trans_a=trans_a)
+        b_reversed = b_contig[::-1]
+        got_reversed = blockprop.gemm(a, b_reversed, trans_a=trans_a)
+    finally:
+        blockprop.set_num_threads(before)
+    check_gemm(got_contig, a, b_contig, trans_a, False, dtype=dtype, isa=isa)
+    check_gemm(got_reversed, a, b_reversed, trans_a, False, dtype=dtype, isa=isa,
+               name="gemm[b rows reversed]")
+    assert np.array_equal(got_strided, got_contig), (
+        f"gemm {m}x{n}x{k} trans_a={trans_a} {np.dtype(dtype).name} on {isa}, {threads} threads: "
+        f"B in place and packed differ (max |Δ| {np.abs(got_strided - got_contig).max():.3g})")

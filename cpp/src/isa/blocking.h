@@ -109,6 +109,19 @@ constexpr index_t kInPlaceAMaxPanels = 8;
 // (32 KiB, 8-way: 4 KiB per way) and evict each other, which packing avoids.
 constexpr index_t kAliasingStrideBytes = 4096;
 
+// A row-major B is read in place by the micro-kernel, not packed, on AVX-512 only: on AVX2 the
+// gains were small and mixed (−3 to +7 points of peak on batch-sized shapes), so it packs B.
+constexpr bool kInPlaceB = BP_VEC_BYTES == 64;
+// It is, when A has at most this many micro-panels (each packed B micro-panel would be read by
+// too few of them to repay the copy) ...
+constexpr index_t kInPlaceBMaxAPanels = 40;
+// ... and a k slice of B (KC rows × row stride) spans at most this many bytes: the micro-kernel
+// touches a new row of B, often a new page, every k step. Measured, 2 threads, % of peak, in place
+// against packed: 128×784×128 NN/TN 56/54 → 58/61, 128×128×784 66/52 → 68/63, 256³ 66/64 → 69/69,
+// 128×784×256 54/55 → 58/60; slices of 1 MiB were mixed (512³ 69/71 → 68/77), of 2 MiB or more
+// 13–19 points slower (700³, 256×1000×1000, 128×2000×500).
+constexpr index_t kInPlaceBMaxSliceBytes = index_t(784) << 10;
+
 // The micro-kernel prefetches B̃ this many k-iterations ahead (4 KiB for AVX-512 float): B̃
 // comes from L2 or L3, and the hardware prefetcher alone left the FMA units waiting (measured,
 // 2 threads: 1024³ NN 58–62% → 67–73% of peak, 2048³ NT 66% → 72%; 16 to 64 all alike).

@@ -68,22 +68,36 @@ void pack_b_shared(index_t n, index_t k, const T* b, index_t rsb, index_t csb, T
   parallel_for(tasks, nt, panel);
 }
 
+// B read in place (see gemm_run) still needs its partial last micro-panel, if any, packed and
+// padded: laid out as pack_b_shared would, the rest of the buffer left unused.
+template <typename T, int NR>
+void pack_b_partial_shared(index_t n, index_t k, const T* b, index_t rsb, index_t csb, T* bp) {
+  const index_t KC = k_slice<T>(k), n_pad = ceil_div(n, NR) * NR, j0 = n / NR * NR;
+  if (j0 == n) return;
+  for (index_t pc = 0; pc < k; pc += KC)
+    pack_b_panel<T, NR>(std::min(KC, k - pc), n - j0, b + pc * rsb + j0 * csb, rsb, csb,
+                        bp + pc * n_pad + j0 * std::min(KC, k - pc));
+}
+
 // The partial last micro-panel of A (mr < MR rows, zero-padded to MR when packed) runs the
 // kernel of the fewest rows in blocking::kPartialPanelRows that covers mr: the full kernel would
 // spend MR − mr of its rows on padding (a batch of 32 is 14 + 14 + 4 rows: a quarter of the work).
-template <typename T, int MR, int NR, int I = 0>
+template <typename T, int MR, int NR, BForm BF = BForm::packed, int I = 0>
 void micro_kernel_partial(index_t mr, index_t kc, const T* a, const T* b, T alpha, T beta, T* c,
-                          index_t rsc, index_t csc, index_t nr) {
+                          index_t rsc, index_t csc, index_t nr, index_t rsb) {
   constexpr auto& rows = blocking::kPartialPanelRows;
   if constexpr (I < sizeof(rows) / sizeof(rows[0])) {
     constexpr int R = rows[I];
     if constexpr (R < MR) {
       if (mr <= R)
-        return micro_kernel<T, R, NR, AForm::packed, MR>(kc, a, 0, b, alpha, beta, c, rsc, csc, mr, nr);
+        return micro_kernel<T, R, NR, AForm::packed, MR, BF>(kc, a, 0, b, alpha, beta, c, rsc, csc,
+                                                             mr, nr, rsb);
     }
-    return micro_kernel_partial<T, MR, NR, I + 1>(mr, kc, a, b, alpha, beta, c, rsc, csc, nr);
+    return micro_kernel_partial<T, MR, NR, BF, I + 1>(mr, kc, a, b, alpha, beta, c, rsc, csc, nr,
+                                                      rsb);
   } else {
-    micro_kernel<T, MR, NR>(kc, a, 0, b, alpha, beta, c, rsc, csc, mr, nr);
+    micro_kernel<T, MR, NR, AForm::packed, MR, BF>(kc, a, 0, b, alpha, beta, c, rsc, csc, mr, nr,
+                                                   rsb);
   }
 }
 
@@ -103,7 +117,9 @@ struct SharedB {
 template <typename T, int NR>
 void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
                  const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
-                 const Epilogue<T>& ep, index_t col0, const SharedB<T>* shared = nullptr) {
+                 const Epilogue<T>& ep, index_t col0, const SharedB<T>* shared = nullptr,
+                 bool b_in_place_arg = false) {
+  const bool b_in_place = blocking::kInPlaceB && b_in_place_arg;  // compiled out where it is off
   using Blk = blocking::BP_ISA_NS<T>;
   constexpr int MR = Blk::MR;
   constexpr index_t NC = Blk::NC;
@@ -147,6 +163,7 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
         const T* bslice = shared ? shared->data + pc * shared->ld + (shared->col + jc) * kc : bbuf;
         for (index_t jr = 0; !shared && jr < n_jr; ++jr) {
           const index_t j0 = jc + jr * NR;
+          if (b_in_place && j0 + NR <= n) continue;  // only a partial last panel needs padding
           pack_b_panel<T, NR>(kc, std::min<index_t>(NR, n - j0), b + pc * rsb + j0 * csb, rsb,
                               csb, bbuf + jr * NR * kc);
         }
@@ -160,13 +177,24 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
             const index_t nr = std::min<index_t>(NR, n - j0);
             T* ct = c + i0 * rsc + j0 * csc;
             const T* bt = bslice + jr * NR * kc;
-            if (a_in_place && mr == MR)
+            if (b_in_place && nr == NR) {
+              const T* bi = b + pc * rsb + j0;
+              if (a_in_place && mr == MR)
+                micro_kernel<T, MR, NR, AForm::rows, MR, BForm::rows>(
+                    kc, a + i0 * rsa + pc, rsa, bi, alpha, beta_pc, ct, rsc, csc, mr, nr, rsb);
+              else if (mr == MR)
+                micro_kernel<T, MR, NR, AForm::packed, MR, BForm::rows>(
+                    kc, ap, 0, bi, alpha, beta_pc, ct, rsc, csc, mr, nr, rsb);
+              else
+                micro_kernel_partial<T, MR, NR, BForm::rows>(mr, kc, ap, bi, alpha, beta_pc, ct,
+                                                             rsc, csc, nr, rsb);
+            } else if (a_in_place && mr == MR)
               micro_kernel<T, MR, NR, AForm::rows>(kc, a + i0 * rsa + pc, rsa, bt, alpha, beta_pc,
                                                    ct, rsc, csc, mr, nr);
             else if (mr == MR)
               micro_kernel<T, MR, NR>(kc, ap, 0, bt, alpha, beta_pc, ct, rsc, csc, mr, nr);
             else
-              micro_kernel_partial<T, MR, NR>(mr, kc, ap, bt, alpha, beta_pc, ct, rsc, csc, nr);
+              micro_kernel_partial<T, MR, NR>(mr, kc, ap, bt, alpha, beta_pc, ct, rsc, csc, nr, NR);
             if (last_pc) apply_epilogue(ep, ct, rsc, csc, mr, nr, col0 + j0);
           }
         }
@@ -189,13 +217,25 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
   const int nt = static_cast<int>(std::max<index_t>(
       1, std::min<index_t>(get_num_threads(), work / blocking::kMinWorkPerThread)));
   const index_t m_panels = ceil_div(m, MR), n_pad = ceil_div(n, NR) * NR;
-  if (nt == 1) return gemm_serial<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep, 0);
+  // A row-major B is read in place, not packed, when A has few micro-panels (each packed B
+  // micro-panel would serve too few of them to repay the copy) and a k slice of B spans few pages.
+  const index_t rsb_bytes = sizeof(T) * (rsb < 0 ? -rsb : rsb);
+  const bool b_in_place = blocking::kInPlaceB && csb == 1 &&
+                          m_panels <= blocking::kInPlaceBMaxAPanels &&
+                          std::min(k_slice<T>(k), k) * rsb_bytes <= blocking::kInPlaceBMaxSliceBytes &&
+                          rsb_bytes % blocking::kAliasingStrideBytes != 0;
+  if (nt == 1)
+    return gemm_serial<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep, 0,
+                              nullptr, b_in_place);
 
   // Row strips over one shared packing of B: no packing is repeated, so the strips can be thin
   // (a few micro-panels), which balances the threads.
   if (m_panels >= 2 * nt && sizeof(T) * k * n_pad <= blocking::kMaxSharedPackBytes) {
     T* bp = static_cast<T*>(thread_workspace(kSharedB, sizeof(T) * k * n_pad));
-    pack_b_shared<T, NR>(n, k, b, rsb, csb, bp, nt);
+    if (b_in_place)
+      pack_b_partial_shared<T, NR>(n, k, b, rsb, csb, bp);
+    else
+      pack_b_shared<T, NR>(n, k, b, rsb, csb, bp, nt);
     const index_t target = nt * blocking::kSharedChunksPerThread;
     const index_t per_strip = std::max<index_t>(1, m_panels / target) * MR;
     const index_t strips = ceil_div(m, per_strip);
@@ -210,7 +250,7 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
       const index_t jlo = (t % groups) * per_group, jlen = std::min(per_group, n - jlo);
       const SharedB<T> shared{bp, n_pad, jlo};
       gemm_serial<T, NR>(len, jlen, k, alpha, a + lo * rsa, rsa, csa, b + jlo * csb, rsb, csb, beta,
-                         c + lo * rsc + jlo * csc, rsc, csc, ep, jlo, &shared);
+                         c + lo * rsc + jlo * csc, rsc, csc, ep, jlo, &shared, b_in_place);
     };
     return parallel_for(strips * groups, nt, tile);
   }
@@ -229,10 +269,10 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
     if (len <= 0) return;
     if (split_n)
       gemm_serial<T, NR>(m, len, k, alpha, a, rsa, csa, b + lo * csb, rsb, csb, beta, c + lo * csc,
-                     rsc, csc, ep, lo);
+                     rsc, csc, ep, lo, nullptr, b_in_place);
     else
       gemm_serial<T, NR>(len, n, k, alpha, a + lo * rsa, rsa, csa, b, rsb, csb, beta, c + lo * rsc,
-                     rsc, csc, ep, 0);
+                     rsc, csc, ep, 0, nullptr, b_in_place);
   };
   if (chunks == 1) return run(0);
   parallel_for(chunks, nt, run);

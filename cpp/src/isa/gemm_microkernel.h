@@ -11,12 +11,18 @@ namespace BP_ISA_NS {
 // rows of a row-major A in place (element (i, p) at a[i·rsa + p]), when packing it would not pay.
 enum class AForm { packed, rows };
 
+// Where it reads B: a packed micro-panel (element (p, j) at b[p·NR + j]), or NR columns of a
+// row-major B in place (element (p, j) at b[p·rsb + j]).
+enum class BForm { packed, rows };
+
 // C[0:mr, 0:nr] = alpha·(A_panel · B̃_panel) + beta·C   (beta == 0 never reads C)
 // A packed panel holds LDA rows per k step: MR, or more when a kernel of fewer rows runs on the
 // first MR rows of a wider panel (the partial last panel of A, see gemm_kernel.cpp).
-template <typename T, int MR, int NR, AForm Form = AForm::packed, int LDA = MR>
+template <typename T, int MR, int NR, AForm Form = AForm::packed, int LDA = MR,
+          BForm BF = BForm::packed>
 inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T* __restrict b,
-                         T alpha, T beta, T* c, index_t rsc, index_t csc, index_t mr, index_t nr) {
+                         T alpha, T beta, T* c, index_t rsc, index_t csc, index_t mr, index_t nr,
+                         index_t rsb = NR) {
   using V = vec_t<T>;
   constexpr int L = lanes<T>;
   constexpr int NV = NR / L;
@@ -53,9 +59,9 @@ inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T
     for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * L);
     // B̃ streams from L2/L3 (thin strips of a shared B̃ per thread): ask for it well ahead.
     // A prefetch past the end of the panel is harmless: it never faults.
+    const index_t b_ahead = blocking::kPrefetchBIterations * (BF == BForm::packed ? NR : rsb);
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j)
-      __builtin_prefetch(b + blocking::kPrefetchBIterations * NR + j * L, 0, 3);
+    for (int j = 0; j < NV; ++j) __builtin_prefetch(b + b_ahead + j * L, 0, 3);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
       const T ai = Form == AForm::packed ? a[i] : base[i / 5][off[i % 5]];
@@ -67,7 +73,7 @@ inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T
     else
 #pragma GCC unroll 4
       for (int g = 0; g < G; ++g) ++base[g];
-    b += NR;
+    b += BF == BForm::packed ? NR : rsb;
   }
 
   if (mr == MR && nr == NR && csc == 1) {  // full tile, contiguous rows: vector write-back
