@@ -134,6 +134,14 @@ constexpr index_t kPrefetchBIterations = 32;
 // not shown to help.
 constexpr index_t kPrefetchCIterations = BP_VEC_BYTES == 64 ? 48 : 0;
 
+// With B packed once and shared, each thread's first A micro-panel on a B̃ slice streams it
+// from L3; the micro-kernel meanwhile asks the next slice into L2, a line every this many k
+// steps. Timed per micro-kernel call (2048³ NN, 2 threads): first-panel calls took 1.35–1.45×
+// as long as the others, 1.14–1.18× with it; whole GEMMs, 8 alternated rounds: 2048³ NN/NT/TN
+// 72.8/74.6/71.5 → 73.8/73.3/73.0% of peak (as large as the noise). 0: off (AVX2 and the
+// portable build, where it was not measured).
+constexpr index_t kPrefetchNextSliceEvery = BP_VEC_BYTES == 64 ? 2 : 0;
+
 // Packing a column-major A (Xᵀ in dW = δᵀ·X) prefetches the column this many ahead: each column
 // of a block is a few cache lines on its own page, a pattern the hardware prefetcher misses.
 constexpr index_t kPrefetchAColumnsAhead = 8;

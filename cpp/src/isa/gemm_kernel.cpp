@@ -167,6 +167,23 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
           pack_b_panel<T, NR>(kc, std::min<index_t>(NR, n - j0), b + pc * rsb + j0 * csb, rsb,
                               csb, bbuf + jr * NR * kc);
         }
+        // The shared B̃ slice used after this one, for the micro-kernels to fetch into L2 while
+        // they work: each call fetches the next l2_per_call bytes of it, until it is covered.
+        const char* next = nullptr;
+        index_t next_bytes = 0;
+        if (shared && blocking::kPrefetchNextSliceEvery > 0) {
+          const index_t pc2 = jc + NC < n ? pc : pc + KC, jc2 = jc + NC < n ? jc + NC : 0;
+          if (pc2 < k) {
+            const index_t kc2 = std::min(KC, k - pc2);
+            next = reinterpret_cast<const char*>(shared->data + pc2 * shared->ld +
+                                                 (shared->col + jc2) * kc2);
+            next_bytes = index_t(sizeof(T)) * kc2 * std::min(NC, n - jc2);
+          }
+        }
+        const index_t l2_per_call =
+            blocking::kPrefetchNextSliceEvery > 0
+                ? ceil_div(kc, std::max<index_t>(1, blocking::kPrefetchNextSliceEvery)) * 64
+                : 0;
         // One A micro-panel stays in L1 while it sweeps every B micro-panel of B̃ (from L2).
         for (index_t ir = 0; ir < n_ir; ++ir) {
           const index_t i0 = ic + ir * MR;
@@ -191,9 +208,15 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
             } else if (a_in_place && mr == MR)
               micro_kernel<T, MR, NR, AForm::rows>(kc, a + i0 * rsa + pc, rsa, bt, alpha, beta_pc,
                                                    ct, rsc, csc, mr, nr);
-            else if (mr == MR)
-              micro_kernel<T, MR, NR>(kc, ap, 0, bt, alpha, beta_pc, ct, rsc, csc, mr, nr);
-            else
+            else if (mr == MR) {
+              const index_t fetched = (ir * n_jr + jr) * l2_per_call;
+              if (fetched < next_bytes)
+                micro_kernel<T, MR, NR, AForm::packed, MR, BForm::packed, true>(
+                    kc, ap, 0, bt, alpha, beta_pc, ct, rsc, csc, mr, nr, NR,
+                    reinterpret_cast<const T*>(next + fetched));
+              else
+                micro_kernel<T, MR, NR>(kc, ap, 0, bt, alpha, beta_pc, ct, rsc, csc, mr, nr);
+            } else
               micro_kernel_partial<T, MR, NR>(mr, kc, ap, bt, alpha, beta_pc, ct, rsc, csc, nr, NR);
             if (last_pc) apply_epilogue(ep, ct, rsc, csc, mr, nr, col0 + j0);
           }

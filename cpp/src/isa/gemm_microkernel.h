@@ -19,10 +19,10 @@ enum class BForm { packed, rows };
 // A packed panel holds LDA rows per k step: MR, or more when a kernel of fewer rows runs on the
 // first MR rows of a wider panel (the partial last panel of A, see gemm_kernel.cpp).
 template <typename T, int MR, int NR, AForm Form = AForm::packed, int LDA = MR,
-          BForm BF = BForm::packed>
+          BForm BF = BForm::packed, bool FetchNext = false>
 inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T* __restrict b,
                          T alpha, T beta, T* c, index_t rsc, index_t csc, index_t mr, index_t nr,
-                         index_t rsb = NR) {
+                         index_t rsb = NR, const T* l2_next = nullptr) {
   using V = vec_t<T>;
   constexpr int L = lanes<T>;
   constexpr int NV = NR / L;
@@ -46,7 +46,17 @@ inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T
   // panels streaming through L1 would evict it again (kPrefetchCIterations 0: not asked for).
   constexpr index_t ahead = blocking::kPrefetchCIterations;
   const index_t prefetch_c_at = ahead > 0 && csc == 1 ? (kc > ahead ? kc - ahead : 0) : -1;
+  // FetchNext: l2_next, the next B̃ slice, asked into L2 a line every few k steps (see
+  // kPrefetchNextSliceEvery).
+  constexpr index_t l2_every = blocking::kPrefetchNextSliceEvery;
+  const T* l2 = l2_next;
   for (index_t p = 0; p < kc; ++p) {
+    if constexpr (FetchNext && l2_every > 0) {
+      if (p % l2_every == 0) {
+        __builtin_prefetch(l2, 0, 1);
+        l2 += 64 / sizeof(T);
+      }
+    }
     if constexpr (ahead > 0) {
       if (p == prefetch_c_at)
         for (index_t i = 0; i < mr; ++i) {
