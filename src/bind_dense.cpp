@@ -41,9 +41,9 @@ DenseArgs dense_args(const char* fn, py::handle x_obj, py::handle w_obj, py::han
   return d;
 }
 
-py::array dense_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
-                           py::handle act_obj) {
-  const char* fn = "dense_forward";
+// y, and the count of non-finite values of x·Wᵀ + b when `nonfinite` is given.
+py::array dense_forward_impl(const char* fn, py::handle x_obj, py::handle w_obj, py::handle b_obj,
+                             py::handle act_obj, index_t* nonfinite) {
   DenseArgs d = dense_args(fn, x_obj, w_obj, b_obj);
   const Activation act = parse_activation(act_obj, fn);
   return dispatch_float(d.x, [&](auto tag) -> py::array {
@@ -56,10 +56,24 @@ py::array dense_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
     const T* bp = d.has_b ? b.data() : nullptr;
     {
       py::gil_scoped_release release;
-      dense_forward<T>(d.batch, d.in, d.out, x.data(), w.data(), bp, act, y.mutable_data());
+      dense_forward<T>(d.batch, d.in, d.out, x.data(), w.data(), bp, act, y.mutable_data(),
+                       nonfinite);
     }
     return y;
   });
+}
+
+py::array dense_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
+                           py::handle act_obj) {
+  return dense_forward_impl("dense_forward", x_obj, w_obj, b_obj, act_obj, nullptr);
+}
+
+py::tuple dense_forward_counted_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
+                                   py::handle act_obj) {
+  index_t nonfinite = 0;
+  py::array y = dense_forward_impl("dense_forward_counted", x_obj, w_obj, b_obj, act_obj,
+                                   &nonfinite);
+  return py::make_tuple(y, nonfinite);
 }
 
 py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
@@ -110,6 +124,9 @@ py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle dy_ob
 void bind_dense(py::module_& m) {
   m.def("dense_forward", &dense_forward_py, py::arg("x"), py::arg("W"), py::arg("b") = py::none(),
         py::arg("activation") = "linear");
+  m.def("dense_forward_counted", &dense_forward_counted_py, py::arg("x"), py::arg("W"),
+        py::arg("b") = py::none(), py::arg("activation") = "linear",
+        "dense_forward, and the number of non-finite values of x·Wᵀ + b (before the activation)");
   m.def("dense_backward", &dense_backward_py, py::arg("x"), py::arg("W"), py::arg("dy"),
         py::arg("y") = py::none(), py::arg("activation") = "linear", py::arg("need_dx") = true);
 }

@@ -212,3 +212,33 @@ def test_hypothesis(batch, n_in, n_out, activation, bias, dtype, isa_name, seed)
             assert_close(g, w, dtype=dtype, k=k + 2, name=name, isa=isa_name)
     finally:
         blockprop.set_isa(before)
+
+
+@pytest.mark.parametrize("batch,n_in,n_out", [(1, 1, 1), (47, 37, 20), (128, 784, 128), (600, 30, 10)])
+@pytest.mark.parametrize("threads", (1, 2))
+def test_forward_counted_counts_nonfinite_before_the_activation(batch, n_in, n_out, threads, isa,
+                                                                  dtype, rng):
+    """_dense_forward_counted returns dense_forward's y, bit for bit, and the number of non-finite
+    values of x·Wᵀ + b, before the activation (ReLU turns -inf into 0): NaN and ±inf in x, a zero
+    column of W (inf·0), and an overflow from finite values all counted."""
+    from blockprop import kernels as K
+    x, W, b = layer(rng, batch, n_in, n_out, dtype)
+    W[:, 0] = 0
+    x[batch // 2, 0] = np.inf  # inf · 0 = NaN in every column
+    x[batch - 1, n_in - 1] = -np.inf
+    x[0, n_in // 2] = np.nan
+    big = np.finfo(dtype).max
+    x2, _, _ = layer(rng, batch, n_in, n_out, dtype)
+    x2[batch // 3, :] = big  # finite, but its row of x·Wᵀ overflows
+    before = blockprop.get_num_threads()
+    try:
+        blockprop.set_num_threads(threads)
+        for xi in (x, x2, np.abs(x2)):
+            y, bad = K._dense_forward_counted(xi, W, b, "relu")
+            assert np.array_equal(y, blockprop.dense_forward(xi, W, b, "relu"), equal_nan=True)
+            want = np.count_nonzero(~np.isfinite(blockprop.dense_forward(xi, W, b, "linear")))
+            assert bad == want, (f"_dense_forward_counted {batch}x{n_in}→{n_out} "
+                                 f"{np.dtype(dtype).name} on {isa}, {threads} threads: "
+                                 f"counted {bad} non-finite, want {want}")
+    finally:
+        blockprop.set_num_threads(before)

@@ -1,5 +1,6 @@
 """fit / evaluate / predict: correctness against a hand-computed step, learning, input checks."""
 import os
+import re
 import signal
 import time
 
@@ -259,3 +260,38 @@ def test_ctrl_c_stops_at_a_batch_boundary_and_reraises(monkeypatch):
     opt.step = original
     model.fit(X, y, epochs=1, batch_size=10, verbose=0)  # the model is still usable
     assert np.isfinite(model.predict(X)).all()
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_predict_rejects_nonfinite_input_that_the_network_would_hide(dtype):
+    """predict checks X in its first Dense layer (its GEMM counts non-finite values before the
+    activation). -inf under a ReLU whose weights are all positive, or inf times a zero weight
+    that a later layer ignores, would leave the output finite: still refused, with the message of
+    the full check, in any batch; a finite X that overflows inside the network is not refused."""
+    model = Sequential(Dense(3, 4, "relu", seed=0, dtype=dtype), Dense(4, 2, seed=1, dtype=dtype))
+    model.layers[0].W = np.abs(model.layers[0].W) + 0.1
+    X = np.ones((2500, 3))
+    X[1777, 1] = -np.inf
+    assert np.isfinite(model.forward(X.astype(dtype))).all()  # the network alone hides it
+    suffix = " after conversion to float32" if dtype == np.float32 else ""
+    for batch_size in (None, 1000, 1):
+        with pytest.raises(ValueError, match=re.escape(
+                f"X contains NaN or infinity (in 1 rows, the first at row 1777){suffix}") + "$"):
+            model.predict(X, batch_size=batch_size)
+    X[1777, 1] = 1.0
+    X[3, 0] = np.nan
+    with pytest.raises(ValueError, match="in 1 rows, the first at row 3"):
+        model.predict_classes(X)
+    X[3, 0] = 1.0
+    model.layers[0].W = np.full((4, 3), np.finfo(dtype).max)  # finite weights, overflowing layer
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = model.predict(X)
+    assert out.shape == (2500, 2) and not np.isfinite(out).all()
+
+
+def test_predict_checks_input_up_front_when_the_first_layer_is_not_dense():
+    model = Sequential(ReLU(), Dense(2, 3, seed=0))
+    X = np.ones((5, 2))
+    X[4, 1] = -np.inf  # ReLU would turn it into 0
+    with pytest.raises(ValueError, match="in 1 rows, the first at row 4"):
+        model.predict(X)

@@ -10,11 +10,14 @@ namespace blockprop {
 // y = f(x·Wᵀ + b): GEMM with A = x (batch×in), B = Wᵀ (W read with swapped strides), C = y.
 template <typename T>
 void dense_forward(index_t batch, index_t in, index_t out, const T* x, const T* w, const T* b,
-                   Activation act, T* y) {
+                   Activation act, T* y, index_t* nonfinite) {
+  std::atomic<index_t> count{0};
   Epilogue<T> ep;
   ep.bias = b;
   ep.act = act;
+  if (nonfinite) ep.nonfinite = &count;
   gemm<T>(batch, out, in, T(1), x, in, 1, w, 1, in, T(0), y, out, 1, ep);
+  if (nonfinite) *nonfinite = count.load();
 }
 
 template <typename T>
@@ -40,9 +43,9 @@ void dense_backward(index_t batch, index_t in, index_t out, const T* x, const T*
 }
 
 template void dense_forward<float>(index_t, index_t, index_t, const float*, const float*,
-                                   const float*, Activation, float*);
+                                   const float*, Activation, float*, index_t*);
 template void dense_forward<double>(index_t, index_t, index_t, const double*, const double*,
-                                    const double*, Activation, double*);
+                                    const double*, Activation, double*, index_t*);
 template void dense_backward<float>(index_t, index_t, index_t, const float*, const float*,
                                     const float*, const float*, Activation, float*, float*, float*,
                                     bool);

@@ -2,6 +2,8 @@
 #include "blockprop/dense.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "test_util.h"
@@ -119,6 +121,33 @@ TEST(Dense, LargerThanGemmBlocks) {
   check_forward<float>(257, 513, 131);
   check_backward<float>(257, 513, 131, Activation::relu, true, true, true);
   check_backward<double>(129, 300, 67, Activation::sigmoid, true, true, true);
+}
+
+// dense_forward's count of non-finite values of x·Wᵀ + b (before f): NaN and ±inf in x reach
+// every column of their row (through a zero weight as NaN); ReLU's zeroing of -inf is not counted
+// as finite; a finite x gives 0.
+TEST(Dense, CountsNonFiniteBeforeTheActivation) {
+  const index_t batch = 37, in = 29, out = 45;
+  auto w = random_vector<float>(out * in, 71);
+  const auto b = random_vector<float>(out, 72);
+  for (index_t o = 0; o < out; ++o) w[o * in] = std::abs(w[o * in]) + 1;  // column 0 > 0
+  w[3 * in + 5] = 0;
+  for (Isa isa : testable_isas()) {
+    IsaScope scope(isa);
+    auto x = random_vector<float>(batch * in, 70);
+    std::vector<float> y(batch * out);
+    index_t bad = -1;
+    blockprop::dense_forward<float>(batch, in, out, x.data(), w.data(), b.data(), Activation::relu,
+                                    y.data(), &bad);
+    EXPECT_EQ(bad, 0) << isa_label(isa);
+    x[4 * in + 0] = -std::numeric_limits<float>::infinity();  // -inf in every column: ReLU → 0
+    x[20 * in + 5] = std::numeric_limits<float>::infinity();  // NaN in column 3, inf elsewhere
+    x[36 * in + 28] = std::numeric_limits<float>::quiet_NaN();
+    blockprop::dense_forward<float>(batch, in, out, x.data(), w.data(), b.data(), Activation::relu,
+                                    y.data(), &bad);
+    EXPECT_EQ(bad, 3 * out) << isa_label(isa);
+    for (index_t o = 0; o < out; ++o) EXPECT_EQ(y[4 * out + o], 0.0f) << isa_label(isa);
+  }
 }
 
 }  // namespace

@@ -75,6 +75,14 @@ def dense_forward(x, W, b=None, activation: str = "linear") -> np.ndarray:
     return _core.dense_forward(x, W, b, activation)
 
 
+def _dense_forward_counted(x, W, b=None, activation: str = "linear") -> Tuple[np.ndarray, int]:
+    """``dense_forward``, and the number of non-finite values of ``x·Wᵀ + b`` before the
+    activation: 0 proves ``x`` finite (a NaN or infinity makes its whole row non-finite, whatever
+    ``W`` holds), so predict's first layer checks its input without a pass of its own."""
+    y, bad = _core.dense_forward_counted(x, W, b, activation)
+    return y, int(bad)
+
+
 def dense_backward(x, W, dy, y=None, activation: str = "linear",
                    need_dx: bool = True) -> Tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """Gradients of a dense layer: ``δ = dy ⊙ f'(y)``, ``dx = δ·W``, ``dW = δᵀ·x``, ``db = Σ_batch δ``.

@@ -6,9 +6,11 @@
 namespace blockprop {
 
 // y = f(x·Wᵀ + b)   (bias and activation fused into the GEMM's write-back; b may be null)
+// With nonfinite, *nonfinite = the number of non-finite values of x·Wᵀ + b (before f): 0 proves
+// x finite (a NaN or infinity in x makes its whole row of x·Wᵀ non-finite, whatever W holds).
 template <typename T>
 void dense_forward(index_t batch, index_t in, index_t out, const T* x, const T* w, const T* b,
-                   Activation act, T* y);
+                   Activation act, T* y, index_t* nonfinite = nullptr);
 
 // δ = dy ⊙ f'(y);  dx = δ·W;  dW = δᵀ·x;  db = Σ_batch δ
 // y (the forward's output) is needed unless act is linear. dx and db may be null (not computed).

@@ -1,5 +1,7 @@
 // General matrix multiply, the engine under the dense layers.
 #pragma once
+#include <atomic>
+
 #include "blockprop/types.h"
 
 namespace blockprop {
@@ -9,6 +11,10 @@ template <typename T>
 struct Epilogue {
   const T* bias = nullptr;  // length n, or nullptr for no bias
   Activation act = Activation::linear;
+  // If set, the number of non-finite values of c + bias (before act) is added to it: a NaN or an
+  // infinity anywhere in a row of A makes its whole row of A·B non-finite, so this checks A for
+  // free (predict's check of its input).
+  std::atomic<index_t>* nonfinite = nullptr;
 };
 
 // C = alpha·A·B + beta·C, then the epilogue, with A (m×k), B (k×n), C (m×n) given by a pointer to

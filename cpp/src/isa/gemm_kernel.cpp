@@ -4,6 +4,7 @@
 #include "isa/isa_prelude.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "blockprop/threading.h"
 #include "isa/activation_math.h"
@@ -22,13 +23,17 @@ inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 template <typename T>
 void apply_epilogue(const Epilogue<T>& ep, T* c, index_t rsc, index_t csc, index_t mr,
                     index_t nr, index_t col0) {
-  if (!ep.bias && ep.act == Activation::linear) return;
+  if (!ep.bias && ep.act == Activation::linear && !ep.nonfinite) return;
+  index_t bad = 0;
   for (index_t i = 0; i < mr; ++i) {
     T* row = c + i * rsc;
     if (ep.bias)
       for (index_t j = 0; j < nr; ++j) row[j * csc] += ep.bias[col0 + j];
+    if (ep.nonfinite)
+      for (index_t j = 0; j < nr; ++j) bad += !std::isfinite(row[j * csc]);
     apply_activation(ep.act, row, nr, csc);
   }
+  if (bad) ep.nonfinite->fetch_add(bad, std::memory_order_relaxed);
 }
 
 // C = beta·C (C = 0 when beta is 0, whatever C held), then the epilogue: the k == 0 case.

@@ -9,7 +9,7 @@ training and evaluation behaviour.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -197,6 +197,15 @@ class Dense(Layer):
             z, y = None, K.dense_forward(x, self.weight.data, self.b, self.activation)
         self._x, self._y, self._z = x, y, z
         return y
+
+    def forward_counted(self, x: np.ndarray) -> Tuple[np.ndarray, int]:
+        """``forward`` in evaluation mode, and the number of non-finite values of ``x·Wᵀ + b``
+        (0 proves ``x`` finite): how ``predict`` checks its input."""
+        if self.training:
+            raise RuntimeError("Dense.forward_counted runs in evaluation mode only")
+        y, bad = K._dense_forward_counted(x, self.weight.data, self.b, self.activation)
+        self._x, self._y, self._z = x, y, None
+        return y, bad
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._x is None:
