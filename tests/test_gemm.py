@@ -336,6 +336,16 @@ def test_every_partial_last_panel(m, isa, dtype, rng):
         check_gemm(got, a, b, ta, tb, 0.75, -1.25, c0, dtype=dtype, isa=isa)
 
 
+def strided_4k_and_contiguous(rng, rows, cols, dtype):
+    """The same random rows×cols matrix twice: with a row stride that is a multiple of 4 KiB
+    (which the GEMM always packs) and contiguous."""
+    per_4k = 4096 // np.dtype(dtype).itemsize
+    wide = random_array(rng, (rows, -(-cols // per_4k) * per_4k), dtype)
+    strided = wide[:, :cols]
+    assert strided.strides[0] % 4096 == 0
+    return strided, np.ascontiguousarray(strided)
+
+
 # A row-major A is read in place when C is narrow (at most 8 NR-wide panels) and packed
 # otherwise, or when its row stride is a multiple of 4 KiB (rows would share L1 sets).
 IN_PLACE_SHAPES = [(47, 10, 37), (47, 100, 700), (29, 600, 300), (3, 33, 1000)]
@@ -346,11 +356,7 @@ IN_PLACE_SHAPES = [(47, 10, 37), (47, 100, 700), (29, 600, 300), (3, 33, 1000)]
 def test_a_in_place_and_packed_agree(m, n, k, trans_b, isa, dtype, rng):
     """The same A with a 4 KiB row stride (packed) and contiguous (read in place when C is
     narrow) gives bit-identical C, matching the reference; a partial last micro-panel included."""
-    per_4k = 4096 // np.dtype(dtype).itemsize
-    wide = random_array(rng, (m, -(-k // per_4k) * per_4k), dtype)
-    a_strided = wide[:, :k]
-    assert a_strided.strides[0] % 4096 == 0
-    a_contig = np.ascontiguousarray(a_strided)
+    a_strided, a_contig = strided_4k_and_contiguous(rng, m, k, dtype)
     _, b = operands(rng, m, n, k, False, trans_b, dtype)
     got_strided = blockprop.gemm(a_strided, b, trans_b=trans_b)
     got_contig = blockprop.gemm(a_contig, b, trans_b=trans_b)
@@ -375,11 +381,7 @@ def test_b_in_place_and_packed_agree(m, n, k, trans_a, threads, isa, dtype, rng)
     """The same B with a 4 KiB row stride (packed) and contiguous (read in place when A is
     short) gives bit-identical C, matching the reference, on 1 and 2 threads; B with its rows
     reversed (a negative stride, read in place too) matches the reference."""
-    per_4k = 4096 // np.dtype(dtype).itemsize
-    wide = random_array(rng, (k, -(-n // per_4k) * per_4k), dtype)
-    b_strided = wide[:, :n]
-    assert b_strided.strides[0] % 4096 == 0
-    b_contig = np.ascontiguousarray(b_strided)
+    b_strided, b_contig = strided_4k_and_contiguous(rng, k, n, dtype)
     a, _ = operands(rng, m, n, k, trans_a, False, dtype)
     before = blockprop.get_num_threads()
     try:
