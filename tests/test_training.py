@@ -3,6 +3,7 @@ import os
 import re
 import signal
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -282,6 +283,12 @@ def test_predict_rejects_nonfinite_input_that_the_network_would_hide(dtype):
     X[3, 0] = np.nan
     with pytest.raises(ValueError, match="in 1 rows, the first at row 3"):
         model.predict_classes(X)
+    X[3, 0] = 1e300  # finite in float64, inf in float32: refused without a cast warning
+    if dtype == np.float32:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError, match=r"in 1 rows, the first at row 3\) after conversion to float32$"):
+                model.predict(X)
     X[3, 0] = 1.0
     model.layers[0].W = np.full((4, 3), np.finfo(dtype).max)  # finite weights, overflowing layer
     with np.errstate(over="ignore", invalid="ignore"):

@@ -379,10 +379,11 @@ def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
     checked = first is None
     with _Mode(model, False):
         for rows in _batches(len(X), batch_size):
-            xb = X[rows].astype(model.dtype, copy=False)
             if first is None:
-                out[rows] = model.forward(xb)
+                out[rows] = model.forward(X[rows].astype(model.dtype, copy=False))
                 continue
+            with np.errstate(over="ignore"):  # a float64 value beyond float32: refused just below
+                xb = X[rows].astype(model.dtype, copy=False)
             h, bad = first.forward_counted(xb)
             if bad and not checked:
                 as_inputs(model, X, keep_float64=True)
