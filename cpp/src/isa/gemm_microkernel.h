@@ -48,10 +48,11 @@ inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T
   const index_t prefetch_c_at = ahead > 0 && csc == 1 ? (kc > ahead ? kc - ahead : 0) : -1;
   // FetchNext: l2_next, the next B̃ slice, asked into L2 a line every few k steps (see
   // kPrefetchNextSliceEvery).
-  constexpr index_t l2_every = blocking::kPrefetchNextSliceEvery;
+  constexpr bool fetch_next = FetchNext && blocking::kPrefetchNextSliceEvery > 0;
+  constexpr index_t l2_every = fetch_next ? blocking::kPrefetchNextSliceEvery : 1;
   const T* l2 = l2_next;
   for (index_t p = 0; p < kc; ++p) {
-    if constexpr (FetchNext && l2_every > 0) {
+    if constexpr (fetch_next) {
       if (p % l2_every == 0) {
         __builtin_prefetch(l2, 0, 1);
         l2 += 64 / sizeof(T);
