@@ -250,7 +250,7 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
   const index_t rsb_bytes = sizeof(T) * (rsb < 0 ? -rsb : rsb);
   const bool b_in_place = blocking::kInPlaceB && csb == 1 &&
                           m_panels <= blocking::kInPlaceBMaxAPanels &&
-                          std::min(k_slice<T>(k), k) * rsb_bytes <= blocking::kInPlaceBMaxSliceBytes &&
+                          k_slice<T>(k) * rsb_bytes <= blocking::kInPlaceBMaxSliceBytes &&
                           rsb_bytes % blocking::kAliasingStrideBytes != 0;
   if (nt == 1)
     return gemm_serial<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep, 0,
