@@ -388,9 +388,7 @@ def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
             if bad and not checked:
                 as_inputs(model, X, keep_float64=True)
                 checked = True
-            for layer in model.layers[1:]:
-                h = layer.forward(h)
-            out[rows] = h
+            out[rows] = model._forward_from(1, h)
     return out
 
 

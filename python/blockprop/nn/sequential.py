@@ -117,7 +117,11 @@ class Sequential:
     # --- forward / backward -------------------------------------------------------------------
     def forward(self, X: np.ndarray) -> np.ndarray:
         """The network's output for a batch (no input checks: ``predict`` is the checked way)."""
-        for layer in self.layers:
+        return self._forward_from(0, X)
+
+    def _forward_from(self, start: int, X: np.ndarray) -> np.ndarray:
+        """``forward`` from layer ``start`` on (``predict`` runs the first layer itself)."""
+        for layer in self.layers[start:]:
             X = layer.forward(X)
         return X
 
