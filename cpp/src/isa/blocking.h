@@ -100,6 +100,15 @@ constexpr index_t kMaxSharedPackBytes = index_t(16) << 20;
 // the threads balanced.
 constexpr index_t kSharedChunksPerThread = 8;
 
+// ... but when the shared B̃ is larger than this (it cannot stay in L2), strips are at least
+// kMinSharedStripPanels micro-panels tall, columns cut into more groups instead: each B̃ slice
+// then comes from L3 once per such strip and serves its panels from L2, not once per panel.
+// Measured, 2 threads, % of peak, one-panel strips → four: 256×1024×784 NT/NN 64/65 → 74/73,
+// 256×1024×1024 60/59 → 68/69, 256×2048×512 60/62 → 72/70, 512×1024×1024 69/70 → 71/75; on
+// shapes whose B̃ fits L2 (128×784×128) taller strips cost 2–7 points, hence the threshold.
+constexpr index_t kSharedBInL2Bytes = index_t(1) << 20;  // 1 MiB: Skylake-SP's L2, half of SPR's
+constexpr index_t kMinSharedStripPanels = 4;
+
 // A row-major A is read in place, not packed, when C has at most this many NR-wide panels: each
 // packed A micro-panel would serve too few micro-kernel calls to repay its transpose (measured:
 // 10000×128×784 NT gains 8–40%; C 512 wide loses ~5%, 1024 wide ~10%).

@@ -265,7 +265,10 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
     else
       pack_b_shared<T, NR>(n, k, b, rsb, csb, bp, nt);
     const index_t target = nt * blocking::kSharedChunksPerThread;
-    const index_t per_strip = std::max<index_t>(1, m_panels / target) * MR;
+    const index_t b_bytes = sizeof(T) * k * n_pad;
+    const index_t min_strip =
+        b_bytes > blocking::kSharedBInL2Bytes ? blocking::kMinSharedStripPanels : 1;
+    const index_t per_strip = std::max(min_strip, m_panels / target) * MR;
     const index_t strips = ceil_div(m, per_strip);
     // Fewer strips than that (a batch of 128 rows is 10 micro-panels): the columns are cut too,
     // in whole micro-panels, so each thread still takes several chunks and the threads end
