@@ -92,6 +92,23 @@ def test_every_sample_is_used_including_the_last_partial_batch(monkeypatch):
     assert rows == list(range(10))
 
 
+@pytest.mark.parametrize("separate_relu", (False, True), ids=("fused", "ReLU layer"))
+def test_fit_warns_once_when_the_loss_diverges(separate_relu):
+    """A learning rate that blows the weights up gives a NaN or infinite loss: fit says so once
+    (not once an epoch), naming the epoch; the history keeps the figures."""
+    from blockprop.diagnostics import TrainingDiagnosticWarning
+    X, y = spirals()
+    model = (Sequential(Dense(2, 16, seed=0), ReLU(), Dense(16, 2, seed=1)) if separate_relu
+             else Sequential(Dense(2, 16, "relu", seed=0), Dense(16, 2, seed=1)))
+    with pytest.warns(TrainingDiagnosticWarning, match=r"in epoch 0: training diverged") as caught:
+        hist = model.fit(X, y, epochs=3, batch_size=32, optimizer=SGD(1e30), verbose=0, seed=0)
+    assert sum("diverged" in str(w.message) for w in caught) == 1
+    assert not np.isfinite(hist.history["loss"]).any()
+    with warnings.catch_warnings():  # a sane rate: no warning at all
+        warnings.simplefilter("error")
+        small_model(out=2).fit(X, y, epochs=2, batch_size=32, optimizer=SGD(0.1), verbose=0, seed=0)
+
+
 def test_second_fit_continues_with_the_same_optimizer_state():
     X, y = spirals(50)
     model = small_model(out=2)

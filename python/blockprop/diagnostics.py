@@ -34,7 +34,8 @@ __all__ = ["TrainingDiagnosticWarning", "Diagnostics", "Monitor"]
 
 
 class TrainingDiagnosticWarning(UserWarning):
-    """A layer's gradients vanish or explode, or most of its ReLUs are dead."""
+    """A layer's gradients vanish or explode, most of its ReLUs are dead, or the training loss is
+    not finite (``fit`` warns of that last one even without diagnostics)."""
 
 
 @dataclass

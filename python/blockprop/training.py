@@ -10,6 +10,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple, cast
 
@@ -207,7 +208,8 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     that epoch's metrics. ``diagnostics``: True (or a :class:`blockprop.diagnostics.Diagnostics`
     with custom thresholds) adds per-layer ``"{i}.grad_norm"``, ``"{i}.weight_norm"``,
     ``"{i}.update_ratio"`` and ``"{i}.dead_relu"`` to the history and warns on vanishing or
-    exploding gradients and dead ReLUs (see :mod:`blockprop.diagnostics`).
+    exploding gradients and dead ReLUs (see :mod:`blockprop.diagnostics`). Without them, a NaN or
+    infinite training loss still gets one ``TrainingDiagnosticWarning`` a fit: training diverged.
 
     ``loss`` ("cross_entropy", "mse", "bce" or a Loss), ``optimizer`` and ``schedule`` default to
     those of the model's previous ``fit`` (state included), else cross-entropy, ``SGD(0.01)`` and
@@ -235,6 +237,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     n, steps = len(X), math.ceil(len(X) / batch_size)
     monitor = diagnostics_module.Monitor(model, monitor_config) if monitor_config else None
     model.stop_training = False
+    diverged = False
     with _DeferInterrupt() as interrupt, _Mode(model, True):
         for cb in cbs:
             cb.on_train_begin(model)
@@ -291,8 +294,15 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                         scores = _evaluate(model, loss_fn, *val, batch_size=max(batch_size, 1024))
                     metrics.update({f"val_{k}": v for k, v in scores.items()})
                 metrics["lr"], metrics["time"] = lr, time.perf_counter() - start
-                if monitor:
+                if monitor:  # it warns on divergence itself, with the layers' figures
                     metrics.update(monitor.end_epoch(epoch, metrics["loss"]))
+                elif not math.isfinite(metrics["loss"]) and not diverged:
+                    diverged = True  # once a fit: every later epoch's loss is non-finite too
+                    warnings.warn(
+                        f"the training loss is {metrics['loss']} in epoch {epoch}: training "
+                        f"diverged (learning rate {lr:g}); lower the learning rate, normalize the "
+                        "inputs, or fit with diagnostics=True to see which layer blows up",
+                        diagnostics_module.TrainingDiagnosticWarning, stacklevel=4)
                 history.append(epoch, metrics)
                 text = {k: (f"{v:.4g}" if k in ("lr", "time") else f"{v:.4f}") for k, v in metrics.items()}
                 bar.set_postfix(text, refresh=True)
