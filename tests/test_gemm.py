@@ -299,9 +299,11 @@ def test_hypothesis(m, n, k, trans_a, trans_b, dtype, isa_name, alpha, beta, wit
 # With B shared and fewer row strips than chunks wanted, the strips are cut into column groups
 # too (47×300: 4 one-panel strips × 4 groups of 96, 96, 96 and 12 columns on AVX-512).
 # A shared B too large for L2 (over 1 MiB) gets strips of at least 4 panels (75×700×600: 4 + 2
-# panels on AVX-512, 4 + 4 + 4 + 1 on AVX2).
+# panels on AVX-512, 4 + 4 + 4 + 1 on AVX2). When the column groups of a strip would each pack
+# its rows of A again, A is packed once for all of them (60×520×1024: rows 4 KiB apart, never read
+# in place; 6 groups on AVX-512; 75×700×600 with A transposed too).
 THREAD_SHAPES = [(128, 128, 784), (30, 130, 784), (16, 2050, 2100), (200, 2050, 2100), (47, 300, 200),
-                 (75, 700, 600)]
+                 (75, 700, 600), (60, 520, 1024)]
 
 
 @pytest.mark.parametrize("m,n,k", THREAD_SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in THREAD_SHAPES])

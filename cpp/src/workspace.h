@@ -10,7 +10,8 @@ enum WorkspaceSlot : int {
   kPackB = 1,
   kDelta = 2,
   kSharedB = 3,  // B packed whole by the calling thread's GEMM, read by every pool thread
-  kWorkspaceSlots = 4
+  kSharedA = 4,  // A packed whole likewise, when several chunks would each pack the same rows
+  kWorkspaceSlots = 5
 };
 
 // A 64-byte aligned buffer of at least `bytes` owned by the calling thread; valid until the next

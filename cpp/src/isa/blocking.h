@@ -109,6 +109,13 @@ constexpr index_t kSharedChunksPerThread = 8;
 constexpr index_t kSharedBInL2Bytes = index_t(1) << 20;  // 1 MiB: Skylake-SP's L2, half of SPR's
 constexpr index_t kMinSharedStripPanels = 4;
 
+// With B shared and C cut into column groups too, A is packed once for all chunks (not once a
+// chunk) when the chunks would repeat at least this many elements of packing: below it the extra
+// hand-off to the threads costs more (measured, 2 threads, % of peak, packed once against once a
+// chunk: 256×1024×1024 NN/NT 68/65 → 69/68, 64×1024×1024 NN 48 → 50; 128×784×128 NN, whose
+// chunks repeat 16 K elements, 63 → 56).
+constexpr index_t kMinRepeatedAPackElements = index_t(1) << 18;
+
 // A row-major A is read in place, not packed, when C has at most this many NR-wide panels: each
 // packed A micro-panel would serve too few micro-kernel calls to repay its transpose (measured:
 // 10000×128×784 NT gains 8–40%; C 512 wide loses ~5%, 1024 wide ~10%).

@@ -114,16 +114,63 @@ struct SharedB {
   index_t ld, col;
 };
 
+// A packed once for every thread by pack_a_shared: micro-panels for ld rows (the whole GEMM's m,
+// padded); the GEMM that reads it starts at row `row` of them (a whole number of panels).
+template <typename T>
+struct SharedA {
+  const T* data;
+  index_t ld, row;
+};
+
+// A narrow C uses each packed A micro-panel too few times to repay the packing (a transpose
+// for row-major A): full micro-panels of a row-major A are then read in place, unless A's row
+// stride would put them in the same L1 sets.
+template <typename T, int NR>
+bool reads_a_in_place(index_t n, index_t rsa, index_t csa) {
+  return csa == 1 && ceil_div(n, NR) <= blocking::kInPlaceAMaxPanels &&
+         (rsa * index_t(sizeof(T))) % blocking::kAliasingStrideBytes != 0;
+}
+
+// Rows [0, mc) × columns [0, kc) of A into consecutive micro-panels at dst (panel ir at
+// dst + ir·MR·kc), skipping the full panels when A is read in place.
+template <typename T, int MR>
+void pack_a_block(index_t mc, index_t kc, const T* a, index_t rsa, index_t csa, T* dst,
+                  bool a_in_place) {
+  if (rsa == 1 && csa != 1)  // column-major A: long contiguous reads
+    return pack_a_block_colmajor<T, MR>(mc, kc, a, csa, dst);
+  for (index_t ir = 0, n_ir = ceil_div(mc, MR); ir < n_ir; ++ir) {
+    const index_t i0 = ir * MR;
+    if (a_in_place && i0 + MR <= mc) continue;  // only a partial last panel needs padding
+    pack_a_panel<T, MR>(std::min<index_t>(MR, mc - i0), kc, a + i0 * rsa, rsa, csa,
+                        dst + ir * MR * kc);
+  }
+}
+
+// All of A packed, for every thread to read: the k slice starting at pc holds ceil(m/MR)
+// micro-panels, panel ir at ap + pc·m_pad + ir·MR·kc. Strips of `strip` rows are packed in parallel.
+template <typename T, int MR>
+void pack_a_shared(index_t m, index_t k, const T* a, index_t rsa, index_t csa, T* ap,
+                   index_t strip, int nt) {
+  const index_t KC = k_slice<T>(k), m_pad = ceil_div(m, MR) * MR, strips = ceil_div(m, strip);
+  auto block = [&](index_t t) {
+    const index_t pc = (t / strips) * KC, lo = (t % strips) * strip;
+    const index_t kc = std::min(KC, k - pc);
+    pack_a_block<T, MR>(std::min(strip, m - lo), kc, a + lo * rsa + pc * csa, rsa, csa,
+                        ap + pc * m_pad + lo * kc, false);
+  };
+  parallel_for(ceil_div(k, KC) * strips, nt, block);
+}
+
 }  // namespace
 
 // One thread's GEMM on a sub-block of C, with its own packing buffers (or B already packed by
-// pack_b_shared, `shared`): no barriers inside. NR is the width of the micro-tile: the
+// pack_b_shared, `shared`, and A by pack_a_shared, `shared_a`): no barriers inside. NR is the width of the micro-tile: the
 // instruction set's, or one vector for a narrow C (see gemm_blocked).
 template <typename T, int NR>
 void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
                  const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
                  const Epilogue<T>& ep, index_t col0, const SharedB<T>* shared = nullptr,
-                 bool b_in_place_arg = false) {
+                 bool b_in_place_arg = false, const SharedA<T>* shared_a = nullptr) {
   const bool b_in_place = blocking::kInPlaceB && b_in_place_arg;  // compiled out where it is off
   using Blk = blocking::BP_ISA_NS<T>;
   constexpr int MR = Blk::MR;
@@ -134,12 +181,10 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
   const index_t KC = k_slice<T>(k);
   const index_t kc_max = std::min(KC, k);
   const index_t n_pad = ceil_div(n, NR) * NR;
-  T* abuf = static_cast<T*>(
-      thread_workspace(kPackA, sizeof(T) * std::min(MC, ceil_div(m, MR) * MR) * kc_max));
-  // A narrow C uses each packed A micro-panel too few times to repay the packing (a transpose
-  // for row-major A): full micro-panels of a row-major A are then read in place.
-  const bool a_in_place = csa == 1 && ceil_div(n, NR) <= blocking::kInPlaceAMaxPanels &&
-                          (rsa * index_t(sizeof(T))) % blocking::kAliasingStrideBytes != 0;
+  T* abuf = shared_a ? nullptr
+                     : static_cast<T*>(thread_workspace(
+                           kPackA, sizeof(T) * std::min(MC, ceil_div(m, MR) * MR) * kc_max));
+  const bool a_in_place = !shared_a && reads_a_in_place<T, NR>(n, rsa, csa);
   T* bbuf = shared ? nullptr
                     : static_cast<T*>(thread_workspace(kPackB, sizeof(T) * std::min(NC, n_pad) * kc_max));
 
@@ -153,15 +198,10 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
       const index_t kc = std::min(KC, k - pc);
       const T beta_pc = pc == 0 ? beta : T(1);  // later k slices add to the partial sums
       const bool last_pc = pc + kc == k;
-      if (rsa == 1 && csa != 1)  // column-major A: long contiguous reads
-        pack_a_block_colmajor<T, MR>(mc, kc, a + ic + pc * csa, csa, abuf);
-      else
-        for (index_t ir = 0; ir < n_ir; ++ir) {
-          const index_t i0 = ic + ir * MR;
-          if (a_in_place && i0 + MR <= m) continue;  // only a partial last panel needs padding
-          pack_a_panel<T, MR>(std::min<index_t>(MR, m - i0), kc, a + i0 * rsa + pc * csa, rsa,
-                              csa, abuf + ir * MR * kc);
-        }
+      const T* apanels = shared_a ? shared_a->data + pc * shared_a->ld + (shared_a->row + ic) * kc
+                                  : abuf;
+      if (!shared_a)
+        pack_a_block<T, MR>(mc, kc, a + ic * rsa + pc * csa, rsa, csa, abuf, a_in_place);
       for (index_t jc = 0; jc < n; jc += NC) {
         const index_t nc = std::min(NC, n - jc);
         const index_t n_jr = ceil_div(nc, NR);
@@ -193,7 +233,7 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
         for (index_t ir = 0; ir < n_ir; ++ir) {
           const index_t i0 = ic + ir * MR;
           const index_t mr = std::min<index_t>(MR, m - i0);
-          const T* ap = abuf + ir * MR * kc;
+          const T* ap = apanels + ir * MR * kc;
           for (index_t jr = 0; jr < n_jr; ++jr) {
             const index_t j0 = jc + jr * NR;
             const index_t nr = std::min<index_t>(NR, n - j0);
@@ -276,12 +316,26 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
     const index_t n_panels = ceil_div(n, NR);
     const index_t per_group = ceil_div(n_panels, std::min(n_panels, ceil_div(target, strips))) * NR;
     const index_t groups = ceil_div(n, per_group);
+    // With several column groups, each chunk of a strip would pack the strip's rows of A again:
+    // A is then packed once for all of them (unless the chunks read it in place), when the
+    // repeats would cost more than the extra hand-off to the threads.
+    const index_t m_pad = m_panels * MR;
+    const bool share_a = groups > 1 && !reads_a_in_place<T, NR>(per_group, rsa, csa) &&
+                         (groups - 1) * m * k >= blocking::kMinRepeatedAPackElements &&
+                         sizeof(T) * k * m_pad <= blocking::kMaxSharedPackBytes;
+    T* ap = nullptr;
+    if (share_a) {
+      ap = static_cast<T*>(thread_workspace(kSharedA, sizeof(T) * k * m_pad));
+      pack_a_shared<T, MR>(m, k, a, rsa, csa, ap, per_strip, nt);
+    }
     auto tile = [&](index_t t) {
       const index_t lo = (t / groups) * per_strip, len = std::min(per_strip, m - lo);
       const index_t jlo = (t % groups) * per_group, jlen = std::min(per_group, n - jlo);
       const SharedB<T> shared{bp, n_pad, jlo};
+      const SharedA<T> shared_a{ap, m_pad, lo};
       gemm_serial<T, NR>(len, jlen, k, alpha, a + lo * rsa, rsa, csa, b + jlo * csb, rsb, csb, beta,
-                         c + lo * rsc + jlo * csc, rsc, csc, ep, jlo, &shared, b_in_place);
+                         c + lo * rsc + jlo * csc, rsc, csc, ep, jlo, &shared, b_in_place,
+                         share_a ? &shared_a : nullptr);
     };
     return parallel_for(strips * groups, nt, tile);
   }
