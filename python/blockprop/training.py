@@ -297,7 +297,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
                 if monitor:  # it warns on divergence itself, with the layers' figures
                     metrics.update(monitor.end_epoch(epoch, metrics["loss"]))
                 elif not math.isfinite(metrics["loss"]) and not diverged:
-                    diverged = True  # once a fit: every later epoch's loss is non-finite too
+                    diverged = True  # once a fit, not once an epoch
                     warnings.warn(
                         f"the training loss is {metrics['loss']} in epoch {epoch}: training "
                         f"diverged (learning rate {lr:g}); lower the learning rate, normalize the "
