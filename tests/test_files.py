@@ -326,10 +326,8 @@ def test_kill_during_save_keeps_a_whole_file(tmp_path):
                 proc.wait()
         saved_versions = [int(line) for line in [first] + proc.stdout.read().split() if line.strip()]
         proc.stdout.close()
-        leftovers = list(tmp_path.glob(".tmp-big.npz-*"))
+        leftovers = list(tmp_path.glob(".tmp-*-big.npz-*"))
         mid_save += bool(leftovers)  # the kill landed inside a save (its temporary file remains)
-        for f in leftovers:
-            f.unlink()
         model = bp.load(path)  # must not raise
         values = {float(p.data.flat[0]) for p in model.parameters().values()}
         assert len(values) == 1, f"attempt {attempt}: a mix of versions {values}"
@@ -338,4 +336,25 @@ def test_kill_during_save_keeps_a_whole_file(tmp_path):
             assert np.all(p.data == version), f"attempt {attempt}: a partly written version {version}"
         # The last complete save, or the one in flight if its rename had happened.
         assert version in (saved_versions[-1], saved_versions[-1] + 1), (version, saved_versions[-3:])
+        model.save(path)  # the next save to the path removes what the killed one left
+        assert not list(tmp_path.glob(".tmp-*")), f"attempt {attempt}: {leftovers} survived a save"
     assert kills == 5 and mid_save >= 1, (kills, mid_save)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the liveness probe (signal 0) is POSIX only")
+def test_save_removes_only_temporaries_of_dead_savers_of_that_file(tmp_path):
+    """A save deletes the temporary files of earlier saves to the same path by processes of this
+    host that are gone; those of a live process, of another host or of another file stay."""
+    import socket
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid, host = int(dead.stdout), socket.gethostname()
+    names = {"dead": f".tmp-{host}.{dead_pid}-m.npz-abc", "live": f".tmp-{host}.{os.getppid()}-m.npz-abc",
+             "other host": f".tmp-{host}x.{dead_pid}-m.npz-abc",
+             "other file": f".tmp-{host}.{dead_pid}-n.npz-abc", "not ours": f".tmp-{host}.x{dead_pid}-m.npz-a"}
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"partial")
+    Sequential(Dense(2, 3, seed=0)).save(tmp_path / "m.npz")
+    left = {what for what, name in names.items() if (tmp_path / name).exists()}
+    assert left == set(names) - {"dead"}, left
+    assert {p.name for p in tmp_path.iterdir()} == set(names.values()) - {names["dead"]} | {"m.npz"}

@@ -4,12 +4,14 @@ Layout: every array is an entry (``param/0.W``, ``buffer/1.running_mean``, ``opt
 uint8 array holding UTF-8 JSON: ``{"format": "blockprop", "format_version": 1, "dtype",
 "layers", "loss", "optimizer", "schedule", "progress"}``. Loading never unpickles, so a file can't
 run code; any damage or mismatch is reported as ``ValueError``. Saving goes through a temporary
-file that replaces the target only once fully written, so a crash never loses the old file.
+file that replaces the target only once fully written, so a crash never loses the old file; a
+later save to the same path removes what a killed one left (see ``_remove_stale_temporaries``).
 """
 from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 import warnings
 import zipfile
@@ -62,6 +64,41 @@ def _arrays_and_optimizer(model: Sequential):
     return arrays, optimizer
 
 
+def _temporary_head() -> str:
+    """Start of the names of this host's temporary save files: ``.tmp-HOST.``, then ``PID-NAME-``
+    and mkstemp's random part, so that a later save can tell a file that a killed process left."""
+    return f".tmp-{socket.gethostname()}."
+
+
+def _remove_stale_temporaries(path: str, directory: str) -> None:
+    """Delete the temporary files that saves to ``path`` by processes of this host that no longer
+    run have left (killed mid-save): nothing else can finish them. Files of live processes, of
+    other hosts (a shared directory) or of other targets are left alone; POSIX only (the liveness
+    probe, signal 0, would terminate the process on Windows)."""
+    if os.name != "posix":
+        return
+    head, target = _temporary_head(), os.path.basename(path) + "-"
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(head)]
+    except OSError:
+        return
+    for name in names:
+        pid, _, rest = name[len(head):].partition("-")
+        if not (pid.isdigit() and rest.startswith(target)) or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive: its save may still be in progress
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue  # alive but another user's, or unknown: keep
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass
+
+
 def save(model: Sequential, path: str) -> None:
     """Write ``model`` to ``path`` atomically (see the module docstring for the format)."""
     header = _header(model)
@@ -69,7 +106,8 @@ def save(model: Sequential, path: str) -> None:
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_temporary_head()}{os.getpid()}-{os.path.basename(path)}-",
+                               dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -90,6 +128,7 @@ def save(model: Sequential, path: str) -> None:
             os.close(dir_fd)
     except OSError:
         pass
+    _remove_stale_temporaries(path, directory)
 
 
 # The zip and .npy readers answer damaged bytes with many exception types (ValueError,
