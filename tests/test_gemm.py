@@ -297,7 +297,7 @@ def test_hypothesis(m, n, k, trans_a, trans_b, dtype, isa_name, alpha, beta, wit
 # batch), row strips too thin for that (m under two micro-panels per thread), and a B too large
 # to share (over 16 MiB packed), where each chunk packs its own slices.
 # With B shared and fewer row strips than chunks wanted, the strips are cut into column groups
-# too (47×300: 4 one-panel strips × 4 groups of 96, 96, 96 and 12 columns on AVX-512).
+# too (47×300×200: 4 one-panel strips × 3 groups of 128, 128 and 44 columns on AVX-512).
 # A shared B too large for L2 (over 1 MiB) gets strips of at least 4 panels (75×700×600: 4 + 2
 # panels on AVX-512, 4 + 4 + 4 + 1 on AVX2). When the column groups of a strip would each pack
 # its rows of A again, A is packed once for all of them (60×520×1024: rows 4 KiB apart, never read

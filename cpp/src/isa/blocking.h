@@ -101,6 +101,11 @@ constexpr index_t kMaxSharedPackBytes = index_t(16) << 20;
 // the threads balanced.
 constexpr index_t kSharedChunksPerThread = 8;
 
+// ... but no more chunks than leave each this many multiply-adds: below it the hand-offs and the
+// repeated packing of A's rows cost more than the balance gains (measured, 2 threads, % of peak:
+// 128³ NN/NT/TN 50/39/48 → 58/45/56, 96³ NN/TN 31/35 → 50/50; 2¹⁹ lost 128³ its balance).
+constexpr index_t kMinSharedChunkWork = index_t(1) << 18;
+
 // ... but when the shared B̃ is larger than this (it cannot stay in L2), strips are at least
 // kMinSharedStripPanels micro-panels tall, columns cut into more groups instead: each B̃ slice
 // then comes from L3 once per such strip and serves its panels from L2, not once per panel.

@@ -304,7 +304,8 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
       pack_b_partial_shared<T, NR>(n, k, b, rsb, csb, bp);
     else
       pack_b_shared<T, NR>(n, k, b, rsb, csb, bp, nt);
-    const index_t target = nt * blocking::kSharedChunksPerThread;
+    const index_t target = std::max<index_t>(
+        nt, std::min(nt * blocking::kSharedChunksPerThread, work / blocking::kMinSharedChunkWork));
     const index_t b_bytes = sizeof(T) * k * n_pad;
     const index_t min_strip =
         b_bytes > blocking::kSharedBInL2Bytes ? blocking::kMinSharedStripPanels : 1;
