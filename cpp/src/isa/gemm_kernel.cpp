@@ -164,8 +164,8 @@ void pack_a_shared(index_t m, index_t k, const T* a, index_t rsa, index_t csa, T
 }  // namespace
 
 // One thread's GEMM on a sub-block of C, with its own packing buffers (or B already packed by
-// pack_b_shared, `shared`, and A by pack_a_shared, `shared_a`): no barriers inside. NR is the width of the micro-tile: the
-// instruction set's, or one vector for a narrow C (see gemm_blocked).
+// pack_b_shared, `shared`, and A by pack_a_shared, `shared_a`): no barriers inside. NR is the
+// width of the micro-tile: the instruction set's, or one vector for a narrow C (see gemm_blocked).
 template <typename T, int NR>
 void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
                  const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
