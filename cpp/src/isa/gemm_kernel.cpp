@@ -147,7 +147,8 @@ void pack_a_block(index_t mc, index_t kc, const T* a, index_t rsa, index_t csa, 
 }
 
 // All of A packed, for every thread to read: the k slice starting at pc holds ceil(m/MR)
-// micro-panels, panel ir at ap + pc·m_pad + ir·MR·kc. Strips of `strip` rows are packed in parallel.
+// micro-panels, panel ir at ap + pc·m_pad + ir·MR·kc. Strips of `strip` rows are packed in
+// parallel.
 template <typename T, int MR>
 void pack_a_shared(index_t m, index_t k, const T* a, index_t rsa, index_t csa, T* ap,
                    index_t strip, int nt) {
@@ -198,8 +199,8 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
       const index_t kc = std::min(KC, k - pc);
       const T beta_pc = pc == 0 ? beta : T(1);  // later k slices add to the partial sums
       const bool last_pc = pc + kc == k;
-      const T* apanels = shared_a ? shared_a->data + pc * shared_a->ld + (shared_a->row + ic) * kc
-                                  : abuf;
+      const T* apanels =
+          shared_a ? shared_a->data + pc * shared_a->ld + (shared_a->row + ic) * kc : abuf;
       if (!shared_a)
         pack_a_block<T, MR>(mc, kc, a + ic * rsa + pc * csa, rsa, csa, abuf, a_in_place);
       for (index_t jc = 0; jc < n; jc += NC) {
