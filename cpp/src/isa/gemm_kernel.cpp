@@ -299,15 +299,15 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
 
   // Row strips over one shared packing of B: no packing is repeated, so the strips can be thin
   // (a few micro-panels), which balances the threads.
-  if (m_panels >= 2 * nt && sizeof(T) * k * n_pad <= blocking::kMaxSharedPackBytes) {
-    T* bp = static_cast<T*>(thread_workspace(kSharedB, sizeof(T) * k * n_pad));
+  const index_t b_bytes = sizeof(T) * k * n_pad;  // all of B packed
+  if (m_panels >= 2 * nt && b_bytes <= blocking::kMaxSharedPackBytes) {
+    T* bp = static_cast<T*>(thread_workspace(kSharedB, b_bytes));
     if (b_in_place)
       pack_b_partial_shared<T, NR>(n, k, b, rsb, csb, bp);
     else
       pack_b_shared<T, NR>(n, k, b, rsb, csb, bp, nt);
     const index_t target = std::max<index_t>(
         nt, std::min(nt * blocking::kSharedChunksPerThread, work / blocking::kMinSharedChunkWork));
-    const index_t b_bytes = sizeof(T) * k * n_pad;
     const index_t min_strip =
         b_bytes > blocking::kSharedBInL2Bytes ? blocking::kMinSharedStripPanels : 1;
     const index_t per_strip = std::max(min_strip, m_panels / target) * MR;
