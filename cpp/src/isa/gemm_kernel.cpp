@@ -272,6 +272,57 @@ void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t r
   }
 }
 
+// C cut into row strips (and column groups of them) over one packing of B shared by the threads:
+// no packing is repeated, so the chunks can be thin (a few micro-panels), which balances the
+// threads. col0: the first column of this C in the epilogue's bias.
+template <typename T, int NR>
+void gemm_shared_b(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
+                   const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
+                   const Epilogue<T>& ep, index_t col0, int nt, bool b_in_place) {
+  constexpr int MR = blocking::BP_ISA_NS<T>::MR;
+  const index_t work = m * n * k, m_panels = ceil_div(m, MR), n_pad = ceil_div(n, NR) * NR;
+  const index_t b_bytes = sizeof(T) * k * n_pad;  // all of B packed
+  T* bp = static_cast<T*>(thread_workspace(kSharedB, b_bytes));
+  if (b_in_place)
+    pack_b_partial_shared<T, NR>(n, k, b, rsb, csb, bp);
+  else
+    pack_b_shared<T, NR>(n, k, b, rsb, csb, bp, nt);
+  const index_t target = std::max<index_t>(
+      nt, std::min(nt * blocking::kSharedChunksPerThread, work / blocking::kMinSharedChunkWork));
+  const index_t min_strip =
+      b_bytes > blocking::kSharedBInL2Bytes ? blocking::kMinSharedStripPanels : 1;
+  const index_t per_strip = std::max(min_strip, m_panels / target) * MR;
+  const index_t strips = ceil_div(m, per_strip);
+  // Fewer strips than that (a batch of 128 rows is 10 micro-panels): the columns are cut too,
+  // in whole micro-panels, so each thread still takes several chunks and the threads end
+  // together (10 one-panel strips on 2 threads would leave one thread idle for a panel).
+  const index_t n_panels = ceil_div(n, NR);
+  const index_t per_group = ceil_div(n_panels, std::min(n_panels, ceil_div(target, strips))) * NR;
+  const index_t groups = ceil_div(n, per_group);
+  // With several column groups, each chunk of a strip would pack the strip's rows of A again:
+  // A is then packed once for all of them (unless the chunks read it in place), when the
+  // repeats would cost more than the extra hand-off to the threads.
+  const index_t m_pad = m_panels * MR;
+  const bool share_a = groups > 1 && !reads_a_in_place<T, NR>(per_group, rsa, csa) &&
+                       (groups - 1) * m * k >= blocking::kMinRepeatedAPackElements &&
+                       sizeof(T) * k * m_pad <= blocking::kMaxSharedPackBytes;
+  T* ap = nullptr;
+  if (share_a) {
+    ap = static_cast<T*>(thread_workspace(kSharedA, sizeof(T) * k * m_pad));
+    pack_a_shared<T, MR>(m, k, a, rsa, csa, ap, per_strip, nt);
+  }
+  auto tile = [&](index_t t) {
+    const index_t lo = (t / groups) * per_strip, len = std::min(per_strip, m - lo);
+    const index_t jlo = (t % groups) * per_group, jlen = std::min(per_group, n - jlo);
+    const SharedB<T> shared{bp, n_pad, jlo};
+    const SharedA<T> shared_a{ap, m_pad, lo};
+    gemm_serial<T, NR>(len, jlen, k, alpha, a + lo * rsa, rsa, csa, b + jlo * csb, rsb, csb, beta,
+                       c + lo * rsc + jlo * csc, rsc, csc, ep, col0 + jlo, &shared, b_in_place,
+                       share_a ? &shared_a : nullptr);
+  };
+  parallel_for(strips * groups, nt, tile);
+}
+
 // C is cut into chunks (column strips, or row strips when C is tall) that the pool's threads take
 // in turn; each chunk is a whole serial GEMM with its own packing. No barrier: a thread the OS has
 // descheduled delays at most the chunk it holds, and every element of C is still summed by one
@@ -297,49 +348,22 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
     return gemm_serial<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep, 0,
                               nullptr, b_in_place);
 
-  // Row strips over one shared packing of B: no packing is repeated, so the strips can be thin
-  // (a few micro-panels), which balances the threads.
-  const index_t b_bytes = sizeof(T) * k * n_pad;  // all of B packed
-  if (m_panels >= 2 * nt && b_bytes <= blocking::kMaxSharedPackBytes) {
-    T* bp = static_cast<T*>(thread_workspace(kSharedB, b_bytes));
-    if (b_in_place)
-      pack_b_partial_shared<T, NR>(n, k, b, rsb, csb, bp);
-    else
-      pack_b_shared<T, NR>(n, k, b, rsb, csb, bp, nt);
-    const index_t target = std::max<index_t>(
-        nt, std::min(nt * blocking::kSharedChunksPerThread, work / blocking::kMinSharedChunkWork));
-    const index_t min_strip =
-        b_bytes > blocking::kSharedBInL2Bytes ? blocking::kMinSharedStripPanels : 1;
-    const index_t per_strip = std::max(min_strip, m_panels / target) * MR;
-    const index_t strips = ceil_div(m, per_strip);
-    // Fewer strips than that (a batch of 128 rows is 10 micro-panels): the columns are cut too,
-    // in whole micro-panels, so each thread still takes several chunks and the threads end
-    // together (10 one-panel strips on 2 threads would leave one thread idle for a panel).
+  if (m_panels >= 2 * nt) {
+    const index_t b_bytes = sizeof(T) * k * n_pad;  // all of B packed
+    if (b_bytes <= blocking::kMaxSharedPackBytes)
+      return gemm_shared_b<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep,
+                                  0, nt, b_in_place);
+    // B too big for one shared copy: column blocks of C whose packed B fits, each run as above.
+    // Chunks that packed for themselves (below) would pack all of A once a chunk; this packs it
+    // once a block.
     const index_t n_panels = ceil_div(n, NR);
-    const index_t per_group = ceil_div(n_panels, std::min(n_panels, ceil_div(target, strips))) * NR;
-    const index_t groups = ceil_div(n, per_group);
-    // With several column groups, each chunk of a strip would pack the strip's rows of A again:
-    // A is then packed once for all of them (unless the chunks read it in place), when the
-    // repeats would cost more than the extra hand-off to the threads.
-    const index_t m_pad = m_panels * MR;
-    const bool share_a = groups > 1 && !reads_a_in_place<T, NR>(per_group, rsa, csa) &&
-                         (groups - 1) * m * k >= blocking::kMinRepeatedAPackElements &&
-                         sizeof(T) * k * m_pad <= blocking::kMaxSharedPackBytes;
-    T* ap = nullptr;
-    if (share_a) {
-      ap = static_cast<T*>(thread_workspace(kSharedA, sizeof(T) * k * m_pad));
-      pack_a_shared<T, MR>(m, k, a, rsa, csa, ap, per_strip, nt);
-    }
-    auto tile = [&](index_t t) {
-      const index_t lo = (t / groups) * per_strip, len = std::min(per_strip, m - lo);
-      const index_t jlo = (t % groups) * per_group, jlen = std::min(per_group, n - jlo);
-      const SharedB<T> shared{bp, n_pad, jlo};
-      const SharedA<T> shared_a{ap, m_pad, lo};
-      gemm_serial<T, NR>(len, jlen, k, alpha, a + lo * rsa, rsa, csa, b + jlo * csb, rsb, csb, beta,
-                         c + lo * rsc + jlo * csc, rsc, csc, ep, jlo, &shared, b_in_place,
-                         share_a ? &shared_a : nullptr);
-    };
-    return parallel_for(strips * groups, nt, tile);
+    const index_t max_panels =
+        std::max<index_t>(1, blocking::kMaxSharedPackBytes / (index_t(sizeof(T)) * k * NR));
+    const index_t cols = ceil_div(n_panels, ceil_div(n_panels, max_panels)) * NR;
+    for (index_t jlo = 0; jlo < n; jlo += cols)
+      gemm_shared_b<T, NR>(m, std::min(cols, n - jlo), k, alpha, a, rsa, csa, b + jlo * csb, rsb,
+                           csb, beta, c + jlo * csc, rsc, csc, ep, jlo, nt, b_in_place);
+    return;
   }
 
   // Otherwise each chunk packs for itself: split the dimension whose strips duplicate less
