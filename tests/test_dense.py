@@ -53,10 +53,11 @@ def test_forward(batch, n_in, n_out, bias, activation, isa, dtype, rng):
                  name=f"dense_forward({activation}, bias={bias})", shape=(batch, n_in, n_out))
 
 
-@pytest.mark.parametrize("batch,n_in,n_out", [(128, 784, 128), (47, 200, 300), (60, 2100, 2050)])
+@pytest.mark.parametrize("batch,n_in,n_out", [(128, 784, 128), (47, 200, 300), (60, 2100, 2050),
+                                                (60, 1024, 4130)])
 def test_forward_threads_bit_identical(batch, n_in, n_out, isa, dtype, rng):
     """Bias and activation are applied per chunk of C with the chunk's own columns of b: 1, 2 and
-    3 threads (row strips, column groups of them, and column blocks when the packed W is too large
+    3 threads (row strips, column groups of them, and k slices and column blocks of a W too large
     to share whole) give the same bits, matching the reference."""
     x, W, b = layer(rng, batch, n_in, n_out, dtype)
     before = blockprop.get_num_threads()

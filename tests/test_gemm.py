@@ -294,8 +294,10 @@ def test_hypothesis(m, n, k, trans_a, trans_b, dtype, isa_name, alpha, beta, wit
 
 
 # How a multithreaded GEMM is cut: row strips over one shared packing of B (a dense layer's
-# batch), row strips too thin for that (m under two micro-panels per thread), and a B too large
-# to share (over 16 MiB packed), where each chunk packs its own slices.
+# batch); chunks that pack for themselves when the rows are too few for that (m under two
+# micro-panels per thread: 16×2050×2100); a B too large to share whole (over 16 MiB packed),
+# shared a k slice at a time (200×2050×2100), in column blocks when a slice is too large too
+# (60×4130×1024, float; double's two slices of 512 are each cut in two).
 # With B shared and fewer row strips than chunks wanted, the strips are cut into column groups
 # too (47×300×200: 4 one-panel strips × 3 groups of 128, 128 and 44 columns on AVX-512).
 # A shared B too large for L2 (over 1 MiB) gets strips of at least 4 panels (75×700×600: 4 + 2
@@ -303,28 +305,33 @@ def test_hypothesis(m, n, k, trans_a, trans_b, dtype, isa_name, alpha, beta, wit
 # its rows of A again, A is packed once for all of them (60×520×1024: rows 4 KiB apart, never read
 # in place; 6 groups on AVX-512; 75×700×600 with A transposed too).
 THREAD_SHAPES = [(128, 128, 784), (30, 130, 784), (16, 2050, 2100), (200, 2050, 2100), (47, 300, 200),
-                 (75, 700, 600), (60, 520, 1024)]
+                 (75, 700, 600), (60, 520, 1024), (60, 4130, 1024)]
 
 
 @pytest.mark.parametrize("m,n,k", THREAD_SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in THREAD_SHAPES])
 @pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES, ids=lambda t: "T" if t else "N")
 def test_thread_splits_match_reference_and_each_other(m, n, k, trans_a, trans_b, isa, dtype, rng):
     """1, 2 and 3 threads give bit-identical C (each element summed in one fixed order), and C
-    matches the reference, on every way the GEMM is cut across threads."""
+    matches the reference, on every way the GEMM is cut across threads: C = A·B, and C = alpha·A·B
+    + beta·C into a given C (beta scales C once, however the k dimension is cut)."""
     a, b = operands(rng, m, n, k, trans_a, trans_b, dtype)
+    c0 = rng.standard_normal((m, n)).astype(dtype)
     before = blockprop.get_num_threads()
     try:
-        results = []
+        results, scaled = [], []
         for threads in (1, 2, 3):
             blockprop.set_num_threads(threads)
             results.append(blockprop.gemm(a, b, trans_a=trans_a, trans_b=trans_b))
+            scaled.append(blockprop.gemm(a, b, trans_a, trans_b, 0.5, -0.75, out=c0.copy()))
     finally:
         blockprop.set_num_threads(before)
     check_gemm(results[1], a, b, trans_a, trans_b, dtype=dtype, isa=isa)
-    for threads, got in zip((2, 3), results[1:]):
-        assert np.array_equal(got, results[0]), \
-            f"gemm {m}x{n}x{k} {dtype.__name__ if hasattr(dtype, '__name__') else dtype} on {isa}: " \
-            f"{threads} threads differ from 1 (max |Δ| {np.abs(got - results[0]).max():.3g})"
+    check_gemm(scaled[1], a, b, trans_a, trans_b, 0.5, -0.75, c0, dtype=dtype, isa=isa)
+    for runs in (results, scaled):
+        for threads, got in zip((2, 3), runs[1:]):
+            assert np.array_equal(got, runs[0]), \
+                f"gemm {m}x{n}x{k} {np.dtype(dtype).name} on {isa}: {threads} threads differ " \
+                f"from 1 (max |Δ| {np.abs(got - runs[0]).max():.3g})"
 
 
 # The last micro-panel of m rows holds m mod MR of them (MR 14 on AVX-512, 6 otherwise) and runs

@@ -90,12 +90,13 @@ constexpr index_t kMinWorkPerThread = 64 * 64 * 64;
 // each chunk repeats stays small.
 constexpr index_t kChunksPerThread = 4;
 
-// A multithreaded GEMM packs B once, shared by the threads, in column blocks of at most this many
-// bytes (a 2048×2048 float B is one block): a larger copy would fall out of L3. Each block packs
-// A again, which costs less than chunks packing A and B for themselves (each all of A). Measured,
-// 2 threads, against NumPy, per-chunk packing → blocks: 3000³ float NN/NT/TN 0.87–0.90/0.88–0.93/
-// 0.84–0.87× → 0.94–1.01/1.04/0.90–0.98×, 2048³ double NN/TN 0.84–0.86× → 0.95–0.98×; blocks of
-// 48 and 128 MiB measured the same as 16.
+// A multithreaded GEMM packs B once, shared by the threads, when it takes at most this many bytes
+// (a 2048×2048 float B): a larger copy would fall out of L3. A larger B is shared a k slice at a
+// time (in column blocks if a slice is larger too), rather than chunks packing A and B for
+// themselves, which packed all of A once a chunk. Measured, 2 threads, against NumPy, per-chunk
+// packing → column blocks → k slices: 3000³ float NN 0.87–0.90 → 0.91–1.00 → 1.01–1.04×, TN
+// 0.84–0.87 → 0.92–0.98 → 0.96–0.99×; 4096³ float NN 0.98 → 0.95–0.99 → 1.02–1.03×; 2048³ double
+// NN 0.84–0.86 → 0.96–0.99 → 0.98–1.04×. Column blocks of 48 or 128 MiB measured as 16.
 constexpr index_t kMaxSharedPackBytes = index_t(16) << 20;
 
 // With B packed once and shared, chunks of C of about this many per thread: row strips of whole

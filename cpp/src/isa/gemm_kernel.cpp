@@ -353,16 +353,23 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
     if (b_bytes <= blocking::kMaxSharedPackBytes)
       return gemm_shared_b<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep,
                                   0, nt, b_in_place);
-    // B too big for one shared copy: column blocks of C whose packed B fits, each run as above.
-    // Chunks that packed for themselves (below) would pack all of A once a chunk; this packs it
-    // once a block.
-    const index_t n_panels = ceil_div(n, NR);
+    // B too big for one shared copy: one k slice at a time (the slices gemm_serial takes, so
+    // each element of C is summed in the same order), in column blocks if a slice is too big too.
+    // A is packed once (once a block), where chunks packing for themselves (below) would each
+    // pack all of it.
+    const index_t KC = k_slice<T>(k), n_panels = ceil_div(n, NR);
     const index_t max_panels =
-        std::max<index_t>(1, blocking::kMaxSharedPackBytes / (index_t(sizeof(T)) * k * NR));
+        std::max<index_t>(1, blocking::kMaxSharedPackBytes / (index_t(sizeof(T)) * KC * NR));
     const index_t cols = ceil_div(n_panels, ceil_div(n_panels, max_panels)) * NR;
-    for (index_t jlo = 0; jlo < n; jlo += cols)
-      gemm_shared_b<T, NR>(m, std::min(cols, n - jlo), k, alpha, a, rsa, csa, b + jlo * csb, rsb,
-                           csb, beta, c + jlo * csc, rsc, csc, ep, jlo, nt, b_in_place);
+    const Epilogue<T> none{};  // the epilogue runs once, after the last slice
+    for (index_t pc = 0; pc < k; pc += KC) {
+      const index_t kc = std::min(KC, k - pc);
+      for (index_t jlo = 0; jlo < n; jlo += cols)
+        gemm_shared_b<T, NR>(m, std::min(cols, n - jlo), kc, alpha, a + pc * csa, rsa, csa,
+                             b + pc * rsb + jlo * csb, rsb, csb, pc == 0 ? beta : T(1),
+                             c + jlo * csc, rsc, csc, pc + kc == k ? ep : none, jlo, nt,
+                             b_in_place);
+    }
     return;
   }
 
