@@ -126,6 +126,14 @@ constexpr index_t kMinSharedStripPanels = 4;
 // chunks repeat 16 K elements, 63 → 56).
 constexpr index_t kMinRepeatedAPackElements = index_t(1) << 18;
 
+// A narrow C (A read in place) whose B must be packed is cut into column strips that pack their
+// own columns of B, rather than sharing one packing, when A takes at most this many bytes: each
+// strip then reads all of A, from L2. Measured, 2 threads, µs, shared → own: 128³ NT 30 → 20,
+// 128×128×784 NT 111 → 95, 64×256×512 NT 86 → 73, 256×128×784 NT 178 → 160; AVX2 (which packs
+// every B) 128³ NN/NT 34/36 → 25/27, 32×128×784 NN/NT 62/76 → 55/67; 1024×128×784 (3.2 MB of A)
+// NN/NT 588/600 → 660/650, hence the bound.
+constexpr index_t kOwnBMaxABytes = index_t(1) << 20;
+
 // A row-major A is read in place, not packed, when C has at most this many NR-wide panels: each
 // packed A micro-panel would serve too few micro-kernel calls to repay its transpose (measured:
 // 10000×128×784 NT gains 8–40%; C 512 wide loses ~5%, 1024 wide ~10%).

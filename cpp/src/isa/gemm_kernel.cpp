@@ -348,7 +348,14 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
     return gemm_serial<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep, 0,
                               nullptr, b_in_place);
 
-  if (m_panels >= 2 * nt) {
+  // B packed (B = Wᵀ of a layer's forward) for a narrow C whose A is read in place and small:
+  // column strips that each pack their own columns of B, not one packing shared by the threads.
+  // Neither packs anything twice, but a shared B̃ was read by each thread from the cache of the
+  // core that packed it.
+  const bool own_b = !b_in_place && ceil_div(n, NR) >= nt &&
+                     reads_a_in_place<T, NR>(n, rsa, csa) &&
+                     index_t(sizeof(T)) * m * k <= blocking::kOwnBMaxABytes;
+  if (m_panels >= 2 * nt && !own_b) {
     const index_t b_bytes = sizeof(T) * k * n_pad;  // all of B packed
     if (b_bytes <= blocking::kMaxSharedPackBytes)
       return gemm_shared_b<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep,
@@ -374,8 +381,9 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
   }
 
   // Otherwise each chunk packs for itself: split the dimension whose strips duplicate less
-  // packing (column strips each repack A (m·k), row strips each repack B (k·n)).
-  const bool split_n = ceil_div(n, NR) >= nt && (m <= n || m_panels < nt);
+  // packing (column strips each repack A (m·k), row strips each repack B (k·n)); column strips
+  // for own_b (A read in place).
+  const bool split_n = own_b || (ceil_div(n, NR) >= nt && (m <= n || m_panels < nt));
   const index_t unit = split_n ? NR : MR, extent = split_n ? n : m;
   const index_t units = ceil_div(extent, unit);
   const index_t chunks = std::min(units, nt * blocking::kChunksPerThread);
