@@ -299,7 +299,9 @@ def test_hypothesis(m, n, k, trans_a, trans_b, dtype, isa_name, alpha, beta, wit
 # shared a k slice at a time (200×2050×2100), in column blocks when a slice is too large too
 # (60×4130×1024, float; double's two slices of 512 are each cut in two).
 # With B shared and fewer row strips than chunks wanted, the strips are cut into column groups
-# too (47×300×200: 4 one-panel strips × 3 groups of 128, 128 and 44 columns on AVX-512).
+# too (47×300×200: 4 one-panel strips × 3 groups of 128, 128 and 44 columns on AVX-512), unless
+# the groups would each pack A again and the strips are enough alone (128×128×784 TN/TT on 2
+# threads: 10 strips, one group; on 3 threads, 2 groups).
 # A shared B too large for L2 (over 1 MiB) gets strips of at least 4 panels (75×700×600: 4 + 2
 # panels on AVX-512, 4 + 4 + 4 + 1 on AVX2). When the column groups of a strip would each pack
 # its rows of A again, A is packed once for all of them (60×520×1024: rows 4 KiB apart, never read

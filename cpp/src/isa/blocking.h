@@ -126,6 +126,12 @@ constexpr index_t kMinSharedStripPanels = 4;
 // chunks repeat 16 K elements, 63 → 56).
 constexpr index_t kMinRepeatedAPackElements = index_t(1) << 18;
 
+// ... and when they are not (fewer repeats than that), C is not cut into column groups at all
+// if there are at least this many row strips per thread: the groups' balance did not repay
+// packing A again. Measured, 2 threads, µs, 3 rounds: 128×128×784 TN 109–113 → 93–100,
+// 128×784×128 TN 112–117 → 101–108 (10 one-panel strips each).
+constexpr index_t kMinStripsPerThread = 4;
+
 // A narrow C (A read in place) whose B must be packed is cut into column strips that pack their
 // own columns of B, rather than sharing one packing, when A takes at most this many bytes: each
 // strip then reads all of A, from L2. Measured, 2 threads, µs, shared → own: 128³ NT 30 → 20,

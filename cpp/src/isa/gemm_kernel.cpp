@@ -297,15 +297,20 @@ void gemm_shared_b(index_t m, index_t n, index_t k, T alpha, const T* a, index_t
   // in whole micro-panels, so each thread still takes several chunks and the threads end
   // together (10 one-panel strips on 2 threads would leave one thread idle for a panel).
   const index_t n_panels = ceil_div(n, NR);
-  const index_t per_group = ceil_div(n_panels, std::min(n_panels, ceil_div(target, strips))) * NR;
-  const index_t groups = ceil_div(n, per_group);
+  index_t per_group = ceil_div(n_panels, std::min(n_panels, ceil_div(target, strips))) * NR;
+  index_t groups = ceil_div(n, per_group);
   // With several column groups, each chunk of a strip would pack the strip's rows of A again:
   // A is then packed once for all of them (unless the chunks read it in place), when the
   // repeats would cost more than the extra hand-off to the threads.
   const index_t m_pad = m_panels * MR;
-  const bool share_a = groups > 1 && !reads_a_in_place<T, NR>(per_group, rsa, csa) &&
-                       (groups - 1) * m * k >= blocking::kMinRepeatedAPackElements &&
+  const bool repacks_a = groups > 1 && !reads_a_in_place<T, NR>(per_group, rsa, csa);
+  const bool share_a = repacks_a && (groups - 1) * m * k >= blocking::kMinRepeatedAPackElements &&
                        sizeof(T) * k * m_pad <= blocking::kMaxSharedPackBytes;
+  // Below that, the groups are dropped when the strips alone are enough to balance the threads.
+  if (repacks_a && !share_a && strips >= blocking::kMinStripsPerThread * nt) {
+    per_group = n_panels * NR;
+    groups = 1;
+  }
   T* ap = nullptr;
   if (share_a) {
     ap = static_cast<T*>(thread_workspace(kSharedA, sizeof(T) * k * m_pad));
