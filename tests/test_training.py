@@ -322,3 +322,27 @@ def test_predict_checks_input_up_front_when_the_first_layer_is_not_dense():
     X[4, 1] = -np.inf  # ReLU would turn it into 0
     with pytest.raises(ValueError, match="in 1 rows, the first at row 4"):
         model.predict(X)
+
+
+def test_predict_and_evaluate_release_the_layers_arrays(rng):
+    """predict and evaluate leave no batch's arrays in the layers (what forward keeps for
+    backward): the memory is free once they return, and a backward after them is refused as one
+    before any forward, not run on the last batch they saw."""
+    from blockprop.nn import GELU, BatchNorm1d, LayerNorm
+    model = Sequential(Dense(6, 5, "relu", seed=0), GELU(), BatchNorm1d(5), LayerNorm(5), ReLU(),
+                       Dense(5, 3, seed=1))
+    X = rng.standard_normal((20, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 20)
+    cached = [(layer, name) for layer in model.layers for name in layer._cache]
+    assert len(cached) == 12
+    for name, call in (("predict", lambda: model.predict(X)),
+                       ("evaluate", lambda: model.evaluate(X, y, loss="cross_entropy"))):
+        model.forward(X)
+        assert all(getattr(layer, layer._cache[0]) is not None for layer in model.layers)
+        call()
+        held = [f"{type(layer).__name__}.{attr}" for layer, attr in cached
+                if getattr(layer, attr) is not None]
+        assert not held, f"{name} left {held} held"
+        with pytest.raises(RuntimeError, match="before forward"):
+            model.backward(np.ones((20, 3), np.float32))
+    model.fit(X, y, epochs=2, batch_size=8, validation_data=(X, y), verbose=0)  # trains on after

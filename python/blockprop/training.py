@@ -192,6 +192,9 @@ class _Mode:
     def __exit__(self, *exc: Any) -> None:
         if hasattr(self.model, "train"):
             self.model.train(self.before)
+        if not self.training:  # nothing runs backward on an evaluation pass: drop its arrays
+            for layer in getattr(self.model, "layers", ()):
+                getattr(layer, "_release", lambda: None)()
 
 
 # --- fit ---------------------------------------------------------------------------------------

@@ -71,8 +71,18 @@ class Layer:
 
     training = True  # training (True) or evaluation mode; see Sequential.train / eval
 
+    # The attributes in which forward keeps the last batch's arrays for backward. predict and
+    # evaluate release them (see _release), so that they hold no batch after returning and the
+    # next call does not allocate its activations beside the last call's.
+    _cache: Tuple[str, ...] = ()
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def _release(self) -> None:
+        """Drop the arrays forward kept for backward (a backward must then follow a new forward)."""
+        for name in self._cache:
+            setattr(self, name, None)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         raise NotImplementedError
@@ -116,6 +126,8 @@ class Dense(Layer):
     training loss and its gradient by ``fit`` / ``train_step`` (``l2`` here equals an optimizer
     ``weight_decay`` of ``2·l2``, but shows in the loss).
     """
+
+    _cache = ("_x", "_y", "_z")
 
     def __init__(self, in_features: int, out_features: int, activation: Optional[str] = None,
                  init: str = "he", bias: bool = True, seed: Optional[int] = None,
@@ -261,6 +273,7 @@ class Dense(Layer):
 class _Activation(Layer):
     """An element-wise (or row-wise) activation: keeps its output, which its backward needs."""
 
+    _cache = ("_y",)
     _forward = staticmethod(K.relu)
     _backward = staticmethod(K.relu_backward)
 
@@ -367,6 +380,8 @@ class ELU(_Activation):
 class GELU(Layer):
     """``y = x·Φ(x)``, the exact (erf) GELU as PyTorch's default. Keeps its input: GELU is not
     monotone, so its derivative cannot be recovered from its output."""
+
+    _cache = ("_x",)
 
     def __init__(self) -> None:
         self._x: Optional[np.ndarray] = None

@@ -25,6 +25,8 @@ def _positive(cls: str, name: str, value: Any, high: float = np.inf) -> float:
 class _Norm(Layer):
     """Shared parts: learnable ``gamma`` (scale, starts at 1) and ``beta`` (shift, starts at 0)."""
 
+    _cache = ("_x", "_stats")
+
     def __init__(self, num_features: int, eps: float, dtype: Any) -> None:
         cls = type(self).__name__
         self.num_features = _features(cls, num_features)
