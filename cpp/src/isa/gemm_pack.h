@@ -13,6 +13,20 @@ namespace BP_ISA_NS {
 
 #if BP_VEC_BYTES == 64 && defined(__AVX512F__)
 #define BP_PACK_AVX512 1
+// The unmasked forms of these intrinsics pass _mm512_undefined_ps() to the masked builtin, which
+// GCC 12 reports as used uninitialized once inlined (70 warnings a build; GCC bug 105593). The
+// masked forms with every lane selected and a defined pass-through are the same instructions.
+namespace all_lanes {
+inline __m512 unpacklo(__m512 a, __m512 b) { return _mm512_mask_unpacklo_ps(a, 0xFFFF, a, b); }
+inline __m512 unpackhi(__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a, 0xFFFF, a, b); }
+inline __m512d unpacklo(__m512d a, __m512d b) { return _mm512_mask_unpacklo_pd(a, 0xFF, a, b); }
+inline __m512d unpackhi(__m512d a, __m512d b) { return _mm512_mask_unpackhi_pd(a, 0xFF, a, b); }
+template <int Imm>
+inline __m512 shuffle_f32x4(__m512 a, __m512 b) {
+  return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, Imm);
+}
+}  // namespace all_lanes
+
 // dst[c·ldd + r] = src[r·lds + c] for r < rows (≤ 16, missing rows read as zeros), c < 16; each
 // dst row keeps the lanes in `keep`. Packing is a transpose whenever the packed operand is stored
 // the other way round (row-major A, or B = Wᵀ); done a scalar at a time it costs ~2 cycles per
@@ -22,26 +36,26 @@ inline void transpose16_ps(const float* src, index_t lds, index_t rows, float* d
   __m512 r[16], t[16];
   for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_loadu_ps(src + i * lds) : _mm512_setzero_ps();
   for (int i = 0; i < 16; i += 2) {  // per 128-bit lane: rows i and i+1 interleaved
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    t[i] = all_lanes::unpacklo(r[i], r[i + 1]);
+    t[i + 1] = all_lanes::unpackhi(r[i], r[i + 1]);
   }
   for (int g = 0; g < 16; g += 4) {  // now lane L of r[g + c] is column 4L + c of rows g..g+3
     const __m512d a0 = _mm512_castps_pd(t[g]), a1 = _mm512_castps_pd(t[g + 1]);
     const __m512d a2 = _mm512_castps_pd(t[g + 2]), a3 = _mm512_castps_pd(t[g + 3]);
-    r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
-    r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
-    r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
-    r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    r[g] = _mm512_castpd_ps(all_lanes::unpacklo(a0, a2));
+    r[g + 1] = _mm512_castpd_ps(all_lanes::unpackhi(a0, a2));
+    r[g + 2] = _mm512_castpd_ps(all_lanes::unpacklo(a1, a3));
+    r[g + 3] = _mm512_castpd_ps(all_lanes::unpackhi(a1, a3));
   }
   for (int c = 0; c < 4; ++c) {  // lane L of the four row groups together: column 4L + c
-    const __m512 c0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
-    const __m512 c1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
-    const __m512 d0 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
-    const __m512 d1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
-    _mm512_mask_storeu_ps(dst + c * ldd, keep, _mm512_shuffle_f32x4(c0, d0, 0x88));
-    _mm512_mask_storeu_ps(dst + (4 + c) * ldd, keep, _mm512_shuffle_f32x4(c1, d1, 0x88));
-    _mm512_mask_storeu_ps(dst + (8 + c) * ldd, keep, _mm512_shuffle_f32x4(c0, d0, 0xDD));
-    _mm512_mask_storeu_ps(dst + (12 + c) * ldd, keep, _mm512_shuffle_f32x4(c1, d1, 0xDD));
+    const __m512 c0 = all_lanes::shuffle_f32x4<0x88>(r[c], r[4 + c]);
+    const __m512 c1 = all_lanes::shuffle_f32x4<0xDD>(r[c], r[4 + c]);
+    const __m512 d0 = all_lanes::shuffle_f32x4<0x88>(r[8 + c], r[12 + c]);
+    const __m512 d1 = all_lanes::shuffle_f32x4<0xDD>(r[8 + c], r[12 + c]);
+    _mm512_mask_storeu_ps(dst + c * ldd, keep, all_lanes::shuffle_f32x4<0x88>(c0, d0));
+    _mm512_mask_storeu_ps(dst + (4 + c) * ldd, keep, all_lanes::shuffle_f32x4<0x88>(c1, d1));
+    _mm512_mask_storeu_ps(dst + (8 + c) * ldd, keep, all_lanes::shuffle_f32x4<0xDD>(c0, d0));
+    _mm512_mask_storeu_ps(dst + (12 + c) * ldd, keep, all_lanes::shuffle_f32x4<0xDD>(c1, d1));
   }
 }
 #else
