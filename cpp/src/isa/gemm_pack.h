@@ -25,6 +25,10 @@ template <int Imm>
 inline __m512 shuffle_f32x4(__m512 a, __m512 b) {
   return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, Imm);
 }
+template <int Imm>
+inline __m512d shuffle_f64x2(__m512d a, __m512d b) {
+  return _mm512_mask_shuffle_f64x2(a, 0xFF, a, b, Imm);
+}
 }  // namespace all_lanes
 
 // dst[c·ldd + r] = src[r·lds + c] for r < rows (≤ 16, missing rows read as zeros), c < 16; each
@@ -58,6 +62,28 @@ inline void transpose16_ps(const float* src, index_t lds, index_t rows, float* d
     _mm512_mask_storeu_ps(dst + (12 + c) * ldd, keep, all_lanes::shuffle_f32x4<0xDD>(c1, d1));
   }
 }
+
+// The same for doubles, 8×8: dst[c·ldd + r] = src[r·lds + c] for r < rows (≤ 8, missing rows
+// read as zeros), c < 8; each dst row keeps the lanes in `keep`.
+inline void transpose8_pd(const double* src, index_t lds, index_t rows, double* dst, index_t ldd,
+                          __mmask8 keep) {
+  __m512d r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm512_loadu_pd(src + i * lds) : _mm512_setzero_pd();
+  for (int i = 0; i < 8; i += 2) {  // lane L of t[i + e]: column 2L + e of rows i and i+1
+    t[i] = all_lanes::unpacklo(r[i], r[i + 1]);
+    t[i + 1] = all_lanes::unpackhi(r[i], r[i + 1]);
+  }
+  for (int e = 0; e < 2; ++e) {  // column 2L + e is lane L of t[e], t[2 + e], t[4 + e], t[6 + e]
+    const __m512d u01 = all_lanes::shuffle_f64x2<0x44>(t[e], t[2 + e]);  // lanes 0, 1 of each
+    const __m512d u23 = all_lanes::shuffle_f64x2<0xEE>(t[e], t[2 + e]);  // lanes 2, 3 of each
+    const __m512d w01 = all_lanes::shuffle_f64x2<0x44>(t[4 + e], t[6 + e]);
+    const __m512d w23 = all_lanes::shuffle_f64x2<0xEE>(t[4 + e], t[6 + e]);
+    _mm512_mask_storeu_pd(dst + e * ldd, keep, all_lanes::shuffle_f64x2<0x88>(u01, w01));
+    _mm512_mask_storeu_pd(dst + (2 + e) * ldd, keep, all_lanes::shuffle_f64x2<0xDD>(u01, w01));
+    _mm512_mask_storeu_pd(dst + (4 + e) * ldd, keep, all_lanes::shuffle_f64x2<0x88>(u23, w23));
+    _mm512_mask_storeu_pd(dst + (6 + e) * ldd, keep, all_lanes::shuffle_f64x2<0xDD>(u23, w23));
+  }
+}
 #else
 #define BP_PACK_AVX512 0
 #endif
@@ -72,6 +98,17 @@ inline void pack_a_panel(index_t mr, index_t kc, const T* a, index_t rsa, index_
       const index_t done = kc / 16 * 16;
       for (index_t p = 0; p < done; p += 16)
         transpose16_ps(a + p, rsa, mr, dst + p * MR, MR, static_cast<__mmask16>((1u << MR) - 1));
+      a += done;
+      dst += done * MR;
+      kc -= done;
+    }
+  } else if constexpr (sizeof(T) == 8 && MR <= 16) {
+    if (csa == 1 && rsa != 1) {  // the same, 8 rows × 8 columns at a time
+      const index_t done = kc / 8 * 8;
+      for (index_t p = 0; p < done; p += 8)
+        for (index_t i0 = 0; i0 < MR; i0 += 8)
+          transpose8_pd(a + i0 * rsa + p, rsa, mr - i0, dst + p * MR + i0, MR,
+                        static_cast<__mmask8>((1u << (MR - i0 < 8 ? MR - i0 : 8)) - 1));
       a += done;
       dst += done * MR;
       kc -= done;
@@ -149,6 +186,16 @@ inline void pack_b_panel(index_t kc, index_t nr, const T* b, index_t rsb, index_
       for (index_t p = 0; p < done; p += 16)
         for (index_t j = 0; j < NR; j += 16)
           transpose16_ps(b + j * csb + p, csb, nr - j, dst + p * NR + j, NR, 0xFFFF);
+      b += done;
+      dst += done * NR;
+      kc -= done;
+    }
+  } else if constexpr (sizeof(T) == 8 && NR % 8 == 0) {
+    if (rsb == 1 && csb != 1) {  // the same, 8 rows of W × 8 of k at a time
+      const index_t done = kc / 8 * 8;
+      for (index_t p = 0; p < done; p += 8)
+        for (index_t j = 0; j < NR; j += 8)
+          transpose8_pd(b + j * csb + p, csb, nr - j, dst + p * NR + j, NR, 0xFF);
       b += done;
       dst += done * NR;
       kc -= done;
