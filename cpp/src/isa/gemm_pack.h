@@ -84,6 +84,18 @@ inline void transpose8_pd(const double* src, index_t lds, index_t rows, double* 
     _mm512_mask_storeu_pd(dst + (6 + e) * ldd, keep, all_lanes::shuffle_f64x2<0xDD>(u23, w23));
   }
 }
+
+// The register transpose for T, a block of one vector's lanes square (16 floats, 8 doubles).
+template <typename T>
+constexpr index_t kTransposeBlock = 64 / sizeof(T);
+template <typename T>
+inline void transpose_block(const T* src, index_t lds, index_t rows, T* dst, index_t ldd,
+                            unsigned keep) {
+  if constexpr (sizeof(T) == 4)
+    transpose16_ps(src, lds, rows, dst, ldd, static_cast<__mmask16>(keep));
+  else
+    transpose8_pd(src, lds, rows, dst, ldd, static_cast<__mmask8>(keep));
+}
 #else
 #define BP_PACK_AVX512 0
 #endif
@@ -93,22 +105,14 @@ inline void transpose8_pd(const double* src, index_t lds, index_t rows, double* 
 template <typename T, int MR>
 inline void pack_a_panel(index_t mr, index_t kc, const T* a, index_t rsa, index_t csa, T* dst) {
 #if BP_PACK_AVX512
-  if constexpr (sizeof(T) == 4 && MR <= 16) {
-    if (csa == 1 && rsa != 1) {  // row-major A: 16 columns at a time, transposed in registers
-      const index_t done = kc / 16 * 16;
-      for (index_t p = 0; p < done; p += 16)
-        transpose16_ps(a + p, rsa, mr, dst + p * MR, MR, static_cast<__mmask16>((1u << MR) - 1));
-      a += done;
-      dst += done * MR;
-      kc -= done;
-    }
-  } else if constexpr (sizeof(T) == 8 && MR <= 16) {
-    if (csa == 1 && rsa != 1) {  // the same, 8 rows × 8 columns at a time
-      const index_t done = kc / 8 * 8;
-      for (index_t p = 0; p < done; p += 8)
-        for (index_t i0 = 0; i0 < MR; i0 += 8)
-          transpose8_pd(a + i0 * rsa + p, rsa, mr - i0, dst + p * MR + i0, MR,
-                        static_cast<__mmask8>((1u << (MR - i0 < 8 ? MR - i0 : 8)) - 1));
+  if constexpr (MR <= 16) {
+    if (csa == 1 && rsa != 1) {  // row-major A: blocks of rows × columns transposed in registers
+      constexpr index_t W = kTransposeBlock<T>;
+      const index_t done = kc / W * W;
+      for (index_t p = 0; p < done; p += W)
+        for (index_t i0 = 0; i0 < MR; i0 += W)  // float: one block of MR rows; double: 8 + 6
+          transpose_block<T>(a + i0 * rsa + p, rsa, mr - i0, dst + p * MR + i0, MR,
+                             (1u << (MR - i0 < W ? MR - i0 : W)) - 1);
       a += done;
       dst += done * MR;
       kc -= done;
@@ -180,22 +184,13 @@ inline void pack_b_panel(index_t kc, index_t nr, const T* b, index_t rsb, index_
     return;
   }
 #if BP_PACK_AVX512
-  if constexpr (sizeof(T) == 4 && NR % 16 == 0) {
-    if (rsb == 1 && csb != 1) {  // B = Wᵀ: 16 rows of W × 16 of k at a time, in registers
-      const index_t done = kc / 16 * 16;
-      for (index_t p = 0; p < done; p += 16)
-        for (index_t j = 0; j < NR; j += 16)
-          transpose16_ps(b + j * csb + p, csb, nr - j, dst + p * NR + j, NR, 0xFFFF);
-      b += done;
-      dst += done * NR;
-      kc -= done;
-    }
-  } else if constexpr (sizeof(T) == 8 && NR % 8 == 0) {
-    if (rsb == 1 && csb != 1) {  // the same, 8 rows of W × 8 of k at a time
-      const index_t done = kc / 8 * 8;
-      for (index_t p = 0; p < done; p += 8)
-        for (index_t j = 0; j < NR; j += 8)
-          transpose8_pd(b + j * csb + p, csb, nr - j, dst + p * NR + j, NR, 0xFF);
+  if constexpr (NR % kTransposeBlock<T> == 0) {
+    if (rsb == 1 && csb != 1) {  // B = Wᵀ: blocks of rows of W × k transposed in registers
+      constexpr index_t W = kTransposeBlock<T>;
+      const index_t done = kc / W * W;
+      for (index_t p = 0; p < done; p += W)
+        for (index_t j = 0; j < NR; j += W)
+          transpose_block<T>(b + j * csb + p, csb, nr - j, dst + p * NR + j, NR, (1u << W) - 1);
       b += done;
       dst += done * NR;
       kc -= done;
