@@ -280,7 +280,8 @@ void gemm_shared_b(index_t m, index_t n, index_t k, T alpha, const T* a, index_t
                    const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
                    const Epilogue<T>& ep, index_t col0, int nt, bool b_in_place) {
   constexpr int MR = blocking::BP_ISA_NS<T>::MR;
-  const index_t work = m * n * k, m_panels = ceil_div(m, MR), n_pad = ceil_div(n, NR) * NR;
+  const index_t work = m * n * k, m_panels = ceil_div(m, MR), n_panels = ceil_div(n, NR);
+  const index_t n_pad = n_panels * NR;
   const index_t b_bytes = sizeof(T) * k * n_pad;  // all of B packed
   T* bp = static_cast<T*>(thread_workspace(kSharedB, b_bytes));
   if (b_in_place)
@@ -296,7 +297,6 @@ void gemm_shared_b(index_t m, index_t n, index_t k, T alpha, const T* a, index_t
   // Fewer strips than that (a batch of 128 rows is 10 micro-panels): the columns are cut too,
   // in whole micro-panels, so each thread still takes several chunks and the threads end
   // together (10 one-panel strips on 2 threads would leave one thread idle for a panel).
-  const index_t n_panels = ceil_div(n, NR);
   index_t per_group = ceil_div(n_panels, std::min(n_panels, ceil_div(target, strips))) * NR;
   index_t groups = ceil_div(n, per_group);
   // With several column groups, each chunk of a strip would pack the strip's rows of A again:
@@ -341,7 +341,7 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
   const index_t work = m * n * k;
   const int nt = static_cast<int>(std::max<index_t>(
       1, std::min<index_t>(get_num_threads(), work / blocking::kMinWorkPerThread)));
-  const index_t m_panels = ceil_div(m, MR), n_pad = ceil_div(n, NR) * NR;
+  const index_t m_panels = ceil_div(m, MR), n_panels = ceil_div(n, NR), n_pad = n_panels * NR;
   // A row-major B is read in place, not packed, when A has few micro-panels (each packed B
   // micro-panel would serve too few of them to repay the copy) and a k slice of B spans few pages.
   const index_t rsb_bytes = sizeof(T) * (rsb < 0 ? -rsb : rsb);
@@ -357,7 +357,7 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
   // column strips that each pack their own columns of B, not one packing shared by the threads.
   // Neither packs anything twice, but a shared B̃ was read by each thread from the cache of the
   // core that packed it.
-  const bool own_b = !b_in_place && ceil_div(n, NR) >= nt &&
+  const bool own_b = !b_in_place && n_panels >= nt &&
                      reads_a_in_place<T, NR>(n, rsa, csa) &&
                      index_t(sizeof(T)) * m * k <= blocking::kOwnBMaxABytes;
   if (m_panels >= 2 * nt && !own_b) {
@@ -369,7 +369,7 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
     // each element of C is summed in the same order), in column blocks if a slice is too big too.
     // A is packed once (once a block), where chunks packing for themselves (below) would each
     // pack all of it.
-    const index_t KC = k_slice<T>(k), n_panels = ceil_div(n, NR);
+    const index_t KC = k_slice<T>(k);
     const index_t max_panels =
         std::max<index_t>(1, blocking::kMaxSharedPackBytes / (index_t(sizeof(T)) * KC * NR));
     const index_t cols = ceil_div(n_panels, ceil_div(n_panels, max_panels)) * NR;
@@ -388,7 +388,7 @@ void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
   // Otherwise each chunk packs for itself: split the dimension whose strips duplicate less
   // packing (column strips each repack A (m·k), row strips each repack B (k·n)); column strips
   // for own_b (A read in place).
-  const bool split_n = own_b || (ceil_div(n, NR) >= nt && (m <= n || m_panels < nt));
+  const bool split_n = own_b || (n_panels >= nt && (m <= n || m_panels < nt));
   const index_t unit = split_n ? NR : MR, extent = split_n ? n : m;
   const index_t units = ceil_div(extent, unit);
   const index_t chunks = std::min(units, nt * blocking::kChunksPerThread);
