@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional, cast
 import numpy as np
 
 from .. import kernels as K
-from .layers import Layer
+from .base import Layer
 
 
 class Dropout(Layer):
@@ -29,6 +29,9 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: seed must be an integer in [0, 2**64), got {seed!r}")
         self.p, self.seed, self.step = float(p), int(seed), 0
         self._active = False  # whether the last forward dropped (training mode)
+
+    def start_update(self, update: int) -> None:
+        self.step = update
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._active = self.training and self.p > 0

@@ -14,21 +14,16 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from .. import kernels as K
+from .base import DTYPES, Layer, Parameter, check_dtype
+from .dropout import Dropout
+from .normalization import BatchNorm1d, LayerNorm
 
-DTYPES = ("float32", "float64")
+__all__ = ["DTYPES", "ACTIVATIONS", "INITS", "LAYER_TYPES", "check_dtype", "Parameter", "Layer",
+           "Dense", "ReLU", "Sigmoid", "Tanh", "Softmax", "Softplus", "LeakyReLU", "ELU", "GELU",
+           "Dropout", "BatchNorm1d", "LayerNorm"]
+
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softplus")
 INITS = ("he", "xavier", "glorot", "zeros")
-
-
-def check_dtype(dtype: Any) -> np.dtype:
-    """``np.dtype`` of a supported model dtype (float32 or float64), else ``ValueError``."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}") from None
-    if dt.name not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dt.name!r}")
-    return dt
 
 
 def _penalty_factor(name: str, value: Any) -> float:
@@ -38,79 +33,6 @@ def _penalty_factor(name: str, value: Any) -> float:
     if not np.isfinite(v) or v < 0:
         raise ValueError(f"Dense: {name} must be a finite number ≥ 0, got {value!r}")
     return v
-
-
-class Parameter:
-    """A trainable array and its gradient (``grad`` is replaced by every backward)."""
-
-    __slots__ = ("data", "_grad")
-
-    def __init__(self, data: np.ndarray):
-        self.data = data
-        self._grad: Optional[np.ndarray] = None
-
-    @property
-    def grad(self) -> np.ndarray:
-        """The gradient, allocated (zeros) on first use: training on the C++ path keeps its
-        gradients there, so a model trained only that way holds no second copy of its weights."""
-        if self._grad is None:
-            self._grad = np.zeros_like(self.data)
-        return self._grad
-
-    @grad.setter
-    def grad(self, value: np.ndarray) -> None:
-        self._grad = value
-
-    def __repr__(self) -> str:
-        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype.name})"
-
-
-class Layer:
-    """Base class: ``forward(x) -> y``, ``backward(dy) -> dx``, named ``parameters()`` (trained)
-    and ``buffers()`` (state that is saved but not trained, e.g. running statistics)."""
-
-    training = True  # training (True) or evaluation mode; see Sequential.train / eval
-
-    # The attributes in which forward keeps the last batch's arrays for backward. predict and
-    # evaluate release them (see _release), so that they hold no batch after returning and the
-    # next call does not allocate its activations beside the last call's.
-    _cache: Tuple[str, ...] = ()
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _release(self) -> None:
-        """Drop the arrays forward kept for backward (a backward must then follow a new forward)."""
-        for name in self._cache:
-            setattr(self, name, None)
-
-    def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
-        raise NotImplementedError
-
-    def parameters(self) -> Dict[str, Parameter]:
-        return {}
-
-    def buffers(self) -> Dict[str, np.ndarray]:
-        """Arrays saved with the model but not trained (updated in place by ``forward``)."""
-        return {}
-
-    def get_config(self) -> Dict[str, Any]:
-        """Constructor arguments that rebuild this layer (without its weights)."""
-        return {}
-
-    def astype(self, dtype: Any) -> "Layer":
-        """A copy of this layer with parameters of ``dtype``."""
-        return type(self)(**self.get_config())
-
-    def output_features(self, in_features: int) -> int:
-        return in_features
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.forward(x)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Dense(Layer):
@@ -398,9 +320,6 @@ class GELU(Layer):
     def __repr__(self) -> str:
         return "GELU()"
 
-
-from .dropout import Dropout  # noqa: E402  (these modules import this one)
-from .normalization import BatchNorm1d, LayerNorm  # noqa: E402
 
 LAYER_TYPES = {cls.__name__: cls for cls in (Dense, ReLU, Sigmoid, Tanh, Softmax, LeakyReLU, ELU,
                                              GELU, Softplus, Dropout, BatchNorm1d, LayerNorm)}

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from .. import kernels as K
-from .layers import Layer, Parameter, check_dtype
+from .base import Layer, Parameter, check_dtype
 
 
 def _features(cls: str, n: Any) -> int:
