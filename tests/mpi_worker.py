@@ -125,10 +125,27 @@ def _fail_at(forward: Any, call: int, interrupt: bool = False) -> Any:
     return failing
 
 
+def matrix(out: str) -> None:
+    """Every case of step_cases.py through distributed.fit: on one rank all of them, with the
+    one-process batch; on K ranks those whose result does not depend on the split, with batch
+    BATCH / K per rank (the same global batches)."""
+    import step_cases as C
+    from blockprop import distributed as dist
+    r, k = dist.rank(), dist.size()
+    weights = {}
+    for name, case in C.CASES.items():
+        if k == 1 or case.splits:
+            model = C.distributed_fit(case, C.BATCH // k)
+            weights.update({f"{name}|{key}": a for key, a in model.state_dict().items()})
+    np.savez(os.path.join(out, f"matrix.rank{r}.npz"), **weights)
+
+
 if __name__ == "__main__":
     scenario, outdir = sys.argv[1], sys.argv[2]
     if scenario == "train":
         train(outdir)
+    elif scenario == "matrix":
+        matrix(outdir)
     elif scenario == "layers":
         layers(outdir)
     else:

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from blockprop import _fastpath
+from blockprop import _fastpath, step
 from blockprop import reference as R
 from blockprop.nn import Dense, ReLU, Sequential
 from blockprop.optim import SGD, Adam
@@ -73,14 +73,14 @@ def test_every_sample_is_used_including_the_last_partial_batch(monkeypatch):
     monkeypatch.setattr(_fastpath, "enabled", False)
     sizes, rows = [], []
     model = small_model()
-    original = model._train_batch
+    original = step.train_batch
 
-    def spy(Xb, Yb, lr):
+    def spy(model, Xb, Yb, lr, monitor=None):
         sizes.append(len(Xb))
         rows.extend(Xb[:, 0].tolist())
-        return original(Xb, Yb, lr)
+        return original(model, Xb, Yb, lr, monitor)
 
-    model._train_batch = spy
+    monkeypatch.setattr(step, "train_batch", spy)
     X = np.c_[np.arange(10), np.zeros(10)].astype(np.float32)
     model.fit(X, np.arange(10) % 3, epochs=2, batch_size=4, seed=3, verbose=0)
     assert sizes == [4, 4, 2, 4, 4, 2]

@@ -31,22 +31,21 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from . import _runtime
+from . import _runtime, step, training
 from . import callbacks as callbacks_module
+from .model import History
 from .nn.losses import CrossEntropyLoss, get_loss
-from .training import (History, _count, _DeferInterrupt, _factor, _Mode, as_inputs, as_targets,
-                       as_validation, resolve_settings)
+from .training import _count, _Mode, as_inputs, as_targets, as_validation, resolve_settings
 
 __all__ = ["DistributedError", "DataParallel", "fit", "evaluate", "save", "shard", "rank", "size",
            "is_root", "barrier", "broadcast_parameters", "set_threads_per_rank"]
 
 _FLAGS = 2  # slots after the gradients in the step buffer: [error, stop requested]
+_WHAT = "distributed fit"
 
 
 class DistributedError(RuntimeError):
@@ -196,11 +195,12 @@ class DataParallel:
             p.data[...] = view
 
     def gradients(self, X: np.ndarray, Y: np.ndarray, loss_fn: Any, share: float) -> Tuple[float, Any]:
-        """Forward, loss and backward on this rank's rows, packed into the buffer times ``share``
-        (this rank's rows / the global batch's rows); returns (loss, predictions)."""
-        pred = self.model.forward(X)
-        value, grad = loss_fn(pred, Y)
-        self.model.backward(grad)
+        """The first half of the training step (:func:`blockprop.step.gradients`: forward, loss,
+        backward, weight penalties, this update's dropout masks) on this rank's rows, packed into
+        the buffer times ``share`` (this rank's rows / the global batch's rows); returns (loss
+        with penalties, predictions). The penalties' gradients, scaled by every rank's share,
+        add up to one whole penalty gradient."""
+        value, pred = step.gradients(self.model, X, Y, loss_fn)
         for (_, p), view in zip(self.params, self.views):
             if share == 1.0:
                 np.copyto(view, p.grad)  # one rank: bit-identical to the single-process step
@@ -332,17 +332,18 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     :meth:`Sequential.fit`. Only rank 0 shows progress (``verbose`` 1: a bar, 2: a line per epoch)
     and, given ``checkpoint``, saves the model there after every epoch. ``callbacks`` run on every
     rank with the same reduced metrics (so EarlyStopping and ReduceLROnPlateau decide alike; a stop
-    on any rank stops all), except ``ModelCheckpoint``, which only rank 0 runs. Layers' buffers
-    (BatchNorm running statistics) start as rank 0's and are averaged over the ranks after every
-    epoch; batch statistics and dropout masks are per rank, as in PyTorch's DDP, so such models do
-    not reproduce a single process exactly. ``threads``: kernel threads
+    on any rank stops all), except ``ModelCheckpoint``, which only rank 0 runs. Every rank runs
+    the training step of ``model.fit`` (:mod:`blockprop.step`: weight penalties, dropout masks),
+    so one rank gives ``model.fit``'s weights bit for bit. Layers' buffers (BatchNorm running
+    statistics) start as rank 0's and are averaged over the ranks after every epoch; batch
+    statistics and dropout masks are per rank, as in PyTorch's DDP, so with more than one rank
+    such models do not reproduce a single process exactly. ``threads``: kernel threads
     per rank, by default this machine's cores split over its ranks (:func:`set_threads_per_rank`).
     A failure on any rank raises :class:`DistributedError` on all of them.
     """
     c = _comm(comm)
-    mpi = _mpi()
     r, k = c.Get_rank(), c.Get_size()
-    what = "distributed fit"
+    what = _WHAT
     err: Optional[BaseException] = None
     sig: Dict[str, Any] = {}
     try:  # every check that could fail on one rank only, before any rank commits to training
@@ -387,96 +388,80 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     progress.seed, progress.epochs, progress.updates = c.bcast(
         (progress.seed, progress.epochs, progress.updates), root=0)
 
-    rows = _Rows(bool(sharded), counts, batch_size, r, k)
-    steps = rows.steps
-    history = model.history = History()
-    pending: Optional[BaseException] = None  # an error after the last collective, told at the next
-    model.stop_training = False
-    with _DeferInterrupt() as interrupt, _Mode(model, True):
-        for cb in cbs:  # errors here would be one rank's: shared at the first step
-            try:
-                cb.on_train_begin(model)
-            except Exception as exc:  # noqa: BLE001
-                pending = exc
-        for e in range(epochs):
-            epoch = progress.epochs
-            rows.shuffle(progress.seed, epoch, shuffle)
-            bar = tqdm(total=steps, desc=f"Epoch {e + 1}/{epochs}", unit="batch", leave=True,
-                       disable=verbose != 1 or r != 0, dynamic_ncols=True)
-            start, total, correct, seen, lr = time.perf_counter(), 0.0, 0, 0, opt.lr
-            stop = False
-            try:
-                for s in range(steps):
-                    error = pending
-                    try:
-                        if error is None:
-                            lr = opt.lr * _factor(sched, epoch + s / steps)
-                            mine, m = rows.step(s)
-                            if len(mine):
-                                Xb, Yb = X[mine], Y[mine]
-                                value, pred = replica.gradients(Xb, Yb, loss_fn, len(mine) / m)
-                                total += value * len(mine)
-                                seen += len(mine)
-                                if loss_fn.classifier:
-                                    correct += loss_fn.correct(pred, Yb)
-                            else:
-                                replica.no_gradients()
-                    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - shared below
-                        error = exc
-                    stop = replica.allreduce(error, interrupt.requested, what)
-                    try:
-                        opt.step(dict(replica.params), lr)
-                    except Exception as exc:  # noqa: BLE001 - told at the next collective
-                        pending = exc
-                    progress.updates += 1
-                    bar.update(1)
-                    if r == 0 and s % max(1, steps // 20) == 0 and seen:
-                        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-                    if stop:
-                        break
-                progress.epochs += 1
-                if stop:
-                    raise KeyboardInterrupt
-                total, correct, seen = _metrics(c, mpi, total, correct, seen, pending, what)
-                _sync_buffers(model, c, average=True)
-                metrics = {"loss": total / max(seen, 1)}
-                if loss_fn.classifier:
-                    metrics["accuracy"] = correct / max(seen, 1)
-                if val is not None:
-                    with _Mode(model, False):
-                        scores = _evaluate(model, c, loss_fn, *val, max(batch_size, 1024), bool(sharded))
-                    metrics.update({f"val_{key}": v for key, v in scores.items()})
-                metrics["lr"], metrics["time"] = lr, time.perf_counter() - start
-                history.append(epoch, metrics)
-                text = {key: (f"{v:.4g}" if key in ("lr", "time") else f"{v:.4f}")
-                        for key, v in metrics.items()}
-                bar.set_postfix(text, refresh=True)
-                if verbose == 2 and r == 0:
-                    print(f"Epoch {e + 1}/{epochs}: " + "  ".join(f"{key}={v}" for key, v in text.items()),
-                          flush=True)
-                if checkpoint is not None and r == 0:
-                    try:
-                        model.save(checkpoint)
-                    except Exception as exc:  # noqa: BLE001 - told at the next collective
-                        pending = exc
-            finally:
-                bar.close()
-            for cb in cbs:
-                try:
-                    cb.on_epoch_end(model, epoch, dict(metrics))
-                except Exception as exc:  # noqa: BLE001 - told at the next collective
-                    pending = exc
-            # One rank's callback stopping training (or failing) stops every rank.
-            if _any(c, model.stop_training, pending, what):
-                model.stop_training = True
-                break
-        for cb in cbs:
-            try:
-                cb.on_train_end(model)
-            except Exception as exc:  # noqa: BLE001
-                pending = exc
-    _check_all(c, pending, what)
-    return history
+    trainer = _ReplicaTrainer(model, X, Y, batch_size, replica,
+                              _Rows(bool(sharded), counts, batch_size, r, k), bool(sharded), checkpoint)
+    return training.run_epochs(model, trainer, epochs, shuffle, verbose, cbs, val, stacklevel=5)
+
+
+class _ReplicaTrainer(training.Trainer):
+    """One rank's part of :func:`training.run_epochs`: its rows of every global batch, gradients
+    averaged over the ranks between the two halves of the step, sums and BatchNorm statistics
+    reduced each epoch, and every rank's errors, Ctrl-C and stop requests told to all of them at
+    the next collective (an error after the last one is held in ``pending`` until then)."""
+
+    def __init__(self, model: Any, X: np.ndarray, Y: np.ndarray, batch_size: int,
+                 replica: DataParallel, rows: _Rows, sharded: bool, checkpoint: Optional[str]):
+        super().__init__(model, X, Y, batch_size)
+        self.replica, self.rows, self.sharded, self.checkpoint = replica, rows, sharded, checkpoint
+        self.comm, self.steps = replica.comm, rows.steps
+        self.is_root = self.comm.Get_rank() == 0
+        self.pending: Optional[BaseException] = None
+
+    def start_epoch(self, seed: int, epoch: int, shuffle: bool) -> None:
+        self.rows.shuffle(seed, epoch, shuffle)
+
+    def chunk(self) -> int:
+        return 1
+
+    def train(self, i: int, j: int, lrs: List[float],
+              interrupt: Any) -> Tuple[float, int, int, bool]:
+        model, error = self.model, self.pending
+        total, correct, seen = 0.0, 0, 0
+        try:
+            if error is None:
+                mine, m = self.rows.step(i)
+                if len(mine):
+                    Xb, Yb = self.X[mine], self.Y[mine]
+                    value, pred = self.replica.gradients(Xb, Yb, model.loss, len(mine) / m)
+                    total, seen = value * len(mine), len(mine)
+                    if model.loss.classifier:
+                        correct = model.loss.correct(pred, Yb)
+                else:
+                    self.replica.no_gradients()
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - shared below
+            error = exc
+        stop = self.replica.allreduce(error, interrupt.requested, _WHAT)
+        try:
+            step.update(model, lrs[0])
+        except Exception as exc:  # noqa: BLE001 - told at the next collective
+            self.pending = exc
+        return total, correct, seen, stop
+
+    def reduce(self, total: float, correct: int, seen: int) -> Tuple[float, int, int]:
+        return _metrics(self.comm, _mpi(), total, correct, seen, self.pending, _WHAT)
+
+    def end_epoch(self) -> None:
+        _sync_buffers(self.model, self.comm, average=True)
+
+    def evaluate(self, X: np.ndarray, Y: np.ndarray, batch_size: int) -> Dict[str, float]:
+        return _evaluate(self.model, self.comm, self.model.loss, X, Y, batch_size, self.sharded)
+
+    def after_epoch(self) -> None:
+        if self.checkpoint is not None and self.is_root:
+            self.call(self.model.save, self.checkpoint)
+
+    def call(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - told at the next collective
+            self.pending = exc
+
+    def stop(self, requested: bool) -> bool:
+        # One rank's callback stopping training (or failing) stops every rank.
+        return _any(self.comm, requested, self.pending, _WHAT)
+
+    def finish(self) -> None:
+        _check_all(self.comm, self.pending, _WHAT)
 
 
 def _any(comm: Any, flag: bool, err: Optional[BaseException], what: str) -> bool:

@@ -8,9 +8,10 @@ from typing import Any, Callable, Dict, List, Optional, TypeVar, cast
 
 import numpy as np
 
-from .. import training
+from .. import serialization, step, training
+from ..model import History, Progress
 from ..optim import SGD, Optimizer, get_optimizer
-from .layers import Dense, Dropout, Layer, Parameter, check_dtype
+from .layers import Dense, Layer, Parameter, check_dtype
 from .losses import CrossEntropyLoss, Loss, get_loss
 
 _USE = threading.Lock()  # guards every model's (_owner, _depth)
@@ -73,8 +74,8 @@ class Sequential:
         self.loss: Optional[Loss] = None
         self.optimizer: Optional[Optimizer] = None
         self.schedule: Any = None
-        self.progress = training.Progress()
-        self.history: Optional[training.History] = None
+        self.progress = Progress()
+        self.history: Optional[History] = None
         self.stop_training = False  # a callback sets it to end fit after the current epoch
         self.train()
 
@@ -118,6 +119,13 @@ class Sequential:
     def forward(self, X: np.ndarray) -> np.ndarray:
         """The network's output for a batch (no input checks: ``predict`` is the checked way)."""
         return self._forward_from(0, X)
+
+    def _counting_layer(self) -> Optional[Dense]:
+        """The first layer when ``predict`` may check X for NaN and infinity inside its GEMM: a
+        Dense layer that this class's own forward (not a replaced one) starts with."""
+        own_forward = getattr(self.forward, "__func__", None) is Sequential.forward
+        first = self.layers[0]
+        return first if own_forward and type(first) is Dense and first.out_features > 0 else None
 
     def _forward_from(self, start: int, X: np.ndarray) -> np.ndarray:
         """``forward`` from layer ``start`` on (``predict`` runs the first layer itself)."""
@@ -185,36 +193,17 @@ class Sequential:
         was_training = self.training
         self.train()
         try:
-            value, _ = self._train_batch(X, Y, self.optimizer.lr if lr is None else lr)
+            value, _ = step.train_batch(self, X, Y, self.optimizer.lr if lr is None else lr)
         finally:
             self.train(was_training)
         self.progress.updates += 1
         return value
 
-    def _train_batch(self, X: np.ndarray, Y: np.ndarray, lr: float, monitor: Any = None):
-        """One update; returns (loss with weight penalties, predictions). ``monitor`` (see
-        :mod:`blockprop.diagnostics`) sees the gradients and the update."""
-        for layer in self.layers:  # dropout masks: one per update, reproducible on resume
-            if isinstance(layer, Dropout):
-                layer.step = self.progress.updates
-        assert self.loss is not None and self.optimizer is not None  # set by fit / train_step
-        pred = self.forward(X)
-        value, grad = self.loss(pred, Y)
-        self.backward(grad)
-        value += self.penalty(add_grad=True)
-        params = self.parameters()
-        if monitor is not None:
-            monitor.before_step(self)
-        self.optimizer.step(params, lr)
-        if monitor is not None:
-            monitor.after_step(self)
-        return value, pred
-
     @_one_thread
     def fit(self, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
             optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
             shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
-            callbacks: Optional[List[Any]] = None, diagnostics: Any = False) -> "training.History":
+            callbacks: Optional[List[Any]] = None, diagnostics: Any = False) -> History:
         """Train in mini-batches; returns the per-epoch History. ``loss``, ``optimizer`` and
         ``schedule`` default to the previous fit's (state included), else "cross_entropy",
         ``SGD(0.01)``, constant. ``callbacks``: :mod:`blockprop.callbacks` objects or plain
@@ -252,8 +241,7 @@ class Sequential:
     @_one_thread
     def save(self, path: str) -> None:
         """Save architecture, weights and training state to ``path`` (see :mod:`blockprop.serialization`)."""
-        from ..serialization import save
-        save(self, path)
+        serialization.save(self, path)
 
     def summary(self) -> None:
         """Print a table of the layers, their output shapes and parameter counts."""
@@ -283,3 +271,10 @@ class Sequential:
     def __repr__(self) -> str:
         inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
         return f"Sequential({inner}\n)"
+
+
+def load(path: str) -> Sequential:
+    """The model saved at ``path`` (by ``Sequential.save``), with its loss, optimizer state,
+    schedule and progress; damage or a mismatch raises ``ValueError`` (see
+    :mod:`blockprop.serialization`). Loading never unpickles."""
+    return cast(Sequential, serialization.load(path, lambda layers: Sequential(*layers)))
