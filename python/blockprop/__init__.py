@@ -15,6 +15,6 @@ from .kernels import *  # noqa: E402,F401,F403
 from . import nn as nn, optim as optim, schedules as schedules  # noqa: E402
 from .gradcheck import gradcheck as gradcheck  # noqa: E402
 from .nn import Dense as Dense, Sequential as Sequential  # noqa: E402
-from .serialization import load as load  # noqa: E402
+from .nn.sequential import load as load  # noqa: E402
 
 __version__ = "0.1.0"

@@ -16,6 +16,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
+from . import serialization
+
 __all__ = ["Callback", "LambdaCallback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau"]
 
 
@@ -189,8 +191,7 @@ class ModelCheckpoint(_Monitoring):
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(f"ModelCheckpoint: cannot format path {self.path!r} with epoch and "
                              f"{sorted(logs)}: {e}") from None
-        from .serialization import save
-        save(model, path)
+        serialization.save(model, path)
         self.saved.append(path)
 
     def __repr__(self) -> str:

@@ -16,6 +16,10 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+import blockprop as bp
+
+from . import data, nn, optim
+
 PROG = "blockprop"
 TEST_FRACTION = 0.2  # MNIST's 10,000 test-set images -> first 8,000 train, last 2,000 test
 SPIRAL_SAMPLES = 3000
@@ -145,8 +149,6 @@ def _first(X: np.ndarray, y: np.ndarray, n: Optional[int], flag: str, where: str
 
 def load_dataset(args: argparse.Namespace) -> Dataset:
     """The train/test data the flags ask for; ``ValueError``/``OSError`` for bad input."""
-    from . import data
-
     if args.data is None:
         n_test = args.test_size or int(SPIRAL_SAMPLES * TEST_FRACTION)
         n_train = args.train_size or SPIRAL_SAMPLES - n_test
@@ -184,8 +186,6 @@ def load_dataset(args: argparse.Namespace) -> Dataset:
 # ---- commands
 
 def _build_model(layers: Sequence[int], activation: str, seed: int, dtype: str):
-    from . import nn
-
     last = len(layers) - 2
     return nn.Sequential(*[
         # He init suits ReLU; Xavier suits the saturating activations and the linear logits.
@@ -196,16 +196,12 @@ def _build_model(layers: Sequence[int], activation: str, seed: int, dtype: str):
 
 
 def _build_optimizer(args: argparse.Namespace):
-    from . import optim
-
     if args.optimizer == "adam":
         return optim.Adam(lr=args.lr or 1e-3)
     return optim.SGD(lr=args.lr or 0.1, momentum=0.9 if args.momentum is None else args.momentum)
 
 
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import blockprop as bp
-
     start = time.perf_counter()
     say = (lambda *a: None) if args.quiet else print
     if args.momentum is not None and args.optimizer != "sgd":
@@ -267,8 +263,6 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import blockprop as bp
-
     print(f"blockprop {bp.__version__}")
     print(f"isa: {bp.isa()}")
     print(f"supported isas: {', '.join(bp.supported_isas())}")

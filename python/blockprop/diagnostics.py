@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 import numpy as np
 
 from . import kernels as K
+from .nn.layers import Dense, ReLU
 
 __all__ = ["TrainingDiagnosticWarning", "Diagnostics", "Monitor"]
 
@@ -70,7 +71,6 @@ def prepare(diagnostics: Any) -> Optional[Diagnostics]:
 
 def _relu_outputs(model: Any) -> List[Tuple[int, Any]]:
     """(layer index, layer) of every layer whose output is a ReLU's."""
-    from .nn.layers import Dense, ReLU
     return [(i, l) for i, l in enumerate(model.layers)
             if isinstance(l, ReLU) or (isinstance(l, Dense) and l.activation == "relu")]
 
@@ -79,7 +79,6 @@ class Monitor:
     """Collects the per-batch measurements of one ``fit`` (see the module docstring)."""
 
     def __init__(self, model: Any, config: Diagnostics):
-        from .nn.layers import Dense
         self.config = config
         self.dense = [(i, l) for i, l in enumerate(model.layers) if isinstance(l, Dense)]
         self.relus = _relu_outputs(model)

@@ -15,20 +15,20 @@ import socket
 import tempfile
 import warnings
 import zipfile
-from typing import Any, Dict
+from typing import Any, Callable, Dict, List
 
 import numpy as np
 
 from . import schedules
-from .nn.layers import LAYER_TYPES
+from .model import Model
+from .nn.layers import LAYER_TYPES, Layer
 from .nn.losses import LOSS_TYPES
-from .nn.sequential import Sequential
 from .optim import OPTIMIZER_TYPES
 
 FORMAT, FORMAT_VERSION = "blockprop", 1
 
 
-def _header(model: Sequential) -> Dict[str, Any]:
+def _header(model: Model) -> Dict[str, Any]:
     schedule = None
     if model.schedule is not None:
         try:
@@ -46,7 +46,7 @@ def _header(model: Sequential) -> Dict[str, Any]:
     }
 
 
-def _arrays_and_optimizer(model: Sequential):
+def _arrays_and_optimizer(model: Model):
     arrays = {f"param/{name}": p.data for name, p in model.parameters().items()}
     arrays.update({f"buffer/{name}": b for name, b in model.buffers().items()})
     optimizer = None
@@ -99,7 +99,7 @@ def _remove_stale_temporaries(path: str, directory: str) -> None:
             pass
 
 
-def save(model: Sequential, path: str) -> None:
+def save(model: Model, path: str) -> None:
     """Write ``model`` to ``path`` atomically (see the module docstring for the format)."""
     header = _header(model)
     arrays, header["optimizer"] = _arrays_and_optimizer(model)
@@ -196,7 +196,8 @@ def _count(value: Any, what: str, allow_none: bool = False) -> Any:
     return value
 
 
-def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Sequential:
+def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray],
+           build: Callable[[List[Layer]], Model]) -> Model:
     layers = []
     if not isinstance(header.get("layers"), list):
         raise ValueError("'layers' must be a list")
@@ -222,7 +223,7 @@ def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> 
         if "init" in config:
             setattr(layer, "init", init)  # only Dense has init
         layers.append(layer)
-    model = Sequential(*layers)
+    model = build(layers)
     if model.dtype.name != header["dtype"]:
         raise ValueError(f"{path}: layers are {model.dtype.name} but the header says {header['dtype']}")
     for name, p in model.parameters().items():
@@ -232,7 +233,7 @@ def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> 
     return model
 
 
-def _restore_training(path: str, model: Sequential, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+def _restore_training(path: str, model: Model, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
     if header.get("loss") is not None:
         if header["loss"] not in LOSS_TYPES:
             raise ValueError(f"{path}: unknown loss {header['loss']!r}")
@@ -280,13 +281,14 @@ def _restore_training(path: str, model: Sequential, header: Dict[str, Any], arra
     model.progress.seed = _count(progress.get("seed"), "progress.seed", allow_none=True)
 
 
-def load(path: str) -> Sequential:
-    """The model saved at ``path``, with its loss, optimizer state, schedule and progress."""
+def load(path: str, build: Callable[[List[Layer]], Model]) -> Model:
+    """The model saved at ``path``, with its loss, optimizer state, schedule and progress;
+    ``build(layers)`` makes the model (:func:`blockprop.load` passes ``Sequential``'s)."""
     path = os.fspath(path)
     arrays = _read(path)
     header = _parse_header(path, arrays)
     try:
-        model = _build(path, header, arrays)
+        model = _build(path, header, arrays, build)
         _restore_training(path, model, header, arrays)
     except ValueError as e:
         if str(e).startswith(path):
