@@ -8,6 +8,8 @@ import pytest
 
 from blockprop import reference as ref
 
+from conftest import PARAM_ACTIVATIONS, THROUGH_INPUT
+
 H = 1e-6
 RTOL = 1e-6
 
@@ -156,3 +158,13 @@ def test_adam_reference_first_steps():
         before = p.copy()
         ref.adam_step(p, g, m, v, step, lr=0.01)
         np.testing.assert_allclose(before - p, 0.01 * g / (np.abs(g) + 1e-8), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name,kw", PARAM_ACTIVATIONS)
+def test_reference_derivatives_match_finite_differences(name, kw):
+    x = np.linspace(-6, 6, 241) + 0.013  # avoid the kink at 0
+    h = 1e-6
+    numeric = (getattr(ref, name)(x + h, **kw) - getattr(ref, name)(x - h, **kw)) / (2 * h)
+    v = x if name in THROUGH_INPUT else getattr(ref, name)(x, **kw)
+    analytic = getattr(ref, name + "_backward")(np.ones_like(x), v, **kw)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
