@@ -1,11 +1,16 @@
 """The reference itself, proved against central finite differences in float64: dense layer
-gradients, activation and softmax backwards, and loss gradients. (The kernels are tested against
-the reference; this is what makes the reference worth testing against.)"""
+gradients, activation and softmax backwards (those with parameters too), and loss gradients. (The
+kernels are tested against the reference; this is what makes the reference worth testing against.)
+And the twin: blockprop.reference keeps the public names and the signatures (parameter names,
+kinds, defaults) of blockprop.kernels, apart from the exceptions listed with their reasons."""
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import pytest
 
+import blockprop.kernels
 from blockprop import reference as ref
 
 from conftest import PARAM_ACTIVATIONS, THROUGH_INPUT
@@ -168,3 +173,101 @@ def test_reference_derivatives_match_finite_differences(name, kw):
     v = x if name in THROUGH_INPUT else getattr(ref, name)(x, **kw)
     analytic = getattr(ref, name + "_backward")(np.ones_like(x), v, **kw)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+# --- The twin: blockprop.reference has the names and signatures of blockprop.kernels ----------------
+
+# Deliberate exceptions, each with its reason. A name listed here that no longer differs fails
+# test_same_public_names, so the list cannot go stale.
+REFERENCE_ONLY = {
+    "dropout_mask": "the counter-based keep-mask that dropout and dropout_backward apply, public so "
+                    "that NumPy code can reproduce a kernel's mask (docs/features.md); the kernels "
+                    "apply it inside dropout and have no function that returns it",
+}
+KERNELS_ONLY: dict = {}
+SIGNATURE_EXCEPTIONS: dict = {}  # name -> reason; none so far
+
+
+def public_functions(module):
+    """The public functions of a module: its ``__all__`` if it has one, and every function it
+    defines itself whose name has no leading underscore (so ``np`` or ``math`` imported into it are
+    not its names, and a public function left out of ``__all__`` still counts)."""
+    names = set(getattr(module, "__all__", ()))
+    for name, value in vars(module).items():
+        if (not name.startswith("_") and callable(value) and not inspect.isclass(value)
+                and getattr(value, "__module__", None) == module.__name__):
+            names.add(name)
+    return names
+
+
+def signature_differences(kernel, reference):
+    """What differs between two functions' parameter lists: names, order, kinds (positional,
+    keyword-only, ...) and defaults; annotations are ignored. [] when they agree."""
+    try:
+        a, b = inspect.signature(kernel).parameters, inspect.signature(reference).parameters
+    except (TypeError, ValueError) as exc:
+        return [f"no signature to compare: {exc}"]
+    if list(a) != list(b):
+        return [f"parameters {list(a)} in kernels, {list(b)} in reference"]
+    diffs = []
+    for name in a:
+        p, q = a[name], b[name]
+        if p.kind != q.kind:
+            diffs.append(f"{name}: kind {p.kind.description} in kernels, {q.kind.description} in reference")
+        no_p, no_q = p.default is inspect.Parameter.empty, q.default is inspect.Parameter.empty
+        if no_p != no_q or not no_p and (type(p.default) is not type(q.default) or p.default != q.default):
+            diffs.append(f"{name}: default {'none' if no_p else repr(p.default)} in kernels, "
+                         f"{'none' if no_q else repr(q.default)} in reference")
+    return diffs
+
+
+KERNEL_NAMES = public_functions(blockprop.kernels)
+REFERENCE_NAMES = public_functions(ref)
+
+
+def test_same_public_names():
+    only_kernels = KERNEL_NAMES - REFERENCE_NAMES
+    only_reference = REFERENCE_NAMES - KERNEL_NAMES
+    problems = [f"in kernels, not in reference: {name}" for name in sorted(only_kernels - set(KERNELS_ONLY))]
+    problems += [f"in reference, not in kernels: {name}" for name in sorted(only_reference - set(REFERENCE_ONLY))]
+    problems += [f"listed as kernels-only but no longer is: {name}" for name in sorted(set(KERNELS_ONLY) - only_kernels)]
+    problems += [f"listed as reference-only but no longer is: {name}"
+                 for name in sorted(set(REFERENCE_ONLY) - only_reference)]
+    print("\n".join(problems))
+    assert not problems, "blockprop.kernels and blockprop.reference differ:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", sorted(KERNEL_NAMES & REFERENCE_NAMES))
+def test_same_signature(name):
+    diffs = signature_differences(getattr(blockprop.kernels, name), getattr(ref, name))
+    if name in SIGNATURE_EXCEPTIONS:
+        assert diffs, f"{name} is listed in SIGNATURE_EXCEPTIONS but its signatures now agree"
+        return
+    print("\n".join(f"{name}: {d}" for d in diffs))
+    assert not diffs, (f"blockprop.kernels.{name}{inspect.signature(getattr(blockprop.kernels, name))} vs "
+                       f"blockprop.reference.{name}{inspect.signature(getattr(ref, name))}:\n  " + "\n  ".join(diffs))
+
+
+def test_the_signature_comparison_sees_each_kind_of_difference():
+    def k(x, y, *, lr=0.1, flag: bool = False) -> None: ...
+    def same(x, y, *, lr=0.1, flag=False): ...
+    def renamed(x, z, *, lr=0.1, flag=False): ...
+    def reordered(y, x, *, lr=0.1, flag=False): ...
+    def positional(x, y, lr=0.1, flag=False): ...
+    def default(x, y, *, lr=0.01, flag=False): ...
+    def default_type(x, y, *, lr=0.1, flag=0): ...
+    def no_default(x, y, *, lr, flag=False): ...
+    def extra(x, y, *, lr=0.1, flag=False, eps=1e-8): ...
+    assert signature_differences(k, same) == []
+    assert signature_differences(k, renamed) == ["parameters ['x', 'y', 'lr', 'flag'] in kernels, "
+                                                 "['x', 'z', 'lr', 'flag'] in reference"]
+    assert len(signature_differences(k, reordered)) == 1
+    assert len(signature_differences(k, extra)) == 1
+    assert signature_differences(k, positional) == [
+        "lr: kind keyword-only in kernels, positional or keyword in reference",
+        "flag: kind keyword-only in kernels, positional or keyword in reference"]
+    assert signature_differences(k, default) == ["lr: default 0.1 in kernels, 0.01 in reference"]
+    assert signature_differences(k, default_type) == ["flag: default False in kernels, 0 in reference"]
+    assert signature_differences(k, no_default) == ["lr: default 0.1 in kernels, none in reference"]
+    assert public_functions(ref) >= {"gemm", "dense_forward", "dropout_mask"}
+    assert not {"np", "math", "annotations"} & public_functions(ref)
