@@ -22,6 +22,12 @@ import blockprop
 DTYPES = (np.float32, np.float64)
 ISAS = tuple(blockprop.supported_isas())
 
+# The activations with parameters, (name, kwargs) as the kernels and the reference take them; their
+# backward takes the output y, except GELU's (in THROUGH_INPUT), which takes the input x.
+PARAM_ACTIVATIONS = [("leaky_relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("elu", {}),
+                     ("elu", {"alpha": 0.5}), ("gelu", {}), ("softplus", {})]
+THROUGH_INPUT = {"gelu"}
+
 # Multiples of eps·sqrt(k) allowed; loose enough for any summation order, far below a real bug.
 TOL_FACTOR = {np.dtype(np.float32): 16.0, np.dtype(np.float64): 16.0}
 

@@ -1,14 +1,18 @@
-"""relu, sigmoid, tanh, softmax and their backwards against the float64 reference, including
-extreme inputs, softmax over the last axis of 1-D/2-D/3-D input, and NaN propagation."""
+"""The activation kernels against the float64 reference on every ISA and dtype: relu, sigmoid, tanh,
+softmax and their backwards, including extreme inputs, softmax over the last axis of 1-D/2-D/3-D
+input, and NaN propagation; leaky_relu, elu, gelu, softplus with their parameters, known values,
+fused into dense layers, and their argument checks. (The reference's own derivatives are checked
+in test_reference.py, the activation layers in nn/test_nn_layers.py.)"""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import blockprop
+from blockprop import kernels as K
 from blockprop import reference as ref
 
-from conftest import assert_close, f64, random_array
+from conftest import PARAM_ACTIVATIONS, THROUGH_INPUT, assert_close, f64, random_array
 
 ELEMENTWISE = ["relu", "sigmoid", "tanh"]
 SHAPES = [(1,), (7,), (33,), (5, 17), (0, 4), (3, 0), (2, 3, 5), (4, 1, 129), ()]
@@ -158,3 +162,52 @@ def test_zero_dim_softmax_rejected(dtype):
     """A 0-D array has no last axis: ValueError naming x."""
     with pytest.raises(ValueError, match=r"\bx\b"):
         blockprop.softmax(np.array(1.0, dtype))
+
+
+# leaky_relu, elu, gelu, softplus: activations with parameters
+
+@pytest.mark.parametrize("name,kw", PARAM_ACTIVATIONS)
+@pytest.mark.parametrize("shape", [(1,), (7,), (33, 17)])
+def test_kernels_match_reference(name, kw, shape, isa, dtype, rng):
+    x = random_array(rng, shape, dtype, -8, 8)
+    dy = random_array(rng, shape, dtype)
+    y = getattr(K, name)(x, **kw)
+    assert y.dtype == dtype
+    assert_close(y, getattr(ref, name)(f64(x), **kw), dtype=dtype, k=4, name=f"{name} forward",
+                 shape=shape, isa=isa)
+    v = x if name in THROUGH_INPUT else y
+    dx = getattr(K, name + "_backward")(dy, v, **kw)
+    assert_close(dx, getattr(ref, name + "_backward")(f64(dy), f64(v), **kw), dtype=dtype, k=4,
+                 name=f"{name} backward", shape=shape, isa=isa)
+
+
+def test_known_values():
+    x = np.array([-1.0, 0.0, 2.0])
+    np.testing.assert_allclose(K.leaky_relu(x), [-0.01, 0, 2])
+    np.testing.assert_allclose(K.elu(x), [np.expm1(-1), 0, 2])
+    np.testing.assert_allclose(K.gelu(x), [-0.15865525393145707, 0, 1.9544997361036416], rtol=1e-14)
+    np.testing.assert_allclose(K.softplus(np.array([-800.0, 0.0, 800.0])), [0, np.log(2), 800])
+    assert np.all(np.isfinite(K.softplus(np.array([-1e30, 1e30], np.float32))))
+
+
+@pytest.mark.parametrize("act", ["leaky_relu", "elu", "gelu", "softplus"])
+def test_fused_dense_matches_reference(act, isa, dtype, rng):
+    x, W, b = (random_array(rng, s, dtype) for s in [(9, 13), (6, 13), (6,)])
+    dy = random_array(rng, (9, 6), dtype)
+    y = K.dense_forward(x, W, b, act)
+    assert_close(y, ref.dense_forward(*f64(x, W, b), act), dtype=dtype, k=13, name=f"dense {act}", isa=isa)
+    # GELU's backward takes the pre-activation, the others the output
+    v = K.dense_forward(x, W, b, "linear") if act == "gelu" else y
+    got = K.dense_backward(x, W, dy, v, act)
+    want = ref.dense_backward(*f64(x, W, dy, v), act)
+    for g, w, what in zip(got, want, ("dx", "dW", "db")):
+        assert_close(g, w, dtype=dtype, k=13, name=f"dense {act} {what}", isa=isa)
+
+
+def test_parametrized_activation_kernels_reject_bad_arguments():
+    with pytest.raises(ValueError, match="unknown activation"):
+        K.dense_forward(np.ones((2, 2)), np.ones((2, 2)), None, "swish")
+    with pytest.raises(ValueError, match="alpha"):
+        K.elu(np.ones(3), alpha=-1.0)
+    with pytest.raises(TypeError, match="negative_slope"):
+        K.leaky_relu(np.ones(3), negative_slope="x")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 RUNNER = Path(__file__).with_name("battery_cases.py")
+BUILD = RUNNER.parents[2] / "build"  # tests/reliability/ -> repository: run from its build/ if there is one
 GROUP_TIMEOUT = 900  # seconds for a whole group; each case also has its own watchdog
 
 
@@ -26,8 +27,7 @@ def run_group(group: str):
     env = dict(os.environ, PYTHONFAULTHANDLER="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
     while count is None or start < count:
         proc = subprocess.run([sys.executable, str(RUNNER), group, str(start)], capture_output=True,
-                              text=True, timeout=GROUP_TIMEOUT, env=env, cwd=str(RUNNER.parent.parent / "build")
-                              if (RUNNER.parent.parent / "build").is_dir() else None)
+                              text=True, timeout=GROUP_TIMEOUT, env=env, cwd=str(BUILD) if BUILD.is_dir() else None)
         running = None
         for line in proc.stdout.splitlines():
             if line.startswith("COUNT "):
