@@ -1,4 +1,4 @@
-"""One MPI rank of tests/test_distributed.py: ``mpiexec -n K python mpi_worker.py SCENARIO OUTDIR``.
+"""One MPI rank of tests/training/test_distributed.py: ``mpiexec -n K python mpi_worker.py SCENARIO OUTDIR``.
 
 Every rank writes what it saw to OUTDIR (``rank{r}.json``, weights as ``.npz``); the test compares
 that with a single-process run. ``build`` and ``dataset`` are shared with the test, so both sides

@@ -264,7 +264,7 @@ def test_shard_splits_rows_evenly():
 
 @pytest.mark.parametrize("ranks", [1, 2, 3])
 def test_every_option_of_the_training_step_trains_alike_on_n_ranks(ranks, tmp_path):
-    """The option matrix of tests/step_cases.py (every activation and layer kind, L1/L2,
+    """The option matrix of tests/training/step_cases.py (every activation and layer kind, L1/L2,
     Dropout, BatchNorm1d, LayerNorm, each optimizer and schedule): one rank gives model.fit's
     weights bit for bit; 2 and 3 ranks × batch B give those of one process × N·B within 1e-9 for
     every case whose gradients do not depend on the split (no dropout, no batch statistics)."""

@@ -1,4 +1,4 @@
-"""The option matrix of the one-training-step tests (tests/test_step.py), shared with
+"""The option matrix of the one-training-step tests (tests/training/test_step.py), shared with
 tests/mpi_worker.py so that ``distributed.fit`` trains the very same cases.
 
 A case is a model (every layer kind, activation and penalty), a loss, an optimizer and a

@@ -1,8 +1,8 @@
 """One training step (blockprop.step): every way of training a model runs the same update.
 
-For every case of tests/step_cases.py (each activation, layer kind, penalty, optimizer, schedule
+For every case of tests/training/step_cases.py (each activation, layer kind, penalty, optimizer, schedule
 and loss), ``fit`` on the C++ path, ``fit`` on the Python path and a ``train_step`` loop give the
-same weights bit for bit (distributed.fit on 1, 2 and 3 ranks: tests/test_distributed.py).
+same weights bit for bit (distributed.fit on 1, 2 and 3 ranks: tests/training/test_distributed.py).
 """
 from __future__ import annotations
 
