@@ -4,7 +4,9 @@ runs gather, forward, loss, backward and update for many batches per call with t
 It calls the same kernels in the same order as the Python step (``Sequential._train_batch``), so
 both give bit-identical weights; it only removes the trips through Python between kernels, which
 dominate small batches. Models it cannot run (other layers, custom losses or optimizers) train on
-the Python path.
+the Python path. The contract is typed (``_core.MlpLayer``, ``LossKind``, ``SgdSettings``,
+``AdamSettings``); the optimizer's state arrays and step count come from the optimizer itself
+(``state_arrays``, ``step_count``, ``advance_steps``), so both paths share one state.
 """
 from __future__ import annotations
 
