@@ -82,9 +82,12 @@ def plan(model: Any, loss_fn: Any, optimizer: Any) -> Optional[Plan]:
 def _settings(optimizer: Any, names: List[str]) -> Any:
     """The optimizer's settings for the core; Adam's step is the 1-based count of the first update."""
     if isinstance(optimizer, Adam):
+        done = optimizer.step_count(names)
+        if done is None:  # plan() refuses this; the state changed since (e.g. load_state_dict)
+            raise ValueError("the C++ loop needs every parameter at the same Adam step count")
         return _core.AdamSettings(beta1=optimizer.betas[0], beta2=optimizer.betas[1], eps=optimizer.eps,
                                   weight_decay=optimizer.weight_decay, decoupled=optimizer.decoupled,
-                                  step=optimizer.step_count(names) + 1)
+                                  step=done + 1)
     return _core.SgdSettings(momentum=optimizer.momentum, nesterov=optimizer.nesterov,
                              weight_decay=optimizer.weight_decay)
 
