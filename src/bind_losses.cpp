@@ -76,12 +76,46 @@ py::tuple softmax_cross_entropy_py(py::handle logits_obj, py::handle labels_obj)
   });
 }
 
+// Rows classified right (count_correct in losses.h): integer labels (rows,): argmax == label;
+// float targets of the logits' shape: every (logit > 0) == (target > 0.5).
+index_t count_correct_py(py::handle logits_obj, py::handle targets_obj) {
+  const char* fn = "count_correct";
+  py::array za = float_array(logits_obj, fn, "logits");
+  if (za.ndim() != 2) {
+    throw py::value_error(std::string(fn) + ": logits must be 2-D (batch, outputs), got shape " +
+                          shape_str(za));
+  }
+  const index_t rows = za.shape(0), cols = za.shape(1);
+  py::array ta = py::array::ensure(targets_obj);
+  if (!ta) throw py::type_error(std::string(fn) + ": targets must be an array of labels or targets");
+  const bool labels = ta.dtype().kind() == 'i' || ta.dtype().kind() == 'u';
+  if (labels && cols < 1)
+    throw py::value_error(std::string(fn) + ": logits must have at least 1 class, got shape " + shape_str(za));
+  py::array_t<std::int64_t, py::array::c_style> lab;
+  if (labels) lab = class_labels(ta, fn, "targets", rows, cols);
+  else {
+    ta = float_array(targets_obj, fn, "targets");
+    check_same_dtype(fn, za, "logits", ta, "targets");
+    check_shape(fn, ta, "targets", shape_of(za));
+  }
+  return dispatch_float(za, [&](auto tag) -> index_t {
+    using T = decltype(tag);
+    auto z = contiguous<T>(za);
+    py::array_t<T, py::array::c_style> t;
+    if (!labels) t = contiguous<T>(ta);
+    py::gil_scoped_release release;
+    return count_correct<T>(rows, cols, z.data(), labels ? lab.data() : nullptr,
+                            labels ? nullptr : t.data());
+  });
+}
+
 }  // namespace
 
 void bind_losses(py::module_& m) {
   m.def("mse_loss", &mse_loss_py, py::arg("pred"), py::arg("target"));
   m.def("softmax_cross_entropy", &softmax_cross_entropy_py, py::arg("logits"), py::arg("labels"));
   m.def("binary_cross_entropy", &binary_cross_entropy_py, py::arg("logits"), py::arg("targets"));
+  m.def("count_correct", &count_correct_py, py::arg("logits"), py::arg("targets"));
 }
 
 }  // namespace bind

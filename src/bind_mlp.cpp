@@ -1,4 +1,11 @@
+// The C++ training loop (blockprop/mlp.h) and its typed contract with Python: _core.MlpLayer per
+// dense layer, _core.LossKind, _core.SgdSettings / _core.AdamSettings. The classes only carry and
+// type-check what Python passes; shapes, dtypes and memory layout are checked by
+// mlp_train_batches, which knows the model's dtype.
+#include <pybind11/stl.h>
+
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <type_traits>
 
@@ -13,48 +20,171 @@ namespace {
 
 const char* kFn = "mlp_train_batches";
 
+std::string type_name(const py::handle& obj) { return py::str(py::type::of(obj).attr("__name__")); }
+std::string show(const py::handle& obj) { return py::repr(obj).cast<std::string>(); }
+std::string show(double v) { return show(py::float_(v)); }
+
+// A real number (not a bool, which float() would take) in [low, high] (high excluded if open).
+double number(const char* fn, const char* name, const py::handle& obj, double low = 0,
+              double high = INFINITY, bool high_open = false) {
+  if (py::isinstance<py::bool_>(obj) || !(py::isinstance<py::float_>(obj) || py::isinstance<py::int_>(obj) ||
+                                          py::hasattr(obj, "__float__")))
+    throw py::type_error(std::string(fn) + ": " + name + " must be a number, got " + type_name(obj));
+  const double v = obj.cast<double>();
+  if (!(std::isfinite(v) && v >= low && (high_open ? v < high : v <= high)))
+    throw py::value_error(std::string(fn) + ": " + name + " must lie in [" + show(low) + ", " +
+                          show(high) + (high_open ? ")" : "]") + ", got " + show(obj));
+  return v;
+}
+
+bool flag(const char* fn, const char* name, const py::handle& obj) {
+  if (!py::isinstance<py::bool_>(obj))
+    throw py::type_error(std::string(fn) + ": " + name + " must be a bool, got " + type_name(obj));
+  return obj.cast<bool>();
+}
+
+// One dense layer as Python describes it: the arrays are the model's own, updated in place.
+struct LayerSpec {
+  py::array w;
+  py::object b;  // None: no bias
+  Activation act = Activation::linear;
+  double l1 = 0, l2 = 0;
+  py::tuple state_w, state_b;  // SGD: () or (velocity,); Adam: (m, v)
+};
+
+struct SgdSettings {
+  double momentum = 0, weight_decay = 0;
+  bool nesterov = false;
+};
+
+struct AdamSettings {
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  bool decoupled = false;
+  std::int64_t step = 1;  // the 1-based step of the call's first update
+};
+
+py::tuple state_arrays(const char* name, const py::handle& obj) {
+  if (!py::isinstance<py::tuple>(obj) && !py::isinstance<py::list>(obj))
+    throw py::type_error(std::string("MlpLayer: ") + name + " must be a tuple of arrays, got " + type_name(obj));
+  py::tuple t = py::tuple(py::reinterpret_borrow<py::object>(obj));
+  if (t.size() > 2) throw py::value_error(std::string("MlpLayer: ") + name + " holds at most 2 arrays (Adam's m, v)");
+  for (py::handle a : t)
+    if (!py::isinstance<py::array>(a))
+      throw py::type_error(std::string("MlpLayer: ") + name + " must hold arrays, got " + type_name(a));
+  return t;
+}
+
+LayerSpec make_layer(py::handle w, py::handle b, py::handle act, py::handle l1, py::handle l2,
+                     py::handle state_w, py::handle state_b) {
+  const char* fn = "MlpLayer";
+  LayerSpec s;
+  if (!py::isinstance<py::array>(w))
+    throw py::type_error(std::string(fn) + ": W must be a NumPy array, got " + type_name(w));
+  s.w = py::reinterpret_borrow<py::array>(w);
+  if (!b.is_none() && !py::isinstance<py::array>(b))
+    throw py::type_error(std::string(fn) + ": b must be a NumPy array or None, got " + type_name(b));
+  s.b = py::reinterpret_borrow<py::object>(b);
+  if (!py::isinstance<Activation>(act))
+    throw py::type_error(std::string(fn) + ": activation must be a blockprop._core.Activation, got " +
+                         type_name(act));
+  s.act = act.cast<Activation>();
+  s.l1 = number(fn, "l1", l1);
+  s.l2 = number(fn, "l2", l2);
+  s.state_w = state_arrays("state_W", state_w);
+  s.state_b = state_arrays("state_b", state_b);
+  return s;
+}
+
+std::string array_str(const py::handle& a) {
+  if (a.is_none()) return "None";
+  auto arr = py::reinterpret_borrow<py::array>(a);
+  return py::str(arr.dtype()).cast<std::string>() + shape_str(arr);
+}
+
+std::string arrays_str(const py::tuple& t) {
+  std::string r = "(";
+  for (size_t i = 0; i < t.size(); ++i) r += (i ? ", " : "") + array_str(t[i]);
+  return r + (t.size() == 1 ? ",)" : ")");
+}
+
+std::string layer_repr(const LayerSpec& s) {
+  std::ostringstream o;
+  o << "MlpLayer(W=" << array_str(s.w) << ", b=" << array_str(s.b)
+    << ", activation=" << py::str(py::cast(s.act)).cast<std::string>() << ", l1=" << show(s.l1)
+    << ", l2=" << show(s.l2) << ", state_W=" << arrays_str(s.state_w) << ", state_b=" << arrays_str(s.state_b)
+    << ")";
+  return o.str();
+}
+
 // An array the trainer updates in place: C-contiguous, writeable, of the model's dtype and shape.
 template <typename T>
-T* inplace(const py::handle& obj, const char* name, std::vector<py::ssize_t> shape) {
-  if (!py::isinstance<py::array_t<T>>(obj) ||
+T* inplace(const py::handle& obj, const std::string& name, std::vector<py::ssize_t> shape) {
+  if (!py::isinstance<py::array>(obj) ||
       !py::reinterpret_borrow<py::array>(obj).dtype().equal(py::dtype::of<T>()))
-    throw py::type_error(std::string(kFn) + ": " + name + " must be an array of the model's dtype");
+    throw py::type_error(std::string(kFn) + ": " + name + " must be an array of the model's dtype (" +
+                         py::str(py::dtype::of<T>()).cast<std::string>() + ")");
   auto a = py::reinterpret_borrow<py::array>(obj);
-  check_shape(kFn, a, name, shape);
+  check_shape(kFn, a, name.c_str(), shape);
   if (!(a.flags() & py::array::c_style) || !a.writeable() || !aligned(a))
     throw py::value_error(std::string(kFn) + ": " + name + " must be C-contiguous, aligned and writeable");
   return static_cast<T*>(a.mutable_data());
 }
 
+// The optimizer state of one parameter: as many arrays as the optimizer keeps, of its shape.
 template <typename T>
-T* optional_inplace(const py::handle& obj, const char* name, std::vector<py::ssize_t> shape) {
-  return obj.is_none() ? nullptr : inplace<T>(obj, name, std::move(shape));
+void state_of(const py::tuple& given, size_t needed, const std::string& name,
+              std::vector<py::ssize_t> shape, T* out[2]) {
+  if (given.size() != needed)
+    throw py::value_error(std::string(kFn) + ": " + name + " must hold " + std::to_string(needed) +
+                          " arrays for this optimizer (SGD: velocity with momentum, none without; Adam: m, v), got " +
+                          std::to_string(given.size()));
+  for (size_t s = 0; s < needed; ++s)
+    out[s] = inplace<T>(given[s], name + "[" + std::to_string(s) + "]", shape);
 }
 
 template <typename T>
-py::tuple train(py::list layer_specs, const std::string& loss, const std::string& optimizer,
-                py::dict hp, py::array x_a, py::handle y_obj, py::handle order_obj, index_t batch_size,
+py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::handle optimizer,
+                py::array x_a, py::handle y_obj, py::handle order_obj, index_t batch_size,
                 py::handle lrs_obj) {
   MlpProblem<T> p;
-  if (layer_specs.empty()) throw py::value_error("mlp_train_batches: no layers");
-  // Each layer: (W, b or None, activation, state_w0, state_w1, state_b0, state_b1).
-  for (py::handle spec : layer_specs) {
-    py::tuple t = py::reinterpret_borrow<py::tuple>(spec);
-    if (t.size() != 7) throw py::value_error("mlp_train_batches: a layer is (W, b, activation, sw0, sw1, sb0, sb1)");
-    auto w = py::reinterpret_borrow<py::array>(t[0]);
-    check_ndim(kFn, w, "W", 2);
+  p.loss = loss;
+  size_t n_state = 0;
+  if (py::isinstance<SgdSettings>(optimizer)) {
+    const auto& o = optimizer.cast<const SgdSettings&>();
+    p.optimizer = OptimizerKind::sgd;
+    p.sgd.momentum = o.momentum;
+    p.sgd.weight_decay = o.weight_decay;
+    p.sgd.nesterov = o.nesterov;
+    n_state = o.momentum != 0 ? 1 : 0;
+  } else {
+    const auto& o = optimizer.cast<const AdamSettings&>();
+    p.optimizer = OptimizerKind::adam;
+    p.adam.beta1 = o.beta1;
+    p.adam.beta2 = o.beta2;
+    p.adam.eps = o.eps;
+    p.adam.weight_decay = o.weight_decay;
+    p.adam.decoupled_weight_decay = o.decoupled;
+    p.adam.step = o.step;
+    n_state = 2;
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const LayerSpec& s = *specs[i];
+    const std::string at = "layers[" + std::to_string(i) + "].";
+    check_ndim(kFn, s.w, (at + "W").c_str(), 2);
     MlpLayer<T> l;
-    l.out = w.shape(0);
-    l.in = w.shape(1);
-    l.w = inplace<T>(t[0], "W", {l.out, l.in});
-    l.b = optional_inplace<T>(t[1], "b", {l.out});
-    l.act = parse_activation(t[2], kFn);
-    for (int s = 0; s < 2; ++s) {
-      l.state_w[s] = optional_inplace<T>(t[3 + s], "optimizer state of W", {l.out, l.in});
-      l.state_b[s] = optional_inplace<T>(t[5 + s], "optimizer state of b", {l.out});
-    }
+    l.out = s.w.shape(0);
+    l.in = s.w.shape(1);
+    l.w = inplace<T>(s.w, at + "W", {l.out, l.in});
+    l.b = s.b.is_none() ? nullptr : inplace<T>(s.b, at + "b", {l.out});
+    l.act = s.act;
+    l.l1 = s.l1;
+    l.l2 = s.l2;
+    state_of<T>(s.state_w, n_state, at + "state_W", {l.out, l.in}, l.state_w);
+    state_of<T>(s.state_b, l.b ? n_state : 0, at + "state_b", {l.out}, l.state_b);
     if (!p.layers.empty() && p.layers.back().out != l.in)
-      throw py::value_error("mlp_train_batches: layer widths do not chain");
+      throw py::value_error(std::string(kFn) + ": layer widths do not chain: " + at + "W has " +
+                            std::to_string(l.in) + " inputs, the layer before has " +
+                            std::to_string(p.layers.back().out) + " outputs");
     p.layers.push_back(l);
   }
   const index_t n_in = p.layers.front().in, n_out = p.layers.back().out;
@@ -67,6 +197,7 @@ py::tuple train(py::list layer_specs, const std::string& loss, const std::string
     x_wide = contiguous<double>(x_a);
     p.x_wide = x_wide.data();
   } else {
+    check_same_dtype(kFn, specs[0]->w, "layers[0].W", x_a, "x");
     x = contiguous<T>(x_a);
     p.x = x.data();
   }
@@ -74,45 +205,16 @@ py::tuple train(py::list layer_specs, const std::string& loss, const std::string
 
   py::array_t<std::int64_t, py::array::c_style> labels;
   py::array_t<T, py::array::c_style> targets;
-  if (loss == "cross_entropy") {
-    p.loss = LossKind::cross_entropy;
+  if (loss == LossKind::cross_entropy) {
     labels = class_labels(y_obj, kFn, "y", n, n_out);
     p.labels = labels.data();
-  } else if (loss == "mse" || loss == "bce") {
-    p.loss = loss == "mse" ? LossKind::mse : LossKind::bce;
+  } else {
     py::array y = float_array(y_obj, kFn, "y");
     // Targets come in the model's dtype (x may be wider, see above).
-    const auto w0 = py::reinterpret_borrow<py::array>(py::reinterpret_borrow<py::tuple>(layer_specs[0])[0]);
-    check_same_dtype(kFn, w0, "W", y, "y");
+    check_same_dtype(kFn, specs[0]->w, "layers[0].W", y, "y");
     check_shape(kFn, y, "y", {n, n_out});
     targets = contiguous<T>(y);
     p.targets = targets.data();
-  } else {
-    throw py::value_error("mlp_train_batches: unknown loss '" + loss + "'");
-  }
-
-  for (const auto& l : p.layers) {
-    const bool has_state = l.state_w[0] != nullptr;
-    if (optimizer == "adam" && (!l.state_w[0] || !l.state_w[1] || (l.b && (!l.state_b[0] || !l.state_b[1]))))
-      throw py::value_error("mlp_train_batches: Adam needs m and v for every parameter");
-    if (optimizer == "sgd" && hp["momentum"].cast<double>() != 0 && (!has_state || (l.b && !l.state_b[0])))
-      throw py::value_error("mlp_train_batches: SGD with momentum needs a velocity for every parameter");
-  }
-  if (optimizer == "sgd") {
-    p.optimizer = OptimizerKind::sgd;
-    p.sgd.momentum = hp["momentum"].cast<double>();
-    p.sgd.weight_decay = hp["weight_decay"].cast<double>();
-    p.sgd.nesterov = hp["nesterov"].cast<bool>();
-  } else if (optimizer == "adam") {
-    p.optimizer = OptimizerKind::adam;
-    p.adam.beta1 = hp["beta1"].cast<double>();
-    p.adam.beta2 = hp["beta2"].cast<double>();
-    p.adam.eps = hp["eps"].cast<double>();
-    p.adam.weight_decay = hp["weight_decay"].cast<double>();
-    p.adam.decoupled_weight_decay = hp["decoupled_weight_decay"].cast<bool>();
-    p.adam.step = hp["step"].cast<std::int64_t>();
-  } else {
-    throw py::value_error("mlp_train_batches: unknown optimizer '" + optimizer + "'");
   }
 
   auto order = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(order_obj);
@@ -145,26 +247,125 @@ py::tuple train(py::list layer_specs, const std::string& loss, const std::string
   return py::make_tuple(r.loss_sum, r.correct, r.samples);
 }
 
+py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py::handle x_obj,
+                   py::handle y, py::handle order, index_t batch_size, py::handle lrs) {
+  if (!py::isinstance<py::list>(layers) && !py::isinstance<py::tuple>(layers))
+    throw py::type_error(std::string(kFn) + ": layers must be a list of blockprop._core.MlpLayer, got " +
+                         type_name(layers));
+  std::vector<const LayerSpec*> specs;
+  for (py::handle l : layers) {
+    if (!py::isinstance<LayerSpec>(l))
+      throw py::type_error(std::string(kFn) + ": layers[" + std::to_string(specs.size()) +
+                           "] must be a blockprop._core.MlpLayer, got " + type_name(l));
+    specs.push_back(&l.cast<const LayerSpec&>());
+  }
+  if (specs.empty()) throw py::value_error(std::string(kFn) + ": no layers");
+  if (!py::isinstance<LossKind>(loss))
+    throw py::type_error(std::string(kFn) + ": loss must be a blockprop._core.LossKind, got " + type_name(loss));
+  if (!py::isinstance<SgdSettings>(optimizer) && !py::isinstance<AdamSettings>(optimizer))
+    throw py::type_error(std::string(kFn) + ": optimizer must be a blockprop._core.SgdSettings or "
+                         "AdamSettings, got " + type_name(optimizer));
+  py::array x = float_array(x_obj, kFn, "x");
+  check_ndim(kFn, x, "x", 2);
+  // The model's dtype (its first W) decides; x may be wider (see train).
+  py::array w0 = float_array(specs[0]->w, kFn, "layers[0].W");
+  return dispatch_float(w0, [&](auto tag) {
+    return train<decltype(tag)>(specs, loss.cast<LossKind>(), optimizer, x, y, order, batch_size, lrs);
+  });
+}
+
 }  // namespace
 
 void bind_mlp(py::module_& m) {
-  m.def(
-      "mlp_train_batches",
-      [](py::list layers, const std::string& loss, const std::string& optimizer, py::dict hp,
-         py::handle x_obj, py::handle y, py::handle order, index_t batch_size, py::handle lrs) {
-        py::array x = float_array(x_obj, kFn, "x");
-        check_ndim(kFn, x, "x", 2);
-        if (layers.empty()) throw py::value_error("mlp_train_batches: no layers");
-        // The model's dtype (its first W) decides; x may be wider (see train).
-        py::array w0 = float_array(py::reinterpret_borrow<py::tuple>(layers[0])[0], kFn, "W");
-        return dispatch_float(w0, [&](auto tag) {
-          return train<decltype(tag)>(layers, loss, optimizer, hp, x, y, order, batch_size, lrs);
-        });
-      },
-      py::arg("layers"), py::arg("loss"), py::arg("optimizer"), py::arg("hyperparameters"),
-      py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch_size"), py::arg("lrs"),
-      "Trains a chain of dense layers on x[order] in batches, entirely in C++ (see blockprop/mlp.h). "
-      "Returns (loss_sum, correct, samples).");
+  py::enum_<Activation>(m, "Activation", "A dense layer's fused activation (blockprop/types.h).")
+      .value("linear", Activation::linear)
+      .value("relu", Activation::relu)
+      .value("sigmoid", Activation::sigmoid)
+      .value("tanh", Activation::tanh)
+      .value("leaky_relu", Activation::leaky_relu)
+      .value("elu", Activation::elu)
+      .value("gelu", Activation::gelu)
+      .value("softplus", Activation::softplus);
+  py::enum_<LossKind>(m, "LossKind", "The built-in losses mlp_train_batches runs.")
+      .value("mse", LossKind::mse)
+      .value("cross_entropy", LossKind::cross_entropy)
+      .value("bce", LossKind::bce);
+
+  py::class_<LayerSpec>(m, "MlpLayer",
+                        "One dense layer for mlp_train_batches: W (out, in) and b (out,) or None, "
+                        "updated in place; its fused activation; its weight penalty l1·Σ|W| + l2·ΣW²; "
+                        "its optimizer state (SGD: () or (velocity,); Adam: (m, v)), updated in place.")
+      .def(py::init(&make_layer), py::arg("W"), py::arg("b") = py::none(),
+           py::arg("activation") = Activation::linear, py::arg("l1") = 0.0, py::arg("l2") = 0.0,
+           py::arg("state_W") = py::tuple(), py::arg("state_b") = py::tuple())
+      .def_property_readonly("W", [](const LayerSpec& s) { return s.w; })
+      .def_property_readonly("b", [](const LayerSpec& s) { return s.b; })
+      .def_property_readonly("activation", [](const LayerSpec& s) { return s.act; })
+      .def_property_readonly("l1", [](const LayerSpec& s) { return s.l1; })
+      .def_property_readonly("l2", [](const LayerSpec& s) { return s.l2; })
+      .def_property_readonly("state_W", [](const LayerSpec& s) { return s.state_w; })
+      .def_property_readonly("state_b", [](const LayerSpec& s) { return s.state_b; })
+      .def("__repr__", &layer_repr);
+
+  py::class_<SgdSettings>(m, "SgdSettings", "SGD's settings for mlp_train_batches (see blockprop.optim.SGD).")
+      .def(py::init([](py::handle momentum, py::handle nesterov, py::handle weight_decay) {
+             const char* fn = "SgdSettings";
+             SgdSettings s;
+             s.momentum = number(fn, "momentum", momentum, 0, 1, true);
+             s.nesterov = flag(fn, "nesterov", nesterov);
+             s.weight_decay = number(fn, "weight_decay", weight_decay);
+             if (s.nesterov && s.momentum == 0)
+               throw py::value_error("SgdSettings: nesterov=True needs momentum > 0");
+             return s;
+           }),
+           py::kw_only(), py::arg("momentum") = 0.0, py::arg("nesterov") = false,
+           py::arg("weight_decay") = 0.0)
+      .def_readonly("momentum", &SgdSettings::momentum)
+      .def_readonly("nesterov", &SgdSettings::nesterov)
+      .def_readonly("weight_decay", &SgdSettings::weight_decay)
+      .def("__repr__", [](const SgdSettings& s) {
+        return "SgdSettings(momentum=" + show(s.momentum) +
+               ", nesterov=" + (s.nesterov ? "True" : "False") +
+               ", weight_decay=" + show(s.weight_decay) + ")";
+      });
+
+  py::class_<AdamSettings>(m, "AdamSettings", "Adam's settings for mlp_train_batches (see blockprop.optim.Adam); "
+                                              "step: the 1-based step of the first update.")
+      .def(py::init([](py::handle beta1, py::handle beta2, py::handle eps, py::handle weight_decay,
+                       py::handle decoupled, py::handle step) {
+             const char* fn = "AdamSettings";
+             AdamSettings s;
+             s.beta1 = number(fn, "beta1", beta1, 0, 1, true);
+             s.beta2 = number(fn, "beta2", beta2, 0, 1, true);
+             s.eps = number(fn, "eps", eps);
+             if (s.eps == 0) throw py::value_error("AdamSettings: eps must be > 0");
+             s.weight_decay = number(fn, "weight_decay", weight_decay);
+             s.decoupled = flag(fn, "decoupled", decoupled);
+             if (py::isinstance<py::bool_>(step) || !py::isinstance<py::int_>(step))
+               throw py::type_error(std::string(fn) + ": step must be an int, got " + type_name(step));
+             s.step = step.cast<std::int64_t>();
+             if (s.step < 1) throw py::value_error("AdamSettings: step must be >= 1 (the first update is step 1)");
+             return s;
+           }),
+           py::kw_only(), py::arg("beta1") = 0.9, py::arg("beta2") = 0.999, py::arg("eps") = 1e-8,
+           py::arg("weight_decay") = 0.0, py::arg("decoupled") = false, py::arg("step") = 1)
+      .def_readonly("beta1", &AdamSettings::beta1)
+      .def_readonly("beta2", &AdamSettings::beta2)
+      .def_readonly("eps", &AdamSettings::eps)
+      .def_readonly("weight_decay", &AdamSettings::weight_decay)
+      .def_readonly("decoupled", &AdamSettings::decoupled)
+      .def_readonly("step", &AdamSettings::step)
+      .def("__repr__", [](const AdamSettings& s) {
+        auto f = [](double v) { return show(v); };
+        return "AdamSettings(beta1=" + f(s.beta1) + ", beta2=" + f(s.beta2) + ", eps=" + f(s.eps) +
+               ", weight_decay=" + f(s.weight_decay) + ", decoupled=" + (s.decoupled ? "True" : "False") +
+               ", step=" + std::to_string(s.step) + ")";
+      });
+
+  m.def("mlp_train_batches", &train_py, py::arg("layers"), py::arg("loss"), py::arg("optimizer"),
+        py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch_size"), py::arg("lrs"),
+        "Trains a chain of dense layers (a list of MlpLayer) on x[order] in batches, entirely in C++ "
+        "(see blockprop/mlp.h). Returns (loss_sum, correct, samples).");
 }
 
 }  // namespace bind

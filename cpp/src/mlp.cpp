@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "blockprop/dense.h"
+#include "blockprop/diagnostics.h"
 #include "blockprop/losses.h"
 #include "blockprop/threading.h"
 
@@ -14,15 +15,6 @@ namespace {
 // Rows of a batch gathered per thread-pool task (a batch of 128: 8 tasks). Gathering on 2
 // threads, not 1, measured: epoch 784-128-10, batch 128, 276–286k → 292–312k samples/s.
 constexpr index_t kGatherRows = 16;
-
-// Index of the largest of n values (the first on ties, as np.argmax).
-template <typename T>
-index_t argmax(const T* v, index_t n) {
-  index_t best = 0;
-  for (index_t j = 1; j < n; ++j)
-    if (v[j] > v[best]) best = j;
-  return best;
-}
 
 template <typename T>
 void update(MlpProblem<T>& p, index_t n, T* param, const T* grad, T* const state[2], double lr) {
@@ -97,23 +89,16 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
     switch (p.loss) {
       case LossKind::cross_entropy:
         loss = softmax_cross_entropy<T>(B, n_out, out, labels.data(), grad.data());
-        for (index_t i = 0; i < B; ++i) r.correct += argmax(out + i * n_out, n_out) == labels[i];
+        r.correct += count_correct<T>(B, n_out, out, labels.data(), nullptr);
         break;
       case LossKind::mse:
         loss = mse_loss<T>(B * n_out, out, targets.data(), grad.data());
         break;
       case LossKind::bce:
         loss = binary_cross_entropy<T>(B * n_out, out, targets.data(), grad.data());
-        for (index_t i = 0; i < B; ++i) {  // a row is right when every output is
-          bool right = true;
-          for (index_t j = 0; j < n_out; ++j)
-            right &= (out[i * n_out + j] > T(0)) == (targets[i * n_out + j] > T(0.5));
-          r.correct += right;
-        }
+        r.correct += count_correct<T>(B, n_out, out, nullptr, targets.data());
         break;
     }
-    r.loss_sum += loss * static_cast<double>(B);
-    r.samples += B;
     // backward: each layer's dx is the next one down's dy
     const T* dy = grad.data();
     for (size_t l = L; l-- > 0;) {
@@ -123,6 +108,17 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
                         layers[l].act, dx_l, dw[l].data(), layers[l].b ? db[l].data() : nullptr);
       dy = dx_l;
     }
+    // Weight penalties on the weights before the update, in layer order, summed from 0.0 and then
+    // added to the data loss, as Python's `value += sum(penalties, 0.0)`: the same double
+    // additions, so the same loss to the bit. Layers without one add nothing (Python adds 0.0).
+    double penalty = 0.0;
+    for (size_t l = 0; l < L; ++l)
+      if (layers[l].l1 != 0 || layers[l].l2 != 0)
+        penalty += weight_penalty<T>(layers[l].out * layers[l].in, layers[l].w, layers[l].l1,
+                                     layers[l].l2, dw[l].data());
+    loss += penalty;
+    r.loss_sum += loss * static_cast<double>(B);
+    r.samples += B;
     // update (Adam's step advances once per batch, for all parameters together)
     for (size_t l = 0; l < L; ++l) {
       update(p, layers[l].out * layers[l].in, layers[l].w, dw[l].data(), layers[l].state_w, lrs[batch]);

@@ -4,7 +4,9 @@ runs gather, forward, loss, backward and update for many batches per call with t
 It calls the same kernels in the same order as the Python step (``Sequential._train_batch``), so
 both give bit-identical weights; it only removes the trips through Python between kernels, which
 dominate small batches. Models it cannot run (other layers, custom losses or optimizers) train on
-the Python path.
+the Python path. The contract is typed (``_core.MlpLayer``, ``LossKind``, ``SgdSettings``,
+``AdamSettings``); the optimizer's state arrays and step count come from the optimizer itself
+(``state_arrays``, ``step_count``, ``advance_steps``), so both paths share one state.
 """
 from __future__ import annotations
 
@@ -34,27 +36,29 @@ def _fusable(layer: Any) -> Optional[str]:
     if isinstance(layer, ELU) and layer.alpha != 1.0:
         return None
     return _FUSABLE.get(type(layer))
-_LOSSES = {CrossEntropyLoss: "cross_entropy", MSELoss: "mse", BCEWithLogitsLoss: "bce"}
+_LOSSES = {CrossEntropyLoss: _core.LossKind.cross_entropy, MSELoss: _core.LossKind.mse,
+           BCEWithLogitsLoss: _core.LossKind.bce}
 
 
 class Plan:
-    """The model as C++ sees it: (layer index, Dense, fused activation) per dense layer."""
+    """The model as C++ sees it: (layer index, Dense, fused activation) per dense layer, and the
+    names of the parameters the optimizer updates, in the Python step's order."""
 
-    def __init__(self, dense: List[Tuple[int, Dense, str]], loss: str):
+    def __init__(self, dense: List[Tuple[int, Dense, str]], loss: Any):
         self.dense, self.loss = dense, loss
+        self.names = [f"{i}.{k}" for i, d, _ in dense for k in (("W", "b") if d.use_bias else ("W",))]
 
 
 def plan(model: Any, loss_fn: Any, optimizer: Any) -> Optional[Plan]:
-    """A Plan when the model is Dense layers (no GELU, no weight penalty), each optionally followed
-    by one fusable activation layer, trained with a built-in loss and SGD or Adam; None otherwise."""
+    """A Plan when the model is Dense layers (no GELU; weight penalties allowed), each optionally
+    followed by one fusable activation layer, trained with a built-in loss and SGD or Adam whose
+    parameters have all had the same number of updates; None otherwise."""
     if not enabled or type(loss_fn) not in _LOSSES or type(optimizer) not in (SGD, Adam):
         return None
-    if isinstance(optimizer, Adam) and len({s.get("step") for s in optimizer.state.values()}) > 1:
-        return None  # parameters updated different numbers of times: only the Python step copes
     dense: List[Tuple[int, Dense, str]] = []
     for i, layer in enumerate(model.layers):
         if type(layer) is Dense:
-            if layer.activation in _NOT_IN_CPP or layer.l1 or layer.l2:
+            if layer.activation in _NOT_IN_CPP:
                 return None
             dense.append((i, layer, layer.activation or "linear"))
         elif (act := _fusable(layer)) and dense and dense[-1][2] == "linear" and dense[-1][0] == i - 1:
@@ -62,46 +66,38 @@ def plan(model: Any, loss_fn: Any, optimizer: Any) -> Optional[Plan]:
             dense[-1] = (j, d, act)
         else:
             return None
-    return Plan(dense, _LOSSES[type(loss_fn)])
+    p = Plan(dense, _LOSSES[type(loss_fn)])
+    if optimizer.step_count(p.names) is None:
+        return None  # parameters updated different numbers of times: only the Python step copes
+    return p
 
 
-def _state(optimizer: Any, name: str, data: np.ndarray) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
-    """The optimizer's buffers for one parameter, created as the Python path would create them."""
+def _settings(optimizer: Any, names: List[str]) -> Any:
+    """The optimizer's settings for the core; Adam's step is the 1-based count of the first update."""
     if isinstance(optimizer, Adam):
-        s = optimizer.state.get(name)
-        if s is None:
-            s = optimizer.state[name] = {"m": np.zeros_like(data), "v": np.zeros_like(data), "step": 0}
-        return s["m"], s["v"]
-    if optimizer.momentum == 0:
-        return None, None
-    s = optimizer.state.setdefault(name, {})
-    if "velocity" not in s:
-        s["velocity"] = np.zeros_like(data)
-    return s["velocity"], None
+        done = optimizer.step_count(names)
+        if done is None:  # plan() refuses this; the state changed since (e.g. load_state_dict)
+            raise ValueError("the C++ loop needs every parameter at the same Adam step count")
+        return _core.AdamSettings(beta1=optimizer.betas[0], beta2=optimizer.betas[1], eps=optimizer.eps,
+                                  weight_decay=optimizer.weight_decay, decoupled=optimizer.decoupled,
+                                  step=done + 1)
+    return _core.SgdSettings(momentum=optimizer.momentum, nesterov=optimizer.nesterov,
+                             weight_decay=optimizer.weight_decay)
 
 
 def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: np.ndarray,
                   batch_size: int, lrs: np.ndarray) -> Tuple[float, int, int]:
     """Train on X[order] in batches of batch_size with one learning rate per batch; returns
     (Σ batch loss × batch size, rows classified right, rows seen)."""
-    layers, names = [], []
+    layers = []
     for i, d, act in p.dense:
-        sw = _state(optimizer, f"{i}.W", d.weight.data)
-        sb = _state(optimizer, f"{i}.b", cast(np.ndarray, d.b)) if d.use_bias else (None, None)
-        layers.append((d.weight.data, d.b, act, sw[0], sw[1], sb[0], sb[1]))
-        names += [f"{i}.W"] + ([f"{i}.b"] if d.use_bias else [])
-    if isinstance(optimizer, Adam):
-        hp = {"beta1": optimizer.betas[0], "beta2": optimizer.betas[1], "eps": optimizer.eps,
-              "weight_decay": optimizer.weight_decay, "decoupled_weight_decay": optimizer.decoupled,
-              "step": optimizer.state[names[0]]["step"] + 1}
-        kind = "adam"
-    else:
-        hp = {"momentum": optimizer.momentum, "weight_decay": optimizer.weight_decay,
-              "nesterov": optimizer.nesterov}
-        kind = "sgd"
-    loss_sum, correct, seen = _core.mlp_train_batches(layers, p.loss, kind, hp, X, Y, order,
+        b = cast(np.ndarray, d.b) if d.use_bias else None
+        layers.append(_core.MlpLayer(
+            d.weight.data, b, getattr(_core.Activation, act), l1=float(d.l1), l2=float(d.l2),
+            state_W=optimizer.state_arrays(f"{i}.W", d.weight.data),
+            state_b=optimizer.state_arrays(f"{i}.b", b) if b is not None else ()))
+    settings = _settings(optimizer, p.names)  # after state_arrays: new parameters count 0 steps
+    loss_sum, correct, seen = _core.mlp_train_batches(layers, p.loss, settings, X, Y, order,
                                                       batch_size, lrs)
-    if isinstance(optimizer, Adam):
-        for n in names:
-            optimizer.state[n]["step"] += len(lrs)
+    optimizer.advance_steps(p.names, len(lrs))
     return loss_sum, correct, seen

@@ -31,6 +31,7 @@ __all__ = [
     "mse_loss",
     "softmax_cross_entropy",
     "binary_cross_entropy",
+    "count_correct",
     "sgd_step",
     "adam_step",
     "leaky_relu",
@@ -149,6 +150,14 @@ def binary_cross_entropy(logits, targets) -> Tuple[float, np.ndarray]:
     """Binary cross-entropy on logits, ``L = mean(max(z,0) − z·t + log(1 + e^−|z|))``;
     returns ``(L, (sigmoid(z) − t) / n)``."""
     return _core.binary_cross_entropy(logits, targets)
+
+
+def count_correct(logits, targets) -> int:
+    """Rows of ``logits (batch, outputs)`` classified right, the one accuracy rule of fit, evaluate
+    and the C++ loop. Integer labels ``(batch,)``: ``argmax(row) == label``, argmax as NumPy's (the
+    first maximum on ties; a row holding NaN picks its first NaN). Float targets of the logits'
+    shape: every ``(logit > 0) == (target > 0.5)`` (a NaN logit predicts 0)."""
+    return _core.count_correct(logits, targets)
 
 
 def sgd_step(param, grad, velocity=None, *, lr: float, momentum: float = 0.0,

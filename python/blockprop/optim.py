@@ -7,7 +7,7 @@ a saved model. ``lr`` is the base learning rate; a schedule passes the scaled ra
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -49,6 +49,21 @@ class Optimizer:
     def _update(self, name: str, p: Any, lr: float) -> None:
         raise NotImplementedError
 
+    def state_arrays(self, name: str, data: np.ndarray) -> Tuple[np.ndarray, ...]:
+        """The state arrays the update of parameter ``name`` (value ``data``) reads and writes,
+        created (zeros like ``data``) as its first update would: the Python step and the C++ loop
+        (:mod:`blockprop._fastpath`) share them."""
+        raise NotImplementedError
+
+    def step_count(self, names: Iterable[str]) -> Optional[int]:
+        """How many updates the parameters ``names`` have had, when it is the same for all of them
+        (0 for one never updated); None when it differs, which only the Python step handles."""
+        return 0
+
+    def advance_steps(self, names: Iterable[str], n: int) -> None:
+        """Count ``n`` updates of the parameters ``names`` made outside :meth:`step` (the C++
+        loop), after :meth:`state_arrays` gave it their state."""
+
     def hyperparameters(self) -> Dict[str, Any]:
         raise NotImplementedError
 
@@ -88,13 +103,19 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
 
+    def state_arrays(self, name: str, data: np.ndarray) -> Tuple[np.ndarray, ...]:
+        """``(velocity,)`` with momentum, ``()`` without (no state kept)."""
+        if self.momentum == 0:
+            return ()
+        s = self.state.setdefault(name, {})
+        if "velocity" not in s:
+            s["velocity"] = np.zeros_like(data)
+        return (s["velocity"],)
+
+    # SGD's update does not depend on how many came before: no count kept (step_count is 0).
+
     def _update(self, name: str, p: Any, lr: float) -> None:
-        velocity = None
-        if self.momentum != 0:
-            s = self.state.setdefault(name, {})
-            if "velocity" not in s:
-                s["velocity"] = np.zeros_like(p.data)
-            velocity = s["velocity"]
+        velocity = (self.state_arrays(name, p.data) or (None,))[0]
         K.sgd_step(p.data, p.grad, velocity, lr=lr, momentum=self.momentum,
                    nesterov=self.nesterov, weight_decay=self.weight_decay)
 
@@ -120,12 +141,26 @@ class Adam(Optimizer):
         self.weight_decay = _check("weight_decay", weight_decay)
         self.decoupled = bool(decoupled)
 
-    def _update(self, name: str, p: Any, lr: float) -> None:
+    def state_arrays(self, name: str, data: np.ndarray) -> Tuple[np.ndarray, ...]:
+        """``(m, v)``; a new parameter's come with a step count of 0."""
         s = self.state.get(name)
         if s is None:
-            s = self.state[name] = {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data), "step": 0}
-        s["step"] += 1
-        K.adam_step(p.data, p.grad, s["m"], s["v"], s["step"], lr=lr, beta1=self.betas[0],
+            s = self.state[name] = {"m": np.zeros_like(data), "v": np.zeros_like(data), "step": 0}
+        return s["m"], s["v"]
+
+    def step_count(self, names: Iterable[str]) -> Optional[int]:
+        counts = {self.state[n]["step"] if n in self.state else 0 for n in names}
+        return counts.pop() if len(counts) == 1 else (0 if not counts else None)
+
+    def advance_steps(self, names: Iterable[str], n: int) -> None:
+        for name in names:
+            self.state[name]["step"] += n
+
+    def _update(self, name: str, p: Any, lr: float) -> None:
+        m, v = self.state_arrays(name, p.data)
+        s = self.state[name]
+        s["step"] += 1  # bias correction of this update: its 1-based count
+        K.adam_step(p.data, p.grad, m, v, s["step"], lr=lr, beta1=self.betas[0],
                     beta2=self.betas[1], eps=self.eps, weight_decay=self.weight_decay,
                     decoupled_weight_decay=self.decoupled)
 

@@ -124,6 +124,15 @@ def binary_cross_entropy(logits, targets):
     return loss, (sigmoid(z) - t) / max(z.size, 1)
 
 
+def count_correct(logits, targets):
+    """Rows classified right: integer labels → argmax(row) == label (np.argmax: first maximum,
+    first NaN); float targets → every (logit > 0) == (target > 0.5)."""
+    targets = np.asarray(targets)
+    if targets.dtype.kind in "iu":
+        return int(np.count_nonzero(np.argmax(logits, axis=1) == targets))
+    return int(np.count_nonzero(np.all((logits > 0) == (targets > 0.5), axis=1)))
+
+
 def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
     """g = grad + wd·p;  v = μ·v + g;  p −= lr·(g + μ·v if nesterov else v)   (in place)
 

@@ -266,3 +266,66 @@ def test_subnormal_state_is_flushed_and_caller_fp_mode_kept(which, isa, dtype, r
     assert_close(p, p_w, dtype=dtype, k=8, name=f"{which} param", isa=isa)
     half_tiny = np.asarray(tiny, dtype) * np.asarray(0.5, dtype)
     assert 0 < half_tiny < tiny, "the caller's thread was left flushing subnormals to zero"
+
+
+# --- the optimizer owns its state: state_arrays, step_count, advance_steps ----------------------
+
+class _Param:
+    def __init__(self, data, grad):
+        self.data, self.grad = data, grad
+
+
+def test_state_arrays_are_the_ones_the_update_uses(dtype, rng):
+    from blockprop.optim import SGD, Adam
+    w = random_array(rng, (3, 4), dtype)
+    g = random_array(rng, (3, 4), dtype)
+    assert SGD(0.1).state_arrays("w", w) == () and SGD(0.1).state == {}
+    sgd = SGD(0.1, momentum=0.9)
+    (velocity,) = sgd.state_arrays("w", w)
+    assert velocity.dtype == w.dtype and velocity.shape == w.shape and not velocity.any()
+    assert sgd.state_arrays("w", w)[0] is velocity  # created once
+    sgd.step({"w": _Param(w, g)})
+    assert sgd.state["w"]["velocity"] is velocity and np.array_equal(velocity, g)
+    adam = Adam(0.01)
+    m, v = adam.state_arrays("w", w)
+    assert adam.state["w"]["step"] == 0 and not m.any() and not v.any()
+    adam.step({"w": _Param(w, g)})
+    assert adam.state["w"]["m"] is m and adam.state["w"]["v"] is v and m.any() and v.any()
+    assert adam.state["w"]["step"] == 1
+
+
+def test_step_count_is_common_or_none_and_advance_steps_counts():
+    from blockprop.optim import SGD, Adam
+    w, g = np.zeros((2, 2), np.float32), np.ones((2, 2), np.float32)
+    adam = Adam(0.01)
+    assert adam.step_count(["a", "b"]) == 0  # never updated
+    adam.step({"a": _Param(w.copy(), g), "b": _Param(w.copy(), g)})
+    assert adam.step_count(["a", "b"]) == 1
+    adam.step({"a": _Param(w.copy(), g)})
+    assert adam.step_count(["a", "b"]) is None and adam.step_count(["a"]) == 2
+    assert adam.step_count(["a", "c"]) is None  # "c" has had no update
+    adam.advance_steps(["b"], 1)
+    assert adam.step_count(["a", "b"]) == 2
+    adam.advance_steps(["a", "b"], 5)
+    assert adam.step_count(["a", "b"]) == 7
+    sgd = SGD(0.1, momentum=0.9)
+    sgd.step({"a": _Param(w.copy(), g)})
+    sgd.advance_steps(["a"], 3)  # SGD keeps no count: its update does not depend on one
+    assert sgd.step_count(["a", "b"]) == 0 and set(sgd.state["a"]) == {"velocity"}
+
+
+def test_state_dict_format_is_unchanged():
+    from blockprop.optim import SGD, Adam
+    w, g = np.zeros(3, np.float64), np.ones(3, np.float64)
+    adam = Adam(0.01)
+    adam.state_arrays("p", w)
+    adam.step({"p": _Param(w, g)})
+    adam.advance_steps(["p"], 2)
+    sd = adam.state_dict()
+    assert sd["type"] == "Adam" and set(sd["state"]["p"]) == {"m", "v", "step"} and sd["state"]["p"]["step"] == 3
+    restored = Adam()
+    restored.load_state_dict(sd)
+    assert restored.step_count(["p"]) == 3 and np.array_equal(restored.state_arrays("p", w)[0], sd["state"]["p"]["m"])
+    sgd = SGD(0.1, momentum=0.5)
+    sgd.state_arrays("p", w)
+    assert set(sgd.state_dict()["state"]["p"]) == {"velocity"}

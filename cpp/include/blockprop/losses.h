@@ -20,4 +20,13 @@ double softmax_cross_entropy(index_t rows, index_t cols, const T* logits,
 template <typename T>
 double binary_cross_entropy(index_t n, const T* logits, const T* targets, T* grad);
 
+// Accuracy, the one rule for every way of training and evaluating: the number of rows of logits
+// (rows, cols) classified right. With labels (cross-entropy): the row's argmax equals its label,
+// argmax as NumPy's (the first maximum on ties; a row holding NaN picks its first NaN). Otherwise
+// with targets (rows, cols) (binary cross-entropy): every (logit > 0) == (target > 0.5), so a NaN
+// logit counts as predicting 0. Exactly one of labels and targets is given.
+template <typename T>
+index_t count_correct(index_t rows, index_t cols, const T* logits, const std::int64_t* labels,
+                      const T* targets);
+
 }  // namespace blockprop

@@ -14,13 +14,15 @@ namespace blockprop {
 enum class LossKind : int { mse = 0, cross_entropy = 1, bce = 2 };
 enum class OptimizerKind : int { sgd = 0, adam = 1 };
 
-// One dense layer y = f(x·Wᵀ + b) and its optimizer state, all owned by the caller.
+// One dense layer y = f(x·Wᵀ + b), its weight penalty and its optimizer state, all owned by the
+// caller.
 template <typename T>
 struct MlpLayer {
   index_t in = 0, out = 0;
   Activation act = Activation::linear;
   T* w = nullptr;                      // (out, in), updated in place
   T* b = nullptr;                      // (out,) or null for no bias
+  double l1 = 0, l2 = 0;               // penalty l1·Σ|W| + l2·ΣW² (weight_penalty), not on b
   T* state_w[2] = {nullptr, nullptr};  // SGD: velocity (null without momentum); Adam: m, v
   T* state_b[2] = {nullptr, nullptr};
 };
@@ -42,12 +44,14 @@ struct MlpProblem {
 
 struct MlpTrainResult {
   double loss_sum = 0;   // Σ over batches of (batch loss × batch size)
-  index_t correct = 0;   // rows classified right (cross-entropy: argmax; bce: every logit > 0 ⇔ target > ½)
+  index_t correct = 0;   // rows classified right (count_correct in losses.h; mse: 0)
   index_t samples = 0;
 };
 
 // Trains on order[0:n_order] (sample indices) cut into consecutive batches of batch_size, the last
-// one possibly shorter; batch i uses learning rate lrs[i].
+// one possibly shorter; batch i uses learning rate lrs[i]. Each batch is the Python step
+// (Sequential._train_batch): forward, loss, backward, then the penalties of the layers in order,
+// summed from 0.0 and added to the batch's loss, their gradients added to dW, then the update.
 template <typename T>
 MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, index_t n_order,
                                  index_t batch_size, const double* lrs);
