@@ -7,6 +7,7 @@
 
 #include "blockprop/dense.h"
 #include "blockprop/diagnostics.h"
+#include "blockprop/dropout.h"
 #include "blockprop/losses.h"
 #include "test_util.h"
 
@@ -26,6 +27,8 @@ struct Case {
   std::vector<Activation> acts = {Activation::relu, Activation::tanh, Activation::linear};
   std::vector<bool> bias = {true, false, true};
   std::vector<double> l1, l2;  // per layer
+  std::vector<double> drop = {0, 0, 0};  // Dropout p after each layer (0: none)
+  std::uint64_t drop_seed = 99, drop_step = 40;
   LossKind loss = LossKind::cross_entropy;
   OptimizerKind opt = OptimizerKind::sgd;
   std::vector<std::vector<T>> w, b, sw[2], sb[2];
@@ -93,6 +96,8 @@ Result run_core(Case<T>& c) {
     layer.b = c.bias[l] ? c.b[l].data() : nullptr;
     layer.l1 = c.l1[l];
     layer.l2 = c.l2[l];
+    layer.dropout = c.drop[l];
+    layer.dropout_seed = c.drop_seed + l;
     const int n_state = c.opt == OptimizerKind::adam ? 2 : c.has_state() ? 1 : 0;
     for (int s = 0; s < n_state; ++s) {
       layer.state_w[s] = c.sw[s][l].data();
@@ -104,6 +109,7 @@ Result run_core(Case<T>& c) {
   p.optimizer = c.opt;
   p.sgd = c.sgd;
   p.adam = c.adam;
+  p.dropout_step = c.drop_step;
   p.x = c.x.data();
   p.labels = c.labels.data();
   p.targets = c.targets.data();
@@ -128,13 +134,19 @@ Result run_by_hand(Case<T>& c) {
       std::copy_n(c.targets.data() + row * n_out, n_out, tb.data() + i * n_out);
       lb[i] = c.labels[row];
     }
-    std::vector<std::vector<T>> act(L), dw(L), db(L);
+    std::vector<std::vector<T>> act(L), out_drop(L), dw(L), db(L);
     const T* in = xb.data();
     for (size_t l = 0; l < L; ++l) {
       act[l].resize(B * c.widths[l + 1]);
       blockprop::dense_forward<T>(B, c.widths[l], c.widths[l + 1], in, c.w[l].data(),
                                   c.bias[l] ? c.b[l].data() : nullptr, c.acts[l], act[l].data());
       in = act[l].data();
+      if (c.drop[l] > 0) {
+        out_drop[l].resize(act[l].size());
+        blockprop::dropout_forward<T>(index_t(act[l].size()), in, out_drop[l].data(), c.drop[l],
+                                      c.drop_seed + l, c.drop_step + k);
+        in = out_drop[l].data();
+      }
     }
     std::vector<T> grad(B * n_out);
     double loss;
@@ -152,7 +164,11 @@ Result run_by_hand(Case<T>& c) {
       dw[l].resize(c.w[l].size());
       db[l].resize(c.b[l].size());
       std::vector<T> dx(l ? B * c.widths[l] : 0);
-      blockprop::dense_backward<T>(B, c.widths[l], c.widths[l + 1], l ? act[l - 1].data() : xb.data(),
+      if (c.drop[l] > 0)
+        blockprop::dropout_backward<T>(index_t(dy.size()), dy.data(), dy.data(), c.drop[l], c.drop_seed + l,
+                                       c.drop_step + k);
+      const T* x_l = !l ? xb.data() : c.drop[l - 1] > 0 ? out_drop[l - 1].data() : act[l - 1].data();
+      blockprop::dense_backward<T>(B, c.widths[l], c.widths[l + 1], x_l,
                                    c.w[l].data(), dy.data(), act[l].data(), c.acts[l],
                                    l ? dx.data() : nullptr, dw[l].data(),
                                    c.bias[l] ? db[l].data() : nullptr);
@@ -194,11 +210,13 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
 }
 
 template <typename T>
-void check(LossKind loss, OptimizerKind opt, bool penalties, bool momentum = true) {
+void check(LossKind loss, OptimizerKind opt, bool penalties, bool momentum = true,
+           std::vector<double> drop = {0, 0, 0}) {
   for (Isa isa : testable_isas()) {
     IsaScope scope(isa);
     Case<T> core(loss, opt, penalties);
     if (!momentum) core.sgd.momentum = 0;
+    core.drop = drop;
     Case<T> hand = core;
     const Result a = run_core(core), b = run_by_hand(hand);
     SCOPED_TRACE(isa_label(isa) + (sizeof(T) == 4 ? " float32" : " float64") +
@@ -237,6 +255,17 @@ TEST(MlpTrainBatches, MsePlainSgdEqualsTheKernelSequence) {
     check<float>(LossKind::mse, OptimizerKind::sgd, pen, false);
     check<double>(LossKind::mse, OptimizerKind::sgd, pen, false);
   }
+}
+
+// Dropout after a hidden layer and after the output, masks at step dropout_step + batch.
+TEST(MlpTrainBatches, DropoutEqualsTheKernelSequence) {
+  check<float>(LossKind::cross_entropy, OptimizerKind::adam, true, true, {0.3, 0, 0.2});
+  check<double>(LossKind::mse, OptimizerKind::sgd, false, true, {0, 0.5, 0});
+  Case<float> with(LossKind::cross_entropy, OptimizerKind::sgd, false), without = with;
+  with.drop = {0.3, 0, 0};
+  run_core(with);
+  run_core(without);
+  EXPECT_FALSE(same_bits(with.w[0], without.w[0]));
 }
 
 // The penalty is really there: in the loss and in the weights.
