@@ -50,6 +50,8 @@ struct LayerSpec {
   Activation act = Activation::linear;
   double l1 = 0, l2 = 0;
   py::tuple state_w, state_b;  // SGD: () or (velocity,); Adam: (m, v)
+  double dropout = 0;          // > 0: a Dropout(p = dropout, seed = dropout_seed) follows
+  std::uint64_t dropout_seed = 0;
 };
 
 struct SgdSettings {
@@ -74,8 +76,18 @@ py::tuple state_arrays(const char* name, const py::handle& obj) {
   return t;
 }
 
+// A non-negative integer below 2⁶⁴ (a Dropout seed, a step), else TypeError / ValueError by name.
+std::uint64_t uint64(const char* fn, const char* name, const py::handle& obj) {
+  if (py::isinstance<py::bool_>(obj) || !py::isinstance<py::int_>(obj))
+    throw py::type_error(std::string(fn) + ": " + name + " must be an int, got " + type_name(obj));
+  if (obj.cast<py::int_>() < py::int_(0) || obj.cast<py::int_>() >= py::int_(1).attr("__lshift__")(64))
+    throw py::value_error(std::string(fn) + ": " + name + " must lie in [0, 2**64), got " + show(obj));
+  return obj.cast<std::uint64_t>();
+}
+
 LayerSpec make_layer(py::handle w, py::handle b, py::handle act, py::handle l1, py::handle l2,
-                     py::handle state_w, py::handle state_b) {
+                     py::handle state_w, py::handle state_b, py::handle dropout,
+                     py::handle dropout_seed) {
   const char* fn = "MlpLayer";
   LayerSpec s;
   if (!py::isinstance<py::array>(w))
@@ -92,6 +104,8 @@ LayerSpec make_layer(py::handle w, py::handle b, py::handle act, py::handle l1, 
   s.l2 = number(fn, "l2", l2);
   s.state_w = state_arrays("state_W", state_w);
   s.state_b = state_arrays("state_b", state_b);
+  s.dropout = number(fn, "dropout", dropout, 0, 1, true);
+  s.dropout_seed = uint64(fn, "dropout_seed", dropout_seed);
   return s;
 }
 
@@ -111,8 +125,9 @@ std::string layer_repr(const LayerSpec& s) {
   std::ostringstream o;
   o << "MlpLayer(W=" << array_str(s.w) << ", b=" << array_str(s.b)
     << ", activation=" << py::str(py::cast(s.act)).cast<std::string>() << ", l1=" << show(s.l1)
-    << ", l2=" << show(s.l2) << ", state_W=" << arrays_str(s.state_w) << ", state_b=" << arrays_str(s.state_b)
-    << ")";
+    << ", l2=" << show(s.l2) << ", state_W=" << arrays_str(s.state_w) << ", state_b=" << arrays_str(s.state_b);
+  if (s.dropout > 0) o << ", dropout=" << show(s.dropout) << ", dropout_seed=" << s.dropout_seed;
+  o << ")";
   return o.str();
 }
 
@@ -145,9 +160,10 @@ void state_of(const py::tuple& given, size_t needed, const std::string& name,
 template <typename T>
 py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::handle optimizer,
                 py::array x_a, py::handle y_obj, py::handle order_obj, index_t batch_size,
-                py::handle lrs_obj) {
+                py::handle lrs_obj, std::uint64_t dropout_step) {
   MlpProblem<T> p;
   p.loss = loss;
+  p.dropout_step = dropout_step;
   size_t n_state = 0;
   if (py::isinstance<SgdSettings>(optimizer)) {
     const auto& o = optimizer.cast<const SgdSettings&>();
@@ -179,6 +195,8 @@ py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::h
     l.act = s.act;
     l.l1 = s.l1;
     l.l2 = s.l2;
+    l.dropout = s.dropout;
+    l.dropout_seed = s.dropout_seed;
     state_of<T>(s.state_w, n_state, at + "state_W", {l.out, l.in}, l.state_w);
     state_of<T>(s.state_b, l.b ? n_state : 0, at + "state_b", {l.out}, l.state_b);
     if (!p.layers.empty() && p.layers.back().out != l.in)
@@ -248,7 +266,9 @@ py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::h
 }
 
 py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py::handle x_obj,
-                   py::handle y, py::handle order, index_t batch_size, py::handle lrs) {
+                   py::handle y, py::handle order, index_t batch_size, py::handle lrs,
+                   py::handle dropout_step) {
+  const std::uint64_t first_step = uint64(kFn, "dropout_step", dropout_step);
   if (!py::isinstance<py::list>(layers) && !py::isinstance<py::tuple>(layers))
     throw py::type_error(std::string(kFn) + ": layers must be a list of blockprop._core.MlpLayer, got " +
                          type_name(layers));
@@ -270,7 +290,8 @@ py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py:
   // The model's dtype (its first W) decides; x may be wider (see train).
   py::array w0 = float_array(specs[0]->w, kFn, "layers[0].W");
   return dispatch_float(w0, [&](auto tag) {
-    return train<decltype(tag)>(specs, loss.cast<LossKind>(), optimizer, x, y, order, batch_size, lrs);
+    return train<decltype(tag)>(specs, loss.cast<LossKind>(), optimizer, x, y, order, batch_size, lrs,
+                                first_step);
   });
 }
 
@@ -294,10 +315,12 @@ void bind_mlp(py::module_& m) {
   py::class_<LayerSpec>(m, "MlpLayer",
                         "One dense layer for mlp_train_batches: W (out, in) and b (out,) or None, "
                         "updated in place; its fused activation; its weight penalty l1·Σ|W| + l2·ΣW²; "
-                        "its optimizer state (SGD: () or (velocity,); Adam: (m, v)), updated in place.")
+                        "its optimizer state (SGD: () or (velocity,); Adam: (m, v)), updated in place; "
+                        "dropout > 0: a Dropout(dropout, dropout_seed) after the activation.")
       .def(py::init(&make_layer), py::arg("W"), py::arg("b") = py::none(),
            py::arg("activation") = Activation::linear, py::arg("l1") = 0.0, py::arg("l2") = 0.0,
-           py::arg("state_W") = py::tuple(), py::arg("state_b") = py::tuple())
+           py::arg("state_W") = py::tuple(), py::arg("state_b") = py::tuple(),
+           py::arg("dropout") = 0.0, py::arg("dropout_seed") = 0)
       .def_property_readonly("W", [](const LayerSpec& s) { return s.w; })
       .def_property_readonly("b", [](const LayerSpec& s) { return s.b; })
       .def_property_readonly("activation", [](const LayerSpec& s) { return s.act; })
@@ -305,6 +328,8 @@ void bind_mlp(py::module_& m) {
       .def_property_readonly("l2", [](const LayerSpec& s) { return s.l2; })
       .def_property_readonly("state_W", [](const LayerSpec& s) { return s.state_w; })
       .def_property_readonly("state_b", [](const LayerSpec& s) { return s.state_b; })
+      .def_property_readonly("dropout", [](const LayerSpec& s) { return s.dropout; })
+      .def_property_readonly("dropout_seed", [](const LayerSpec& s) { return s.dropout_seed; })
       .def("__repr__", &layer_repr);
 
   py::class_<SgdSettings>(m, "SgdSettings", "SGD's settings for mlp_train_batches (see blockprop.optim.SGD).")
@@ -364,8 +389,10 @@ void bind_mlp(py::module_& m) {
 
   m.def("mlp_train_batches", &train_py, py::arg("layers"), py::arg("loss"), py::arg("optimizer"),
         py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch_size"), py::arg("lrs"),
+        py::arg("dropout_step") = 0,
         "Trains a chain of dense layers (a list of MlpLayer) on x[order] in batches, entirely in C++ "
-        "(see blockprop/mlp.h). Returns (loss_sum, correct, samples).");
+        "(see blockprop/mlp.h); batch i draws its dropout masks at step dropout_step + i. Returns "
+        "(loss_sum, correct, samples).");
 }
 
 }  // namespace bind

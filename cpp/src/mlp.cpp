@@ -5,6 +5,7 @@
 
 #include "blockprop/dense.h"
 #include "blockprop/diagnostics.h"
+#include "blockprop/dropout.h"
 #include "blockprop/losses.h"
 #include "blockprop/threading.h"
 
@@ -50,9 +51,11 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
                                                                std::vector<T>(bmax * widest)};
   std::vector<T> targets(p.loss == LossKind::cross_entropy ? 0 : bmax * n_out);
   std::vector<std::int64_t> labels(p.loss == LossKind::cross_entropy ? bmax : 0);
-  std::vector<std::vector<T>> act(L), dw(L), db(L);
+  // drop[l]: the output after the layer's dropout (act[l] stays the activation's, for backward).
+  std::vector<std::vector<T>> act(L), drop(L), dw(L), db(L);
   for (size_t l = 0; l < L; ++l) {
     act[l].resize(bmax * layers[l].out);
+    drop[l].resize(layers[l].dropout > 0 ? bmax * layers[l].out : 0);
     dw[l].resize(layers[l].out * layers[l].in);
     db[l].resize(layers[l].b ? layers[l].out : 0);
   }
@@ -60,6 +63,7 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
   MlpTrainResult r;
   for (index_t start = 0, batch = 0; start < n_order; start += batch_size, ++batch) {
     const index_t B = std::min(batch_size, n_order - start);
+    const std::uint64_t step = p.dropout_step + static_cast<std::uint64_t>(batch);
     const std::int64_t* idx = order + start;
     // The batch's rows come from random places in X, each a fresh trip to memory: the copy is
     // bound by latency, so the threads each gather a share of the rows.
@@ -82,9 +86,14 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
       dense_forward<T>(B, layers[l].in, layers[l].out, in, layers[l].w, layers[l].b, layers[l].act,
                        act[l].data());
       in = act[l].data();
+      if (layers[l].dropout > 0) {
+        dropout_forward<T>(B * layers[l].out, in, drop[l].data(), layers[l].dropout,
+                           layers[l].dropout_seed, step);
+        in = drop[l].data();
+      }
     }
     // loss and its gradient at the output
-    const T* out = act[L - 1].data();
+    const T* out = in;
     double loss = 0;
     switch (p.loss) {
       case LossKind::cross_entropy:
@@ -100,9 +109,11 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
         break;
     }
     // backward: each layer's dx is the next one down's dy
-    const T* dy = grad.data();
+    T* dy = grad.data();
     for (size_t l = L; l-- > 0;) {
-      const T* x_l = l ? act[l - 1].data() : xb.data();
+      if (layers[l].dropout > 0)  // through the mask of this batch's forward, in place
+        dropout_backward<T>(B * layers[l].out, dy, dy, layers[l].dropout, layers[l].dropout_seed, step);
+      const T* x_l = !l ? xb.data() : layers[l - 1].dropout > 0 ? drop[l - 1].data() : act[l - 1].data();
       T* dx_l = l ? dx[l % 2].data() : nullptr;
       dense_backward<T>(B, layers[l].in, layers[l].out, x_l, layers[l].w, dy, act[l].data(),
                         layers[l].act, dx_l, dw[l].data(), layers[l].b ? db[l].data() : nullptr);

@@ -76,10 +76,11 @@ class LossKind:
 
 class MlpLayer:
     # W (out, in), b (out,) or None and the state arrays are updated in place; state: SGD () or
-    # (velocity,) (and () for b when b is None), Adam (m, v).
+    # (velocity,) (and () for b when b is None), Adam (m, v); dropout > 0: a Dropout follows.
     def __init__(self, W: _Array, b: Optional[_Array] = None, activation: Activation = ...,
                  l1: float = 0.0, l2: float = 0.0, state_W: Sequence[_Array] = (),
-                 state_b: Sequence[_Array] = ()) -> None: ...
+                 state_b: Sequence[_Array] = (), dropout: float = 0.0,
+                 dropout_seed: int = 0) -> None: ...
     @property
     def W(self) -> _Array: ...
     @property
@@ -94,6 +95,10 @@ class MlpLayer:
     def state_W(self) -> Tuple[_Array, ...]: ...
     @property
     def state_b(self) -> Tuple[_Array, ...]: ...
+    @property
+    def dropout(self) -> float: ...
+    @property
+    def dropout_seed(self) -> int: ...
 
 class SgdSettings:
     def __init__(self, *, momentum: float = 0.0, nesterov: bool = False,
@@ -122,10 +127,12 @@ class AdamSettings:
     @property
     def step(self) -> int: ...
 
-# Returns (Σ batch loss × batch size, rows classified right, samples).
+# Returns (Σ batch loss × batch size, rows classified right, samples); batch i draws its dropout
+# masks at step dropout_step + i.
 def mlp_train_batches(layers: Sequence[MlpLayer], loss: LossKind,
                       optimizer: Union[SgdSettings, AdamSettings], x: ArrayLike, y: ArrayLike,
-                      order: ArrayLike, batch_size: int, lrs: ArrayLike) -> Tuple[float, int, int]: ...
+                      order: ArrayLike, batch_size: int, lrs: ArrayLike,
+                      dropout_step: int = 0) -> Tuple[float, int, int]: ...
 
 # --- dropout (bind_dropout.cpp): counter-based mask from (seed, step) --------------------------
 def dropout(x: ArrayLike, p: float, seed: int, step: int) -> _Array: ...

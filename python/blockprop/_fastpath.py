@@ -15,6 +15,7 @@ from typing import Any, List, Optional, Tuple, cast
 import numpy as np
 
 from . import _core
+from .nn.dropout import Dropout
 from .nn.layers import ELU, Dense, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .optim import SGD, Adam
@@ -41,32 +42,38 @@ _LOSSES = {CrossEntropyLoss: _core.LossKind.cross_entropy, MSELoss: _core.LossKi
 
 
 class Plan:
-    """The model as C++ sees it: (layer index, Dense, fused activation) per dense layer, and the
-    names of the parameters the optimizer updates, in the Python step's order."""
+    """The model as C++ sees it: (layer index, Dense, fused activation) per dense layer, the
+    Dropout after each (None: none), and the names of the parameters the optimizer updates."""
 
-    def __init__(self, dense: List[Tuple[int, Dense, str]], loss: Any):
-        self.dense, self.loss = dense, loss
+    def __init__(self, model: Any, dense: List[Tuple[int, Dense, str]], dropout: List[Optional[Dropout]],
+                 loss: Any):
+        self.model, self.dense, self.dropout, self.loss = model, dense, dropout, loss
         self.names = [f"{i}.{k}" for i, d, _ in dense for k in (("W", "b") if d.use_bias else ("W",))]
 
 
 def plan(model: Any, loss_fn: Any, optimizer: Any) -> Optional[Plan]:
     """A Plan when the model is Dense layers (no GELU; weight penalties allowed), each optionally
-    followed by one fusable activation layer, trained with a built-in loss and SGD or Adam whose
-    parameters have all had the same number of updates; None otherwise."""
+    followed by one fusable activation layer and then one Dropout, trained with a built-in loss and
+    SGD or Adam whose parameters have all had the same number of updates; None otherwise."""
     if not enabled or type(loss_fn) not in _LOSSES or type(optimizer) not in (SGD, Adam):
         return None
     dense: List[Tuple[int, Dense, str]] = []
+    dropout: List[Optional[Dropout]] = []
     for i, layer in enumerate(model.layers):
         if type(layer) is Dense:
             if layer.activation in _NOT_IN_CPP:
                 return None
             dense.append((i, layer, layer.activation or "linear"))
+            dropout.append(None)
         elif (act := _fusable(layer)) and dense and dense[-1][2] == "linear" and dense[-1][0] == i - 1:
             j, d, _ = dense[-1]
             dense[-1] = (j, d, act)
+        elif type(layer) is Dropout and dense and dropout[-1] is None and \
+                (dense[-1][0] == i - 1 or (dense[-1][0] == i - 2 and _fusable(model.layers[i - 1]))):
+            dropout[-1] = layer
         else:
             return None
-    p = Plan(dense, _LOSSES[type(loss_fn)])
+    p = Plan(model, dense, dropout, _LOSSES[type(loss_fn)])
     if optimizer.step_count(p.names) is None:
         return None  # parameters updated different numbers of times: only the Python step copes
     return p
@@ -90,14 +97,20 @@ def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: 
     """Train on X[order] in batches of batch_size with one learning rate per batch; returns
     (Σ batch loss × batch size, rows classified right, rows seen)."""
     layers = []
-    for i, d, act in p.dense:
+    for (i, d, act), drop in zip(p.dense, p.dropout):
         b = cast(np.ndarray, d.b) if d.use_bias else None
         layers.append(_core.MlpLayer(
             d.weight.data, b, getattr(_core.Activation, act), l1=float(d.l1), l2=float(d.l2),
             state_W=optimizer.state_arrays(f"{i}.W", d.weight.data),
-            state_b=optimizer.state_arrays(f"{i}.b", b) if b is not None else ()))
+            state_b=optimizer.state_arrays(f"{i}.b", b) if b is not None else (),
+            dropout=drop.p if drop is not None else 0.0, dropout_seed=drop.seed if drop is not None else 0))
     settings = _settings(optimizer, p.names)  # after state_arrays: new parameters count 0 steps
+    # Dropout masks: batch k is update progress.updates + k, as Sequential._train_batch sets step.
+    first = p.model.progress.updates
     loss_sum, correct, seen = _core.mlp_train_batches(layers, p.loss, settings, X, Y, order,
-                                                      batch_size, lrs)
+                                                      batch_size, lrs, dropout_step=first)
     optimizer.advance_steps(p.names, len(lrs))
+    for drop in p.dropout:
+        if drop is not None:  # as the Python step leaves it after its last batch
+            drop.step, drop._active = first + len(lrs) - 1, drop.p > 0
     return loss_sum, correct, seen

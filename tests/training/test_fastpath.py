@@ -455,3 +455,71 @@ def test_loss_classes_count_correct_rows_with_the_kernel(monkeypatch, dtype):
     t = (z > 0).astype(dtype)
     assert BCEWithLogitsLoss().correct(z, t) == 8
     assert len(calls) == 2
+
+
+# --- Dropout in the C++ loop -----------------------------------------------------------------------
+
+def _dropout_model(layout, dtype):
+    from blockprop.nn import Dropout
+    if layout == "fused":  # after a fused activation, and after the output layer
+        return Sequential(Dense(5, 11, "relu", seed=0, dtype=dtype), Dropout(0.3, seed=7),
+                          Dense(11, 7, "tanh", seed=1, dtype=dtype, l2=1e-3), Dense(7, 4, seed=2, dtype=dtype),
+                          Dropout(0.1, seed=8))
+    # after an activation layer, after a linear Dense without bias, and a p = 0 Dropout
+    return Sequential(Dense(5, 11, seed=0, dtype=dtype), Sigmoid(), Dropout(0.5, seed=9),
+                      Dense(11, 7, seed=1, dtype=dtype, bias=False), Dropout(0.25, seed=10),
+                      Dense(7, 4, seed=2, dtype=dtype), Dropout(0.0, seed=11))
+
+
+@pytest.mark.parametrize("opt", ["sgd_momentum_wd", "adam"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+@pytest.mark.parametrize("layout", ["fused", "separate"])
+def test_cpp_loop_with_dropout_gives_the_python_loops_results_bit_for_bit(layout, loss, opt, dtype, isa,
+                                                                           monkeypatch):
+    from blockprop.nn import Dropout
+    X, y = make_data(loss, dtype=dtype.name)
+    runs = []
+    for enabled in (False, True):
+        monkeypatch.setattr(_fastpath, "enabled", enabled)
+        model = _dropout_model(layout, dtype.name)
+        assert (_fastpath.plan(model, CrossEntropyLoss(), SGD()) is not None) == enabled
+        # two fits: the second goes on from the first's update count (the masks' step)
+        model.fit(X, y, epochs=1, batch_size=16, loss=loss, optimizer=OPTIMIZERS[opt](), seed=5, verbose=0)
+        hist = model.fit(X, y, epochs=2, batch_size=16, seed=5, verbose=0)
+        runs.append((model, hist))
+    (slow, h_slow), (fast, h_fast) = runs
+    assert_same_training(slow, h_slow, fast, h_fast)
+    steps = [(l.step, l._active) for l in slow.layers if isinstance(l, Dropout)]
+    assert steps == [(l.step, l._active) for l in fast.layers if isinstance(l, Dropout)]
+    assert steps[0] == (3 * 7 - 1, True)
+    # without the Dropout layers the C++ loop gives other weights: the masks are really applied
+    monkeypatch.setattr(_fastpath, "enabled", True)
+    plain = Sequential(*[l for l in _dropout_model(layout, dtype.name).layers if not isinstance(l, Dropout)])
+    plain.fit(X, y, epochs=1, batch_size=16, loss=loss, optimizer=OPTIMIZERS[opt](), seed=5, verbose=0)
+    assert not np.array_equal(plain.layers[-1].W, fast.layers[-2].W)
+
+
+def test_plan_takes_dropout_only_after_a_dense_layer_or_its_activation():
+    from blockprop.nn import Dropout
+    loss, opt = CrossEntropyLoss(), SGD()
+    assert _fastpath.plan(Sequential(Dense(3, 4), ReLU(), Dropout(0.5), Dense(4, 2)), loss, opt) is not None
+    assert _fastpath.plan(Sequential(Dense(3, 4), Dropout(0.5), ReLU(), Dense(4, 2)), loss, opt) is None
+    assert _fastpath.plan(Sequential(Dense(3, 4), Dropout(0.5), Dropout(0.5), Dense(4, 2)), loss, opt) is None
+    assert _fastpath.plan(Sequential(Dropout(0.5), Dense(3, 4), Dense(4, 2)), loss, opt) is None
+    assert _fastpath.plan(Sequential(Dense(3, 4, "relu"), Tanh(), Dropout(0.5), Dense(4, 2)), loss, opt) is None
+
+
+def test_mlp_layer_dropout_arguments_are_checked():
+    W = np.zeros((2, 3), np.float32)
+    layer = _core.MlpLayer(W, dropout=0.25, dropout_seed=2 ** 64 - 1)
+    assert (layer.dropout, layer.dropout_seed) == (0.25, 2 ** 64 - 1)
+    assert repr(layer).endswith("dropout=0.25, dropout_seed=18446744073709551615)")
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0.0, 1.0\)"):
+        _core.MlpLayer(W, dropout=1.0)
+    with pytest.raises(ValueError, match="dropout_seed must lie in"):
+        _core.MlpLayer(W, dropout_seed=-1)
+    with pytest.raises(TypeError, match="dropout_seed must be an int"):
+        _core.MlpLayer(W, dropout_seed=1.5)
+    args = _contract()
+    with pytest.raises(ValueError, match="dropout_step must lie in"):
+        _core.mlp_train_batches(*args, dropout_step=-1)

@@ -23,6 +23,8 @@ struct MlpLayer {
   T* w = nullptr;                      // (out, in), updated in place
   T* b = nullptr;                      // (out,) or null for no bias
   double l1 = 0, l2 = 0;               // penalty l1·Σ|W| + l2·ΣW² (weight_penalty), not on b
+  double dropout = 0;                  // > 0: a Dropout(p) follows the activation (dropout.h)
+  std::uint64_t dropout_seed = 0;
   T* state_w[2] = {nullptr, nullptr};  // SGD: velocity (null without momentum); Adam: m, v
   T* state_b[2] = {nullptr, nullptr};
 };
@@ -34,6 +36,8 @@ struct MlpProblem {
   OptimizerKind optimizer = OptimizerKind::sgd;
   SgdParams sgd;
   AdamParams adam;  // adam.step: the 1-based step of the first update; advanced per update
+  std::uint64_t dropout_step = 0;  // the dropout masks' step for the first batch (the model's
+                                   // update count); batch i uses dropout_step + i
   const T* x = nullptr;                 // (n_samples, layers[0].in)
   // Or float64 inputs of a float32 model, rounded a batch at a time as rows are gathered (as
   // NumPy's astype rounds them), so the data set is never copied whole.
