@@ -1,5 +1,5 @@
 # Type stubs for the compiled module blockprop._core (src/bind_*.cpp), written by hand.
-# Every binding needs an entry here: tests/test_typing.py fails on a function missing from this file.
+# Every binding needs an entry here: tests/integrations/test_typing.py fails on a function missing from this file.
 # Arrays are float32 or float64 (one dtype per call; the documented API is blockprop.kernels).
 from typing import Any, ClassVar, List, Optional, Sequence, Tuple, Union
 

@@ -24,7 +24,17 @@ def _stub_functions():
 
 
 def _core_functions():
-    return sorted(name for name in dir(_core) if not name.startswith("_"))
+    return sorted(name for name in dir(_core) if not name.startswith("_") and not inspect.isclass(getattr(_core, name)))
+
+
+def _core_classes():
+    return sorted(name for name in dir(_core) if not name.startswith("_") and inspect.isclass(getattr(_core, name)))
+
+
+def _stub_classes():
+    with open(STUB, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), STUB)
+    return {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
 
 
 def _pybind_parameters(func):
@@ -41,7 +51,7 @@ def _pybind_parameters(func):
         depth += ch in "([{"
         depth -= ch in ")]}"
         current += ch
-    return [(re.match(r"\w+", p).group(0), "=" in p) for p in params]
+    return [(re.match(r"\w+", p).group(0), "=" in p) for p in params if p != "*"]  # "*": keyword-only marker
 
 
 def _stub_parameters(node):
@@ -60,6 +70,21 @@ def test_package_ships_py_typed_and_stub():
 def test_every_core_function_has_a_stub():
     missing = [name for name in _core_functions() if name not in _stub_functions()]
     assert not missing, f"blockprop/_core.pyi lacks stubs for: {missing} (add them next to their bind_*.cpp group)"
+
+
+def test_every_core_class_has_a_stub_and_back():
+    assert sorted(_stub_classes()) == _core_classes()
+
+
+@pytest.mark.parametrize("name", [n for n in _core_classes() if "__init__" in vars(getattr(_core, n))
+                                  and not hasattr(getattr(_core, n), "__members__")])
+def test_stub_constructor_matches_the_binding(name):
+    """The keyword constructors of the bound classes (enums have none to match)."""
+    init = next(node for node in _stub_classes()[name].body
+                if isinstance(node, ast.FunctionDef) and node.name == "__init__")
+    binding = _pybind_parameters(getattr(_core, name).__init__)[1:]  # without self
+    stub = _stub_parameters(init)[1:]
+    assert [(n, d) for n, d, _ in stub] == binding, f"{name}: stub {stub} vs binding {binding}"
 
 
 def test_every_stub_names_a_core_function():

@@ -59,7 +59,8 @@ LAYERS.update({
     "GELU": Case(_with(lambda dt: nn.GELU())),
     "Softplus": Case(_with(lambda dt: nn.Softplus()), cpp=True),
     "Softmax": Case(_with(lambda dt: nn.Softmax())),
-    "Dropout": Case(_with(lambda dt: nn.ReLU(), lambda dt: nn.Dropout(0.3, seed=5)), splits=False),
+    "Dropout": Case(_with(lambda dt: nn.ReLU(), lambda dt: nn.Dropout(0.3, seed=5)), cpp=True,
+                    splits=False),
     "BatchNorm1d": Case(_with(lambda dt: nn.BatchNorm1d(HIDDEN, dtype=dt), lambda dt: nn.ReLU()),
                         splits=False),
     "LayerNorm": Case(_with(lambda dt: nn.LayerNorm(HIDDEN, dtype=dt), lambda dt: nn.Tanh())),
@@ -68,7 +69,7 @@ LAYERS.update({
     "l1+l2": Case(_mlp(l1=0.01, l2=0.05), cpp=True),
     "l2+Dropout": Case(lambda dt: [nn.Dense(FEATURES, HIDDEN, "relu", seed=1, dtype=dt, l2=0.5),
                                    nn.Dropout(0.5, seed=3), nn.Dense(HIDDEN, OUTPUTS, seed=2, dtype=dt)],
-                       splits=False),
+                       cpp=True, splits=False),
 })
 
 OPTIMIZERS: Dict[str, Callable[[], Any]] = {
