@@ -198,7 +198,7 @@ def _count(value: Any, what: str, allow_none: bool = False) -> Any:
 
 def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray],
            build: Callable[[List[Layer]], Model]) -> Model:
-    layers = []
+    layers: List[Layer] = []
     if not isinstance(header.get("layers"), list):
         raise ValueError("'layers' must be a list")
     for i, spec in enumerate(header["layers"]):
