@@ -1,7 +1,7 @@
 """Training in C++: a plain stack of dense layers is trained by ``_core.mlp_train_batches``, which
 runs gather, forward, loss, backward and update for many batches per call with the GIL released.
 
-It calls the same kernels in the same order as the Python step (``Sequential._train_batch``), so
+It calls the same kernels in the same order as the training step (:mod:`blockprop.step`), so
 both give bit-identical weights; it only removes the trips through Python between kernels, which
 dominate small batches. Models it cannot run (other layers, custom losses or optimizers) train on
 the Python path. The contract is typed (``_core.MlpLayer``, ``LossKind``, ``SgdSettings``,
@@ -37,6 +37,8 @@ def _fusable(layer: Any) -> Optional[str]:
     if isinstance(layer, ELU) and layer.alpha != 1.0:
         return None
     return _FUSABLE.get(type(layer))
+
+
 _LOSSES = {CrossEntropyLoss: _core.LossKind.cross_entropy, MSELoss: _core.LossKind.mse,
            BCEWithLogitsLoss: _core.LossKind.bce}
 
@@ -105,7 +107,7 @@ def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: 
             state_b=optimizer.state_arrays(f"{i}.b", b) if b is not None else (),
             dropout=drop.p if drop is not None else 0.0, dropout_seed=drop.seed if drop is not None else 0))
     settings = _settings(optimizer, p.names)  # after state_arrays: new parameters count 0 steps
-    # Dropout masks: batch k is update progress.updates + k, as Sequential._train_batch sets step.
+    # Dropout masks: batch k is update progress.updates + k, as step.gradients numbers them.
     first = p.model.progress.updates
     loss_sum, correct, seen = _core.mlp_train_batches(layers, p.loss, settings, X, Y, order,
                                                       batch_size, lrs, dropout_step=first)
