@@ -1,5 +1,5 @@
-// mlp_train_batches against the same kernel calls written out one by one (the Python step of
-// Sequential._train_batch): the weights, optimizer state, loss and accuracy must agree to the bit,
+// mlp_train_batches against the same kernel calls written out one by one (the training step of
+// blockprop.step): the weights, optimizer state, loss and accuracy must agree to the bit,
 // with and without weight penalties, on every instruction set, float and double.
 #include "blockprop/mlp.h"
 
