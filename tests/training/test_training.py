@@ -255,7 +255,16 @@ def test_predict_and_evaluate_reject_bad_input():
         model.predict(np.zeros((0, 2)))
 
 
-def test_ctrl_c_stops_at_a_batch_boundary_and_reraises(monkeypatch):
+@pytest.fixture
+def default_sigint():
+    """Python's default SIGINT handler for the test, whatever the process inherited: started with
+    SIGINT ignored (nohup, background jobs, some CI runners), the signal would never reach fit."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_at_a_batch_boundary_and_reraises(monkeypatch, default_sigint):
     """On the Python path, whose optimizer steps can be spied on (C++ path: test_fastpath.py)."""
     monkeypatch.setattr(_fastpath, "enabled", False)
     X, y = spirals(50)
