@@ -139,6 +139,16 @@ def save(model: Model, path: str) -> None:
 _DAMAGE = (Exception,)
 
 
+def _unreadable(path: str, error: BaseException) -> str:
+    """The message for a file np.load refuses. NumPy's own advice ("load it unsafely using the
+    allow_pickle= keyword") names an option blockprop.load does not have, so it is not passed on."""
+    if "pickle" in str(error):
+        return (f"{path}: not a readable blockprop model file: not an .npz archive of plain arrays "
+                "(text, a pickle or object arrays); blockprop.load reads only files written by "
+                "Sequential.save or `python -m blockprop train --save`, and never unpickles")
+    return f"{path}: not a readable blockprop model file (truncated or corrupted?): {error}"
+
+
 def _read(path: str) -> Dict[str, np.ndarray]:
     """Every entry of the file, read eagerly so that damage shows up here."""
     try:
@@ -146,14 +156,14 @@ def _read(path: str) -> Dict[str, np.ndarray]:
     except FileNotFoundError:
         raise
     except _DAMAGE as e:
-        raise ValueError(f"{path}: not a readable blockprop model file (truncated or corrupted?): {e}") from None
+        raise ValueError(_unreadable(path, e)) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise ValueError(f"{path}: not a blockprop model file (a single array, not an .npz archive)")
     try:
         with npz:
             arrays = {name: npz[name] for name in npz.files}
     except _DAMAGE as e:
-        raise ValueError(f"{path}: not a readable blockprop model file (truncated or corrupted?): {e}") from None
+        raise ValueError(_unreadable(path, e)) from None
     # NumPy hands back a member that is not in .npy format as its raw bytes.
     for name, value in arrays.items():
         if not isinstance(value, np.ndarray):
