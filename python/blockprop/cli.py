@@ -87,18 +87,20 @@ def _layers(text: str) -> List[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Dense neural networks on the CPU.")
+    # allow_abbrev=False everywhere: a misspelt --epoch must be an error, not taken for --epochs.
+    parser = argparse.ArgumentParser(prog=PROG, description="Dense neural networks on the CPU.",
+                                     allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    info = commands.add_parser("info", help="version, instruction sets and threads",
+    info = commands.add_parser("info", help="version, instruction sets and threads", allow_abbrev=False,
                                description="Print the version, the instruction set in use, the "
                                            "ones supported here and the thread count.")
     # Each command keeps its own parser so that its errors are reported under its name.
     info.set_defaults(handler=cmd_info, command_parser=info)
 
     train = commands.add_parser(
-        "train", help="train an MLP and report test accuracy and speed",
+        "train", help="train an MLP and report test accuracy and speed", allow_abbrev=False,
         description="Train a multi-layer perceptron with softmax cross-entropy and report test "
                     "accuracy and training speed. Without --data it uses built-in spirals "
                     "(no download); with --data DIR, MNIST IDX files from DIR.")
@@ -273,7 +275,9 @@ def cmd_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported under the command's own usage line, not the top-level one
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.handler(args, args.command_parser)
     except KeyboardInterrupt:

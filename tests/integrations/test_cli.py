@@ -151,3 +151,18 @@ def test_data_problems_exit_2(tmp_path, capsys, setup, extra, message):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--epoch", "3"],           # a prefix of --epochs: argparse would take it silently
+    ["train", "--batch", "8"],
+    ["train", "--frobnicate"],
+    ["train", "--epochs", "1", "stray"],
+])
+def test_unknown_or_abbreviated_flags_get_the_train_usage(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: blockprop train ") and "unrecognized arguments" in err, err
+    assert argv[-1] in err.splitlines()[-1], err
