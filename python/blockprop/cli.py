@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                        help="(default: float32)")
     train.add_argument("--save", type=Path, metavar="PATH", help="save the trained model here")
+    train.add_argument("--plot", type=Path, metavar="PATH",
+                       help="draw loss and accuracy per epoch, training and test set, to this "
+                            "image (e.g. curve.png; needs matplotlib)")
     train.add_argument("--quiet", action="store_true", help="print only the final summary")
     train.set_defaults(handler=cmd_train, command_parser=train)
     return parser
@@ -211,6 +214,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.save is not None and not args.save.resolve().parent.is_dir():
         # Checked now rather than after a long training run that could not be kept.
         parser.error(f"--save {args.save}: directory {args.save.resolve().parent} does not exist")
+    if args.plot is not None:
+        _check_plot(args.plot, parser)
     if args.threads is not None:
         bp.set_num_threads(args.threads)
     try:
@@ -240,9 +245,11 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # Progress bars on a terminal; one plain line per epoch in logs and pipes.
     verbose = 0 if args.quiet else (1 if sys.stderr.isatty() else 2)
     fit_start = time.perf_counter()
-    model.fit(X_train, ds.y_train, epochs=args.epochs, batch_size=args.batch_size,
-              loss="cross_entropy", optimizer=optimizer, shuffle=True, seed=args.seed,
-              verbose=verbose)
+    # The test set is scored every epoch only for the plot's validation curves (it costs time).
+    history = model.fit(X_train, ds.y_train, epochs=args.epochs, batch_size=args.batch_size,
+                        loss="cross_entropy", optimizer=optimizer, shuffle=True, seed=args.seed,
+                        verbose=verbose,
+                        validation_data=None if args.plot is None else (X_test, ds.y_test))
     fit_seconds = time.perf_counter() - fit_start
     result = model.evaluate(X_test, ds.y_test)
     if args.save is not None:
@@ -252,6 +259,13 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"{PROG} train: error: cannot save to {args.save}: {e}", file=sys.stderr)
             return 1
         say(f"saved model to {args.save}")
+    if args.plot is not None:
+        try:
+            history.plot(args.plot)
+        except OSError as e:
+            print(f"{PROG} train: error: cannot write the plot to {args.plot}: {e}", file=sys.stderr)
+            return 1
+        say(f"saved training curves to {args.plot}")
 
     samples = args.epochs * len(X_train)
     correct = int(round(result["accuracy"] * len(X_test)))
@@ -262,6 +276,21 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"wall time: {time.perf_counter() - start:.2f} s; isa: {bp.isa()}; "
           f"threads: {bp.get_num_threads()}")
     return 0
+
+
+def _check_plot(path: Path, parser: argparse.ArgumentParser) -> None:
+    """Before training: the directory exists, matplotlib is installed and knows the format."""
+    if not path.resolve().parent.is_dir():
+        parser.error(f"--plot {path}: directory {path.resolve().parent} does not exist")
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        parser.error("--plot needs matplotlib: pip install matplotlib (or, from a blockprop "
+                     "clone, pip install '.[plot]')")
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix.lstrip(".").lower() not in formats:
+        parser.error(f"--plot {path}: unknown image format {path.suffix or '(no suffix)'!r}; "
+                     f"use one of {', '.join('.' + f for f in sorted(formats))}")
 
 
 def cmd_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Optional, Protocol
 
 import numpy as np
 
+from . import plotting
+
 
 @dataclass
 class Progress:
@@ -33,6 +35,11 @@ class History:
         self.epoch.append(epoch)
         for key, value in metrics.items():
             self.history.setdefault(key, []).append(value)
+
+    def plot(self, path: Optional[str] = None) -> Any:
+        """Loss and accuracy per epoch, training and validation: a matplotlib ``Figure``, also
+        saved to ``path`` when given. Needs matplotlib (the ``plot`` extra)."""
+        return plotting.plot_history(self.epoch, self.history, path)
 
     def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
