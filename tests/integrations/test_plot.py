@@ -120,3 +120,18 @@ def test_cli_plot_bad_path_fails_before_training(tmp_path, name, message, capsys
     assert info.value.code == 2
     captured = capsys.readouterr()
     assert message in captured.err and "Epoch" not in captured.out, captured
+
+
+def test_without_matplotlib_the_message_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    for name in [n for n in sys.modules if n == "matplotlib" or n.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    history = History()
+    history.append(0, {"loss": 1.0, "accuracy": 0.5})
+    with pytest.raises(ImportError, match=r"History.plot needs matplotlib: .*'\.\[plot\]'"):
+        history.plot()
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--epochs", "1", "--plot", str(tmp_path / "c.png")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--plot needs matplotlib" in err and "'.[plot]'" in err, err
