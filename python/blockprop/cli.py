@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--save", type=Path, metavar="PATH", help="save the trained model here")
     train.add_argument("--plot", type=Path, metavar="PATH",
                        help="draw loss and accuracy per epoch, training and test set, to this "
-                            "image (e.g. curve.png; needs matplotlib)")
+                            "image (e.g. curve.png; needs matplotlib); the test set is then "
+                            "scored after every epoch, inside the timed training")
     train.add_argument("--quiet", action="store_true", help="print only the final summary")
     train.set_defaults(handler=cmd_train, command_parser=train)
     return parser
