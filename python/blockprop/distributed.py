@@ -25,7 +25,7 @@ in a collective. Errors outside blockprop still need ``python -m mpi4py script.p
 the whole job on an uncaught exception.
 
 mpi4py is imported on first use, never by ``import blockprop``; install it with
-``pip install blockprop[mpi]`` (mpi4py and MPICH from PyPI) or against a system MPI.
+``pip install mpi4py mpich`` (both from PyPI; ``pip install '.[mpi]'`` in a clone) or against a system MPI.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def _mpi() -> Any:
         from mpi4py import MPI
     except ImportError as e:
         raise ImportError("blockprop.distributed needs mpi4py and an MPI library: "
-                          "pip install 'blockprop[mpi]' (or mpi4py built against a system MPI)"
+                          "pip install mpi4py mpich (or mpi4py built against a system MPI)"
                           f" ({e})") from None
     return MPI
 

@@ -3,8 +3,8 @@
 They take the constructor parameters of ``sklearn.neural_network.MLPClassifier`` /
 ``MLPRegressor`` (solvers ``"sgd"`` and ``"adam"``; ``"lbfgs"`` is not offered) and train a
 :class:`blockprop.nn.Sequential` of Dense layers with its ``fit``, one epoch per call, so plain
-stacks run in C++ (``blockprop._fastpath``). Needs scikit-learn: ``pip install blockprop[sklearn]``;
-``import blockprop`` alone never imports it.
+stacks run in C++ (``blockprop._fastpath``). Needs scikit-learn: ``pip install scikit-learn``
+(``pip install '.[sklearn]'`` in a clone); ``import blockprop`` alone never imports it.
 
 Where they differ from scikit-learn's MLPs (all measured against the same maths):
 
@@ -41,7 +41,7 @@ try:
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as e:  # pragma: no cover - depends on the environment
-    raise ImportError("blockprop.sklearn needs scikit-learn >= 1.6: pip install 'blockprop[sklearn]'"
+    raise ImportError("blockprop.sklearn needs scikit-learn >= 1.6: pip install 'scikit-learn>=1.6'"
                       f" ({e})") from e
 
 from . import kernels as K
