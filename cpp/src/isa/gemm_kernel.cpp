@@ -1,6 +1,8 @@
 // Blocked GEMM driver, one build per instruction set: executes the plan of gemm_plan.cpp.
 // Threads split the packing and the grid of micro-tiles; each element of C is summed by one
 // thread in a fixed k order, so the result does not depend on the thread count.
+// One thread's loops: gemm_serial (m by MC) → loop_k (k by KC, packs Ã) → loop_n (n by NC,
+// packs B̃) → macro_kernel (MR-row panels of Ã × NR-column panels of B̃) → micro_tile → micro_kernel.
 #include "isa/isa_prelude.h"
 
 #include <algorithm>
