@@ -1,8 +1,13 @@
+#include <optional>
 #include <string>
+
+#include <pybind11/stl.h>
 
 #include "arrays.h"
 #include "bindings.h"
 #include "blockprop/gemm.h"
+#include "blockprop/isa.h"
+#include "blockprop/threading.h"
 
 namespace blockprop {
 namespace bind {
@@ -75,12 +80,57 @@ py::array gemm_py(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b
   return out;
 }
 
+// The plan the GEMM of this shape would run on the active instruction set, as a dict (see
+// GemmPlan): for tests that check which branch a shape takes. lda/ldb default to contiguous.
+py::dict gemm_plan_py(index_t m, index_t n, index_t k, bool trans_a, bool trans_b,
+                      py::object dtype_obj, std::optional<int> threads,
+                      std::optional<index_t> lda, std::optional<index_t> ldb) {
+  if (m < 0 || n < 0 || k < 0) throw py::value_error("gemm_plan: m, n and k must be >= 0");
+  const py::dtype dt = py::dtype::from_args(dtype_obj);
+  const bool f32 = dt.equal(py::dtype::of<float>());
+  if (!f32 && !dt.equal(py::dtype::of<double>()))
+    throw py::type_error("gemm_plan: dtype must be float32 or float64");
+  const int nt = threads ? *threads : get_num_threads();
+  if (nt < 1) throw py::value_error("gemm_plan: threads must be >= 1");
+  const index_t la = lda ? *lda : (trans_a ? m : k), lb = ldb ? *ldb : (trans_b ? k : n);
+  const index_t rsa = trans_a ? 1 : la, csa = trans_a ? la : 1;
+  const index_t rsb = trans_b ? 1 : lb, csb = trans_b ? lb : 1;
+  const GemmPlan p = f32 ? gemm_plan<float>(m, n, k, rsa, csa, rsb, csb, nt)
+                         : gemm_plan<double>(m, n, k, rsa, csa, rsb, csb, nt);
+  py::dict d;
+  d["isa"] = isa_name(active_isa());
+  d["strategy"] = gemm_strategy_name(p.strategy);
+  d["threads"] = p.threads;
+  d["mr"] = p.mr;
+  d["nr"] = p.nr;
+  d["mc"] = p.mc;
+  d["kc"] = p.kc;
+  d["nc"] = p.nc;
+  d["b_in_place"] = p.b_in_place;
+  d["a_in_place"] = p.a_in_place;
+  d["a_in_place_cols"] = p.a_in_place_cols;
+  d["split_n"] = p.split_n;
+  d["chunks"] = p.chunks;
+  d["chunk_size"] = p.chunk_size;
+  d["strip_rows"] = p.shared.strip_rows;
+  d["strips"] = p.shared.strips;
+  d["group_cols"] = p.shared.group_cols;
+  d["groups"] = p.shared.groups;
+  d["share_a"] = p.shared.share_a;
+  d["block_cols"] = p.block_cols;
+  d["blocks"] = p.blocks;
+  return d;
+}
+
 }  // namespace
 
 void bind_gemm(py::module_& m) {
   m.def("gemm", &gemm_py, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
         py::arg("out") = py::none());
+  m.def("gemm_plan", &gemm_plan_py, py::arg("m"), py::arg("n"), py::arg("k"),
+        py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("dtype") = "float32",
+        py::arg("threads") = py::none(), py::arg("lda") = py::none(), py::arg("ldb") = py::none());
 }
 
 }  // namespace bind

@@ -12,6 +12,23 @@ void gemm(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, ind
               epilogue);
 }
 
+template <typename T>
+GemmPlan gemm_plan(index_t m, index_t n, index_t k, index_t rsa, index_t csa, index_t rsb,
+                   index_t csb, int threads) {
+  BP_DISPATCH(gemm_plan<T>, m, n, k, rsa, csa, rsb, csb, threads);
+}
+
+const char* gemm_strategy_name(GemmStrategy s) {
+  switch (s) {
+    case GemmStrategy::serial: return "serial";
+    case GemmStrategy::private_chunks: return "private_chunks";
+    case GemmStrategy::own_b_columns: return "own_b_columns";
+    case GemmStrategy::shared_b: return "shared_b";
+    case GemmStrategy::shared_b_k_slices: return "shared_b_k_slices";
+  }
+  return "unknown";
+}
+
 // op(A) is m×k: A itself (m×k, row stride lda) or the transpose of a k×m matrix.
 template <typename T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
@@ -26,6 +43,10 @@ template void gemm<float>(index_t, index_t, index_t, float, const float*, index_
 template void gemm<double>(index_t, index_t, index_t, double, const double*, index_t, index_t,
                            const double*, index_t, index_t, double, double*, index_t, index_t,
                            const Epilogue<double>&);
+template GemmPlan gemm_plan<float>(index_t, index_t, index_t, index_t, index_t, index_t, index_t,
+                                   int);
+template GemmPlan gemm_plan<double>(index_t, index_t, index_t, index_t, index_t, index_t, index_t,
+                                    int);
 template void gemm<float>(bool, bool, index_t, index_t, index_t, float, const float*, index_t,
                           const float*, index_t, float, float*, index_t);
 template void gemm<double>(bool, bool, index_t, index_t, index_t, double, const double*, index_t,

@@ -56,13 +56,42 @@ void sweep() {
 TEST(Gemm, SmallShapesFloat) { sweep<float>(); }
 TEST(Gemm, SmallShapesDouble) { sweep<double>(); }
 
+// The shapes of CrossesEveryBlockBoundary, per dtype: together larger than MC, NC and KC of every
+// instruction set (m and n by the first, k by the first on AVX2 and generic, KC 256, and by the
+// second everywhere: over AVX-512's KC twice), and multiples of none.
+struct Shape {
+  index_t m, n, k;
+};
+const Shape kBlockShapesFloat[] = {{1031, 541, 401}, {61, 45, 2101}};
+const Shape kBlockShapesDouble[] = {{1031, 541, 263}, {61, 45, 1201}};
+
+template <typename T, std::size_t N>
+void expect_crossing_every_block(const Shape (&shapes)[N]) {
+  for (Isa isa : testable_isas()) {
+    IsaScope scope(isa);
+    bool m_crossed = false, n_crossed = false, k_crossed = false;
+    for (const Shape& s : shapes) {
+      const auto p = blockprop::gemm_plan<T>(s.m, s.n, s.k, s.k, 1, s.n, 1, 1);
+      m_crossed |= p.mc < s.m;
+      n_crossed |= p.nc < s.n;
+      k_crossed |= p.kc < s.k;
+    }
+    EXPECT_TRUE(m_crossed && n_crossed && k_crossed)
+        << isa_label(isa) << " dtype=" << (sizeof(T) == 4 ? "float32" : "float64")
+        << ": MC crossed " << m_crossed << ", NC " << n_crossed << ", KC " << k_crossed;
+  }
+}
+
+TEST(Gemm, BlockShapesCrossEveryBlock) {
+  expect_crossing_every_block<float>(kBlockShapesFloat);
+  expect_crossing_every_block<double>(kBlockShapesDouble);
+}
+
 TEST(Gemm, CrossesEveryBlockBoundary) {
-  // Larger than KC, MC and NC of every instruction set, and not a multiple of any of them.
   for (int t = 0; t < 4; ++t) {
-    check_gemm<float>(1031, 541, 401, t & 1, t & 2, 1.0, 0.0);
-    check_gemm<float>(61, 45, 2101, t & 1, t & 2, 1.0, 0.0);  // k over AVX-512's KC (1024) twice
-    check_gemm<double>(1031, 541, 263, t & 1, t & 2, 1.0, 0.0);
-    check_gemm<double>(61, 45, 1201, t & 1, t & 2, 1.0, 0.0);  // k over AVX-512's KC (512) twice
+    for (const Shape& s : kBlockShapesFloat) check_gemm<float>(s.m, s.n, s.k, t & 1, t & 2, 1.0, 0.0);
+    for (const Shape& s : kBlockShapesDouble)
+      check_gemm<double>(s.m, s.n, s.k, t & 1, t & 2, 1.0, 0.0);
   }
 }
 
@@ -114,6 +143,10 @@ TEST(Gemm, FusedBiasAndActivation) {
 
 TEST(Gemm, ThreadCountDoesNotChangeBits) {
   const index_t m = 301, n = 257, k = 900;
+  // The two-thread run must be split across threads, or the test compares a run with itself.
+  const auto plan = blockprop::gemm_plan<float>(m, n, k, k, 1, 1, k, 2);
+  ASSERT_EQ(plan.threads, 2) << blockprop::gemm_strategy_name(plan.strategy);
+  ASSERT_NE(plan.strategy, blockprop::GemmStrategy::serial);
   auto a = random_vector<float>(m * k, 7), b = random_vector<float>(k * n, 8);
   std::vector<float> c1(m * n), c2(m * n);
   blockprop::set_num_threads(1);

@@ -20,6 +20,14 @@ def measure_fma_peak_gflops(float64: bool = False, threads: int = 1, seconds: fl
 # --- GEMM and dense layers (bind_gemm.cpp, bind_dense.cpp) ------------------------------------
 def gemm(a: ArrayLike, b: ArrayLike, trans_a: bool = False, trans_b: bool = False,
          alpha: float = 1.0, beta: float = 0.0, out: Optional[_Array] = None) -> _Array: ...
+# How gemm would run this shape on the active ISA (GemmPlan, cpp/include/blockprop/gemm.h): keys
+# isa, strategy (serial, private_chunks, own_b_columns, shared_b, shared_b_k_slices), threads, mr,
+# nr, mc, kc, nc, b_in_place, a_in_place, a_in_place_cols, split_n, chunks, chunk_size,
+# strip_rows, strips, group_cols, groups, share_a, block_cols, blocks. threads: default the
+# current setting; lda/ldb: the row strides of a and b as stored, default contiguous.
+def gemm_plan(m: int, n: int, k: int, trans_a: bool = False, trans_b: bool = False,
+              dtype: Any = "float32", threads: Optional[int] = None, lda: Optional[int] = None,
+              ldb: Optional[int] = None) -> dict[str, Any]: ...
 def dense_forward(x: ArrayLike, W: ArrayLike, b: Optional[ArrayLike] = None,
                   activation: str = "linear") -> _Array: ...
 def dense_forward_counted(x: ArrayLike, W: ArrayLike, b: Optional[ArrayLike] = None,

@@ -53,8 +53,28 @@ def test_forward(batch, n_in, n_out, bias, activation, isa, dtype, rng):
                  name=f"dense_forward({activation}, bias={bias})", shape=(batch, n_in, n_out))
 
 
-@pytest.mark.parametrize("batch,n_in,n_out", [(128, 784, 128), (47, 200, 300), (60, 2100, 2050),
-                                                (60, 1024, 4130)])
+# The forward's GEMM (batch × n_out, depth n_in, W read transposed) on 2 and 3 threads: row strips
+# and column groups of them over a shared Wᵀ, k slices of a W too large to share whole, in column
+# blocks on AVX-512 (60×1024→4130), and column strips packing their own columns of Wᵀ (128×784→128
+# on AVX-512); test_forward_threads_take_their_branches asserts it.
+FORWARD_THREAD_SHAPES = [(128, 784, 128), (47, 200, 300), (60, 2100, 2050), (60, 1024, 4130)]
+
+
+def test_forward_threads_take_their_branches(isa, dtype):
+    """FORWARD_THREAD_SHAPES cover the ways of cutting the forward's GEMM they claim to."""
+    plans = [blockprop._core.gemm_plan(batch, n_out, n_in, False, True, np.dtype(dtype).name,
+                                       threads)
+             for batch, n_in, n_out in FORWARD_THREAD_SHAPES for threads in (2, 3)]
+    shared = [p for p in plans if p["strategy"] in ("shared_b", "shared_b_k_slices")]
+    assert any(p["strips"] > 1 for p in shared), f"{isa} {dtype}: no row strips"
+    assert any(p["groups"] > 1 for p in shared), f"{isa} {dtype}: no column groups"
+    assert any(p["strategy"] == "shared_b_k_slices" for p in plans), f"{isa} {dtype}: no k slices"
+    if isa == "avx512":
+        assert any(p["blocks"] > 1 for p in plans), f"{isa} {dtype}: no column blocks"
+        assert any(p["strategy"] == "own_b_columns" for p in plans), f"{isa} {dtype}: no own-B strips"
+
+
+@pytest.mark.parametrize("batch,n_in,n_out", FORWARD_THREAD_SHAPES)
 def test_forward_threads_bit_identical(batch, n_in, n_out, isa, dtype, rng):
     """Bias and activation are applied per chunk of C with the chunk's own columns of b: 1, 2 and
     3 threads (row strips, column groups of them, and k slices and column blocks of a W too large

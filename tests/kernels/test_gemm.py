@@ -293,21 +293,124 @@ def test_hypothesis(m, n, k, trans_a, trans_b, dtype, isa_name, alpha, beta, wit
         blockprop.set_isa(before)
 
 
-# How a multithreaded GEMM is cut: row strips over one shared packing of B (a dense layer's
-# batch); chunks that pack for themselves when the rows are too few for that (m under two
-# micro-panels per thread: 16×2050×2100); a B too large to share whole (over 16 MiB packed),
-# shared a k slice at a time (200×2050×2100), in column blocks when a slice is too large too
-# (60×4130×1024, float; double's two slices of 512 are each cut in two).
-# With B shared and fewer row strips than chunks wanted, the strips are cut into column groups
-# too (47×300×200: 4 one-panel strips × 3 groups of 128, 128 and 44 columns on AVX-512), unless
-# the groups would each pack A again and the strips are enough alone (128×128×784 TN/TT on 2
-# threads: 10 strips, one group; on 3 threads, 2 groups).
-# A shared B too large for L2 (over 1 MiB) gets strips of at least 4 panels (75×700×600: 4 + 2
-# panels on AVX-512, 4 + 4 + 4 + 1 on AVX2). When the column groups of a strip would each pack
-# its rows of A again, A is packed once for all of them (60×520×1024: rows 4 KiB apart, never read
-# in place; 6 groups on AVX-512; 75×700×600 with A transposed too).
-THREAD_SHAPES = [(128, 128, 784), (30, 130, 784), (16, 2050, 2100), (200, 2050, 2100), (47, 300, 200),
-                 (75, 700, 600), (60, 520, 1024), (60, 4130, 1024)]
+STRATEGIES = {"serial", "private_chunks", "own_b_columns", "shared_b", "shared_b_k_slices"}
+
+
+def gemm_plan(m, n, k, trans_a=False, trans_b=False, dtype=np.float32, threads=2, **strides):
+    """The plan blockprop.gemm would run on the active ISA (blockprop._core.gemm_plan)."""
+    return blockprop._core.gemm_plan(m, n, k, trans_a, trans_b, np.dtype(dtype).name, threads,
+                                     **strides)
+
+
+def _layout(label):
+    return label[0] == "T", label[1] == "T"
+
+
+# How a multithreaded GEMM is cut (the strategy of gemm_plan), and the shapes that cover each way.
+# Every claim below is asserted by test_thread_shapes_take_their_branch on the ISAs it names, so
+# a moved threshold fails a test instead of silently leaving a branch uncovered.
+# (shape, op layouts "NN"/"NT"/"TN"/"TT", threads, ISAs (None: all), dtypes (None: both), claim)
+THREAD_CLAIMS = [
+    # Row strips over one shared packing of B (a dense layer's batch). When the column groups
+    # would each pack A again and the strips alone balance the threads, one group: 128×128×784
+    # TN/TT on 2 threads (10 one-panel strips on AVX-512); on 3 threads, groups again.
+    ((128, 128, 784), "TN", 2, None, None, "shared_b, one group",
+     lambda p: p["strategy"] == "shared_b" and p["groups"] == 1),
+    ((128, 128, 784), "TT", 2, None, None, "shared_b, one group",
+     lambda p: p["strategy"] == "shared_b" and p["groups"] == 1),
+    ((128, 128, 784), "TN", 2, ("avx512",), None, "10 one-panel strips",
+     lambda p: p["strips"] == 10 and p["strip_rows"] == p["mr"]),
+    ((128, 128, 784), "TN", 3, ("avx512",), None, "shared_b, column groups",
+     lambda p: p["strategy"] == "shared_b" and p["groups"] > 1),
+    # 30×130×784 on AVX-512: column strips packing for themselves (NN), or, with A read in place
+    # and B packed, their own columns of B (NT, float32 only: 130 columns are more than float64's
+    # 8 panels of 16, too wide to read A in place); elsewhere B is shared.
+    ((30, 130, 784), "NN", 2, ("avx512",), None, "private column strips",
+     lambda p: p["strategy"] == "private_chunks" and p["split_n"]),
+    ((30, 130, 784), "NT", 2, ("avx512",), (np.float32,), "own_b_columns",
+     lambda p: p["strategy"] == "own_b_columns" and p["a_in_place"]),
+    ((30, 130, 784), "NN", 2, ("generic", "avx2"), None, "shared_b",
+     lambda p: p["strategy"] == "shared_b"),
+    # Chunks that pack for themselves when the rows are too few to share B (m under two
+    # micro-panels per thread).
+    ((16, 2050, 2100), "NN", 2, None, None, "private_chunks",
+     lambda p: p["strategy"] == "private_chunks"),
+    ((16, 2050, 2100), "TT", 3, None, None, "private_chunks",
+     lambda p: p["strategy"] == "private_chunks"),
+    # A B too large to share whole (over 16 MiB packed): shared a k slice at a time, one column
+    # block a slice ...
+    ((200, 2050, 2100), "NN", 2, None, None, "shared_b_k_slices, one block",
+     lambda p: p["strategy"] == "shared_b_k_slices" and p["blocks"] == 1),
+    # ... or several when a slice is too large too (AVX-512: float's slices of 1024, double's
+    # two of 512, are each cut in two).
+    ((60, 4130, 1024), "NN", 2, ("avx512",), None, "shared_b_k_slices, two blocks",
+     lambda p: p["strategy"] == "shared_b_k_slices" and p["blocks"] == 2),
+    # Fewer row strips than chunks wanted: the strips cut into column groups too (47×300×200: 4
+    # one-panel strips × 3 groups of 128, 128 and 44 columns on AVX-512 on 2 threads; 2 groups
+    # on 3 threads elsewhere).
+    ((47, 300, 200), "NN", 2, ("avx512",), (np.float32,), "4 strips × 3 groups of 128",
+     lambda p: (p["strategy"], p["strips"], p["groups"], p["group_cols"]) == ("shared_b", 4, 3, 128)),
+    ((47, 300, 200), "NN", 3, ("generic", "avx2"), None, "shared_b, column groups",
+     lambda p: p["strategy"] == "shared_b" and p["groups"] > 1),
+    # A shared B too large for L2 (over 1 MiB): strips of at least 4 panels (75×700×600: 4 + 2
+    # panels on AVX-512, 4 + 4 + 4 + 1 on AVX2) ...
+    ((75, 700, 600), "NN", 2, None, None, "shared_b, 4-panel strips",
+     lambda p: p["strategy"] == "shared_b" and p["strip_rows"] == 4 * p["mr"]),
+    # ... and when the column groups of a strip would each pack its rows of A again, A packed
+    # once for all of them (75×700×600 with A transposed, on AVX-512; 60×520×1024: rows 4 KiB
+    # apart, never read in place).
+    ((75, 700, 600), "TN", 2, ("avx512",), None, "shared A",
+     lambda p: p["strategy"] == "shared_b" and p["share_a"]),
+    ((60, 520, 1024), "NN", 2, None, None, "shared A, A never in place",
+     lambda p: p["strategy"] == "shared_b" and p["share_a"] and p["a_in_place_cols"] == 0),
+    # A narrow C of few rows, A read in place and B packed: column strips packing their own
+    # columns of B (32×24×784: narrow enough for the NR of 4 of generic float64; AVX-512's
+    # float32 case is 30×130×784 above).
+    ((32, 24, 784), "NT", 2, ("generic", "avx2"), None, "own_b_columns",
+     lambda p: p["strategy"] == "own_b_columns"),
+]
+THREAD_SHAPES = sorted({claim[0] for claim in THREAD_CLAIMS})
+
+
+@pytest.mark.parametrize("shape,layout,threads,isas,dtypes,what,holds", THREAD_CLAIMS,
+                         ids=[f"{c[0][0]}x{c[0][1]}x{c[0][2]}-{c[1]}-{c[2]}t-{c[5]}"
+                              for c in THREAD_CLAIMS])
+def test_thread_shapes_take_their_branch(shape, layout, threads, isas, dtypes, what, holds, isa,
+                                         dtype):
+    """Each shape the thread-split test relies on takes the branch its comment claims."""
+    if (isas is not None and isa not in isas) or (dtypes is not None and dtype not in dtypes):
+        pytest.skip(f"claimed on {isas} {dtypes}")
+    plan = gemm_plan(*shape, *_layout(layout), dtype, threads)
+    assert plan["isa"] == isa
+    assert holds(plan), f"{shape} {layout} on {threads} threads, {isa} {dtype.name}: " \
+                        f"claimed {what}, plan {plan}"
+
+
+def test_every_strategy_is_covered(isa, dtype):
+    """Every way gemm_plan cuts a GEMM is taken by some shape of the thread-split test (in the
+    layouts and thread counts it runs), on every ISA and dtype."""
+    taken = {gemm_plan(*shape, ta, tb, dtype, threads)["strategy"]
+             for shape in THREAD_SHAPES for ta, tb in TRANSPOSES for threads in (1, 2, 3)}
+    assert taken == STRATEGIES, f"{isa} {dtype.name}: no test shape takes {STRATEGIES - taken}"
+
+
+def test_plan_is_consistent(isa, dtype):
+    """The plan's sizes cover C: chunks, strips, groups and blocks tile it in whole micro-panels,
+    on no more threads than asked for, one thread below the work of two."""
+    for (m, n, k), (ta, tb), threads in itertools.product(THREAD_SHAPES + SHAPES, TRANSPOSES,
+                                                          (1, 2, 3)):
+        p = gemm_plan(m, n, k, ta, tb, dtype, threads)
+        assert p["strategy"] in STRATEGIES and 1 <= p["threads"] <= threads
+        assert (p["strategy"] == "serial") == (p["threads"] == 1)
+        assert p["kc"] <= k and p["mc"] % p["mr"] == 0 and p["nc"] % p["nr"] == 0
+        if p["strategy"] in ("private_chunks", "own_b_columns"):
+            extent, unit = (n, p["nr"]) if p["split_n"] else (m, p["mr"])
+            assert p["chunk_size"] % unit == 0 and p["chunks"] == -(-extent // p["chunk_size"])
+        if p["strategy"].startswith("shared_b"):
+            assert p["strip_rows"] % p["mr"] == 0 and p["strips"] == -(-m // p["strip_rows"])
+            assert p["group_cols"] % p["nr"] == 0
+        if p["strategy"] == "shared_b_k_slices":
+            assert p["blocks"] == -(-n // p["block_cols"])
 
 
 @pytest.mark.parametrize("m,n,k", THREAD_SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in THREAD_SHAPES])
@@ -365,6 +468,31 @@ def strided_4k_and_contiguous(rng, rows, cols, dtype):
 IN_PLACE_SHAPES = [(47, 10, 37), (47, 100, 700), (29, 600, 300), (3, 33, 1000)]
 
 
+def _stride_4k(cols, dtype):
+    """The row stride strided_4k_and_contiguous gives a matrix of `cols` columns."""
+    per_4k = 4096 // np.dtype(dtype).itemsize
+    return -(-cols // per_4k) * per_4k
+
+
+def test_in_place_shapes_take_both_branches(isa, dtype):
+    """Of IN_PLACE_SHAPES (on the threads test_a_in_place_and_packed_agree runs on), some read a
+    contiguous A in place, one with a partial last micro-panel; 29×600×300 (C wide) packs it on
+    one thread; A with a 4 KiB row stride is packed always."""
+    threads = blockprop.get_num_threads()
+    in_place = []
+    for (m, n, k), trans_b in itertools.product(IN_PLACE_SHAPES, (False, True)):
+        contiguous = gemm_plan(m, n, k, False, trans_b, dtype, threads)
+        strided = gemm_plan(m, n, k, False, trans_b, dtype, threads, lda=_stride_4k(k, dtype))
+        assert not strided["a_in_place"] and strided["a_in_place_cols"] == 0, (m, n, k, strided)
+        if contiguous["a_in_place"]:
+            in_place.append((m, contiguous["mr"]))
+        if (m, n, k) == (29, 600, 300):  # whole, on one thread; 2 threads' strips are narrow
+            serial = gemm_plan(m, n, k, False, trans_b, dtype, 1)
+            assert not serial["a_in_place"], serial
+    assert in_place, f"{isa} {dtype.name}: no shape reads A in place"
+    assert any(m % mr for m, mr in in_place), f"{isa} {dtype.name}: no partial panel in place"
+
+
 @pytest.mark.parametrize("m,n,k", IN_PLACE_SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in IN_PLACE_SHAPES])
 @pytest.mark.parametrize("trans_b", (False, True), ids=("N", "T"))
 def test_a_in_place_and_packed_agree(m, n, k, trans_b, isa, dtype, rng):
@@ -386,6 +514,23 @@ def test_a_in_place_and_packed_agree(m, n, k, trans_b, isa, dtype, rng):
 # partial last panel of B, a slice just within the byte limit for float32.
 B_IN_PLACE_SHAPES = [(128, 784, 128), (47, 100, 2101), (560, 33, 50), (561, 65, 20),
                      (29, 600, 300), (5, 40, 3)]
+# Whether AVX-512 reads each contiguous B in place, (float32, float64): 41 panels of A are too
+# many; 29×600×300's slice is 703 KiB in float32, 1.4 MiB in float64.
+B_IN_PLACE_ON_AVX512 = {(128, 784, 128): (True, True), (47, 100, 2101): (True, True),
+                        (560, 33, 50): (True, True), (561, 65, 20): (False, False),
+                        (29, 600, 300): (True, False), (5, 40, 3): (True, True)}
+
+
+@pytest.mark.parametrize("m,n,k", B_IN_PLACE_SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in B_IN_PLACE_SHAPES])
+def test_b_in_place_shapes_take_their_branch(m, n, k, isa, dtype):
+    """Each B_IN_PLACE_SHAPES shape reads a contiguous B in place or packs it as claimed above (on
+    AVX-512; other ISAs pack every B), and packs a B with a 4 KiB row stride."""
+    want = B_IN_PLACE_ON_AVX512[(m, n, k)][dtype == np.float64] and isa == "avx512"
+    for trans_a, threads in itertools.product((False, True), (1, 2)):
+        plan = gemm_plan(m, n, k, trans_a, False, dtype, threads)
+        assert plan["b_in_place"] == want, (m, n, k, trans_a, threads, plan)
+        strided = gemm_plan(m, n, k, trans_a, False, dtype, threads, ldb=_stride_4k(n, dtype))
+        assert not strided["b_in_place"], strided
 
 
 @pytest.mark.parametrize("m,n,k", B_IN_PLACE_SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in B_IN_PLACE_SHAPES])

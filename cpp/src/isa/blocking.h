@@ -178,8 +178,11 @@ constexpr index_t kPrefetchCIterations = BP_VEC_BYTES == 64 ? 48 : 0;
 // from L3; the micro-kernel meanwhile asks the next slice into L2, a line every this many k
 // steps. Timed per micro-kernel call (2048³ NN, 2 threads): first-panel calls took 1.35–1.45×
 // as long as the others, 1.14–1.18× with it; whole GEMMs, 8 alternated rounds: 2048³ NN/NT/TN
-// 72.8/74.6/71.5 → 73.8/73.3/73.0% of peak (as large as the noise). 0: off (AVX2 and the
-// portable build, where it was not measured).
+// 72.8/74.6/71.5 → 73.8/73.3/73.0% of peak (as large as the noise). Re-measured against a build
+// without it, 5 alternated rounds, 2 threads: without it 1024³ NN/NT/TN took 1.02–1.03× as long,
+// 2048³ 1.03–1.05× (medians; the ranges do not overlap), float64 1024³ 1.05× (best of each), the
+// layer shapes 128×784×128 and 32×128×784 the same; kept. 0: off (AVX2 and the portable build,
+// where it was not measured).
 constexpr index_t kPrefetchNextSliceEvery = BP_VEC_BYTES == 64 ? 2 : 0;
 
 // Packing a column-major A (Xᵀ in dW = δᵀ·X) prefetches the column this many ahead: each column

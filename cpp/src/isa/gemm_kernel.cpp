@@ -1,6 +1,8 @@
-// Blocked GEMM driver (loop order ic → pc → jc → ir → jr), one build per instruction set.
+// Blocked GEMM driver, one build per instruction set: executes the plan of gemm_plan.cpp.
 // Threads split the packing and the grid of micro-tiles; each element of C is summed by one
 // thread in a fixed k order, so the result does not depend on the thread count.
+// One thread's loops: gemm_serial (m by MC) → loop_k (k by KC, packs Ã) → loop_n (n by NC,
+// packs B̃) → macro_kernel (MR-row panels of Ã × NR-column panels of B̃) → micro_tile → micro_kernel.
 #include "isa/isa_prelude.h"
 
 #include <algorithm>
@@ -11,13 +13,12 @@
 #include "isa/blocking.h"
 #include "isa/gemm_microkernel.h"
 #include "isa/gemm_pack.h"
+#include "isa/gemm_plan.h"
 #include "workspace.h"
 
 namespace blockprop {
 namespace BP_ISA_NS {
 namespace {
-
-inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
 // bias and activation on rows [0,mr) × cols [0,nr) of a finished block of C.
 template <typename T>
@@ -46,13 +47,6 @@ void scale_c(index_t m, index_t n, T beta, T* c, index_t rsc, index_t csc,
       cij = beta != T(0) ? beta * cij : T(0);
     }
   apply_epilogue(ep, c, rsc, csc, m, n, 0);
-}
-
-// k cut into equal slices of at most Blk::KC (KC 256: 784 → 4 × 196, not 256 + 256 + 256 + 16):
-// a thin last slice would pay a full write-back of C for a few multiply-adds.
-template <typename T>
-index_t k_slice(index_t k) {
-  return ceil_div(k, ceil_div(k, blocking::BP_ISA_NS<T>::KC));
 }
 
 // All of B packed, for every thread to read: the k slice starting at pc (depth kc) holds
@@ -122,15 +116,6 @@ struct SharedA {
   index_t ld, row;
 };
 
-// A narrow C uses each packed A micro-panel too few times to repay the packing (a transpose
-// for row-major A): full micro-panels of a row-major A are then read in place, unless A's row
-// stride would put them in the same L1 sets.
-template <typename T, int NR>
-bool reads_a_in_place(index_t n, index_t rsa, index_t csa) {
-  return csa == 1 && ceil_div(n, NR) <= blocking::kInPlaceAMaxPanels &&
-         (rsa * index_t(sizeof(T))) % blocking::kAliasingStrideBytes != 0;
-}
-
 // Rows [0, mc) × columns [0, kc) of A into consecutive micro-panels at dst (panel ir at
 // dst + ir·MR·kc), skipping the full panels when A is read in place.
 template <typename T, int MR>
@@ -162,256 +147,286 @@ void pack_a_shared(index_t m, index_t k, const T* a, index_t rsa, index_t csa, T
   parallel_for(ceil_div(k, KC) * strips, nt, block);
 }
 
+// The loops around the micro-kernel are functions of their own, to be read one at a time, but are
+// compiled into gemm_serial as one loop nest: the compiler then inlines the micro-kernels into it
+// as it did into the loop nest they were written as (a call per tile otherwise, on AVX2).
+#define BP_LOOP inline __attribute__((always_inline))
+
+// One matrix: element (i, j) at p[i·rs + j·cs].
+template <typename T>
+struct Matrix {
+  T* p;
+  index_t rs, cs;
+  T* at(index_t i, index_t j) const { return p + i * rs + j * cs; }
+  Matrix sub(index_t i, index_t j) const { return {at(i, j), rs, cs}; }
+};
+
+// C = alpha·A·B + beta·C on an m×n block of C (depth k), then the epilogue; col0: the block's
+// first column in the epilogue's bias.
+template <typename T>
+struct Operands {
+  index_t m, n, k;
+  T alpha, beta;
+  Matrix<const T> a, b;
+  Matrix<T> c;
+  const Epilogue<T>* ep;
+  index_t col0;
+  // Rows [i, i + rows) × columns [j, j + cols) of C, with their rows of A and columns of B.
+  Operands block(index_t i, index_t j, index_t rows, index_t cols) const {
+    return {rows, cols, k, alpha, beta, a.sub(i, 0), b.sub(0, j), c.sub(i, j), ep, col0 + j};
+  }
+};
+
+// Where gemm_serial reads A and B: packed into its own buffers, packed once for all threads
+// (shared), or, for their full micro-panels, in place.
+template <typename T>
+struct Sources {
+  const SharedA<T>* a_shared;
+  const SharedB<T>* b_shared;
+  bool a_in_place, b_in_place;
+};
+
+// The MC×KC block of A being worked on: rows [ic, ic + mc), k slice [pc, pc + kc).
+template <typename T>
+struct Block {
+  index_t ic, mc, pc, kc;
+  T beta;             // beta on the first k slice, 1 on the later ones (they add to partial sums)
+  bool last;          // the last k slice: the epilogue follows
+  const T* a_panels;  // Ã: the block's packed micro-panels
+};
+
+// The shared B̃ slice used after the current one, for the micro-kernels to fetch into L2 while
+// they work: each call fetches the next per_call bytes of it, until it is covered.
+struct NextSlice {
+  const char* p = nullptr;
+  index_t bytes = 0, per_call = 0;
+};
+
+// Loop 1's body: the micro-kernel, in the form that reads A and B where they are, on one tile.
+template <typename T, int NR>
+BP_LOOP void micro_tile(const Operands<T>& g, const Sources<T>& src, const Block<T>& blk,
+                        index_t i0, index_t j0, index_t mr, index_t nr, const T* ap, const T* bt,
+                        const T* l2_next) {
+  constexpr int MR = blocking::BP_ISA_NS<T>::MR;
+  const index_t kc = blk.kc, rsc = g.c.rs, csc = g.c.cs;
+  const T alpha = g.alpha, beta = blk.beta;
+  T* ct = g.c.at(i0, j0);
+  const bool b_in_place = blocking::kInPlaceB && src.b_in_place;  // compiled out where it is off
+  const bool a_rows = src.a_in_place && mr == MR;
+  if (b_in_place && nr == NR) {
+    const T* bi = g.b.at(blk.pc, j0);
+    if (a_rows)
+      micro_kernel<T, MR, NR, AForm::rows, MR, BForm::rows>(kc, g.a.at(i0, blk.pc), g.a.rs, bi,
+                                                            alpha, beta, ct, rsc, csc, mr, nr,
+                                                            g.b.rs);
+    else if (mr == MR)
+      micro_kernel<T, MR, NR, AForm::packed, MR, BForm::rows>(kc, ap, 0, bi, alpha, beta, ct, rsc,
+                                                              csc, mr, nr, g.b.rs);
+    else
+      micro_kernel_partial<T, MR, NR, BForm::rows>(mr, kc, ap, bi, alpha, beta, ct, rsc, csc, nr,
+                                                   g.b.rs);
+  } else if (a_rows)
+    micro_kernel<T, MR, NR, AForm::rows>(kc, g.a.at(i0, blk.pc), g.a.rs, bt, alpha, beta, ct, rsc,
+                                         csc, mr, nr);
+  else if (mr == MR) {
+    if (l2_next)
+      micro_kernel<T, MR, NR, AForm::packed, MR, BForm::packed, true>(
+          kc, ap, 0, bt, alpha, beta, ct, rsc, csc, mr, nr, NR, l2_next);
+    else
+      micro_kernel<T, MR, NR>(kc, ap, 0, bt, alpha, beta, ct, rsc, csc, mr, nr);
+  } else
+    micro_kernel_partial<T, MR, NR>(mr, kc, ap, bt, alpha, beta, ct, rsc, csc, nr, NR);
+}
+
+// Loops 2 and 1, the macro-kernel: each MR-row micro-panel of Ã stays in L1 while it sweeps
+// every NR-column micro-panel of B̃ (from L2); a tile's epilogue follows its last k slice.
+template <typename T, int NR>
+BP_LOOP void macro_kernel(const Operands<T>& g, const Sources<T>& src, const Block<T>& blk,
+                          index_t jc, index_t nc, const T* b_panels, const NextSlice& next) {
+  constexpr int MR = blocking::BP_ISA_NS<T>::MR;
+  const index_t n_ir = ceil_div(blk.mc, MR), n_jr = ceil_div(nc, NR);
+  for (index_t ir = 0; ir < n_ir; ++ir) {
+    const index_t i0 = blk.ic + ir * MR, mr = std::min<index_t>(MR, g.m - i0);
+    const T* ap = blk.a_panels + ir * MR * blk.kc;
+    for (index_t jr = 0; jr < n_jr; ++jr) {
+      const index_t j0 = jc + jr * NR, nr = std::min<index_t>(NR, g.n - j0);
+      const index_t fetched = (ir * n_jr + jr) * next.per_call;
+      const T* l2 = fetched < next.bytes ? reinterpret_cast<const T*>(next.p + fetched) : nullptr;
+      micro_tile<T, NR>(g, src, blk, i0, j0, mr, nr, ap, b_panels + jr * NR * blk.kc, l2);
+      if (blk.last) apply_epilogue(*g.ep, g.c.at(i0, j0), g.c.rs, g.c.cs, mr, nr, g.col0 + j0);
+    }
+  }
+}
+
+// B̃: the kc×nc panel of B at (pc, jc) packed into micro-panels at dst; when B is read in place,
+// only its partial last micro-panel (which needs padding).
+template <typename T, int NR>
+BP_LOOP void pack_b_block(const Operands<T>& g, bool b_in_place, index_t pc, index_t kc,
+                          index_t jc, index_t nc, T* dst) {
+  for (index_t jr = 0, n_jr = ceil_div(nc, NR); jr < n_jr; ++jr) {
+    const index_t j0 = jc + jr * NR;
+    if (b_in_place && j0 + NR <= g.n) continue;
+    pack_b_panel<T, NR>(kc, std::min<index_t>(NR, g.n - j0), g.b.at(pc, j0), g.b.rs, g.b.cs,
+                        dst + jr * NR * kc);
+  }
+}
+
+// The shared B̃ slice after the one at (pc, jc): the next NC panel of this k slice, or the first
+// of the next slice (see blocking::kPrefetchNextSliceEvery).
+template <typename T>
+BP_LOOP NextSlice next_shared_slice(const Operands<T>& g, const SharedB<T>& sb, index_t pc,
+                                    index_t kc, index_t jc, index_t KC) {
+  constexpr index_t NC = blocking::BP_ISA_NS<T>::NC, every = blocking::kPrefetchNextSliceEvery;
+  NextSlice next;
+  if (every <= 0) return next;
+  const index_t pc2 = jc + NC < g.n ? pc : pc + KC, jc2 = jc + NC < g.n ? jc + NC : 0;
+  if (pc2 >= g.k) return next;
+  const index_t kc2 = std::min(KC, g.k - pc2);
+  next.p = reinterpret_cast<const char*>(sb.data + pc2 * sb.ld + (sb.col + jc2) * kc2);
+  next.bytes = index_t(sizeof(T)) * kc2 * std::min(NC, g.n - jc2);
+  next.per_call = ceil_div(kc, every) * 64;
+  return next;
+}
+
+// Loop over n by NC (BLIS's 5th loop, innermost of the three here): B̃ packed, unless shared,
+// then the macro-kernel.
+template <typename T, int NR>
+BP_LOOP void loop_n(const Operands<T>& g, const Sources<T>& src, const Block<T>& blk, index_t KC,
+                    T* bbuf) {
+  constexpr index_t NC = blocking::BP_ISA_NS<T>::NC;
+  static_assert(NC % NR == 0, "NC must be a whole number of micro-panels");
+  const bool b_in_place = blocking::kInPlaceB && src.b_in_place;
+  for (index_t jc = 0; jc < g.n; jc += NC) {
+    const index_t nc = std::min(NC, g.n - jc);
+    const SharedB<T>* sb = src.b_shared;
+    if (!sb) pack_b_block<T, NR>(g, b_in_place, blk.pc, blk.kc, jc, nc, bbuf);
+    const T* b_panels = sb ? sb->data + blk.pc * sb->ld + (sb->col + jc) * blk.kc : bbuf;
+    macro_kernel<T, NR>(g, src, blk, jc, nc, b_panels,
+                        sb ? next_shared_slice(g, *sb, blk.pc, blk.kc, jc, KC) : NextSlice{});
+  }
+}
+
+// Loop over k by KC (BLIS's 4th): Ã, the mc×kc block of A at (ic, pc), packed (when A is read in
+// place, only its partial last micro-panel; nothing when it is shared), then loop_n.
+template <typename T, int NR>
+BP_LOOP void loop_k(const Operands<T>& g, const Sources<T>& src, index_t ic, index_t mc, index_t KC,
+            T* abuf, T* bbuf) {
+  constexpr int MR = blocking::BP_ISA_NS<T>::MR;
+  for (index_t pc = 0; pc < g.k; pc += KC) {
+    const index_t kc = std::min(KC, g.k - pc);
+    const SharedA<T>* sa = src.a_shared;
+    if (!sa) pack_a_block<T, MR>(mc, kc, g.a.at(ic, pc), g.a.rs, g.a.cs, abuf, src.a_in_place);
+    const T* a_panels = sa ? sa->data + pc * sa->ld + (sa->row + ic) * kc : abuf;
+    const Block<T> blk{ic, mc, pc, kc, pc == 0 ? g.beta : T(1), pc + kc == g.k, a_panels};
+    loop_n<T, NR>(g, src, blk, KC, bbuf);
+  }
+}
+
+// One thread's GEMM on a block of C, no barriers inside. Loop over m by MC (BLIS's 3rd loop, the
+// outermost here: m → k → n, not BLIS's n → k → m): each MC×KC block of A is packed once (a
+// transpose for row-major A, the costlier packing) and reused for every NC panel of B, which is
+// repacked once per MC rows instead. NR: the plan's micro-tile width.
+template <typename T, int NR>
+void gemm_serial(const Operands<T>& g, const Sources<T>& src, index_t MC, index_t KC) {
+  constexpr int MR = blocking::BP_ISA_NS<T>::MR;
+  constexpr index_t NC = blocking::BP_ISA_NS<T>::NC;
+  const index_t kc_max = std::min(KC, g.k), m_pad = ceil_div(g.m, MR) * MR;
+  const index_t n_pad = ceil_div(g.n, NR) * NR;
+  T* abuf = src.a_shared ? nullptr
+                         : static_cast<T*>(thread_workspace(
+                               kPackA, sizeof(T) * std::min(MC, m_pad) * kc_max));
+  T* bbuf = src.b_shared ? nullptr
+                         : static_cast<T*>(thread_workspace(
+                               kPackB, sizeof(T) * std::min(NC, n_pad) * kc_max));
+  for (index_t ic = 0; ic < g.m; ic += MC)
+    loop_k<T, NR>(g, src, ic, std::min(MC, g.m - ic), KC, abuf, bbuf);
+}
+
+// A chunk of C that packs its own A and B (or reads them in place).
+template <typename T, int NR>
+void gemm_chunk(const GemmPlan& p, const Operands<T>& g) {
+  const Sources<T> src{nullptr, nullptr, g.n <= p.a_in_place_cols, p.b_in_place};
+  gemm_serial<T, NR>(g, src, p.mc, p.kc);
+}
+
+// shared_b: B packed once for every thread (its partial last micro-panel only, when read in
+// place), A too when the plan says so, then the row strips × column groups of C in turn.
+template <typename T, int NR>
+void gemm_shared_b(const GemmPlan& p, const Operands<T>& g) {
+  constexpr int MR = blocking::BP_ISA_NS<T>::MR;
+  const GemmSharedBPlan& s = p.shared;
+  const index_t n_pad = ceil_div(g.n, NR) * NR, m_pad = ceil_div(g.m, MR) * MR;
+  T* bp = static_cast<T*>(thread_workspace(kSharedB, sizeof(T) * g.k * n_pad));
+  if (p.b_in_place)
+    pack_b_partial_shared<T, NR>(g.n, g.k, g.b.p, g.b.rs, g.b.cs, bp);
+  else
+    pack_b_shared<T, NR>(g.n, g.k, g.b.p, g.b.rs, g.b.cs, bp, p.threads);
+  T* ap = nullptr;
+  if (s.share_a) {
+    ap = static_cast<T*>(thread_workspace(kSharedA, sizeof(T) * g.k * m_pad));
+    pack_a_shared<T, MR>(g.m, g.k, g.a.p, g.a.rs, g.a.cs, ap, s.strip_rows, p.threads);
+  }
+  // A narrower last column block (shared_b_k_slices) has fewer or narrower groups.
+  const index_t groups = ceil_div(g.n, s.group_cols);
+  auto chunk = [&](index_t t) {
+    const index_t lo = (t / groups) * s.strip_rows, jlo = (t % groups) * s.group_cols;
+    const Operands<T> sub = g.block(lo, jlo, std::min(s.strip_rows, g.m - lo),
+                                    std::min(s.group_cols, g.n - jlo));
+    const SharedB<T> sb{bp, n_pad, jlo};
+    const SharedA<T> sa{ap, m_pad, lo};
+    const Sources<T> src{s.share_a ? &sa : nullptr, &sb,
+                         !s.share_a && sub.n <= p.a_in_place_cols, p.b_in_place};
+    gemm_serial<T, NR>(sub, src, p.mc, p.kc);
+  };
+  parallel_for(ceil_div(g.m, s.strip_rows) * groups, p.threads, chunk);
+}
+
+// shared_b_k_slices: shared_b on one k slice (the slices gemm_serial takes, so each element of C
+// is summed in the same order) and column block at a time; the epilogue after the last slice.
+template <typename T, int NR>
+void gemm_shared_b_k_slices(const GemmPlan& p, const Operands<T>& g) {
+  const Epilogue<T> none{};
+  for (index_t pc = 0; pc < g.k; pc += p.kc) {
+    const index_t kc = std::min(p.kc, g.k - pc);
+    for (index_t jlo = 0; jlo < g.n; jlo += p.block_cols) {
+      const Operands<T> sub{g.m, std::min(p.block_cols, g.n - jlo), kc, g.alpha,
+                            pc == 0 ? g.beta : T(1), g.a.sub(0, pc), g.b.sub(pc, jlo),
+                            g.c.sub(0, jlo), pc + kc == g.k ? g.ep : &none, g.col0 + jlo};
+      gemm_shared_b<T, NR>(p, sub);
+    }
+  }
+}
+
+// private_chunks, own_b_columns: row or column strips of C, each a whole serial GEMM with its own
+// packing, taken by the threads in turn. No barrier: a thread the OS has descheduled delays at
+// most the chunk it holds.
+template <typename T, int NR>
+void gemm_private_chunks(const GemmPlan& p, const Operands<T>& g) {
+  auto run = [&](index_t t) {
+    const index_t lo = t * p.chunk_size;
+    gemm_chunk<T, NR>(p, p.split_n ? g.block(0, lo, g.m, std::min(p.chunk_size, g.n - lo))
+                                   : g.block(lo, 0, std::min(p.chunk_size, g.m - lo), g.n));
+  };
+  if (p.chunks == 1) return run(0);
+  parallel_for(p.chunks, p.threads, run);
+}
+
+template <typename T, int NR>
+void gemm_run(const GemmPlan& p, const Operands<T>& g) {
+  switch (p.strategy) {
+    case GemmStrategy::serial: return gemm_chunk<T, NR>(p, g);
+    case GemmStrategy::private_chunks:
+    case GemmStrategy::own_b_columns: return gemm_private_chunks<T, NR>(p, g);
+    case GemmStrategy::shared_b: return gemm_shared_b<T, NR>(p, g);
+    case GemmStrategy::shared_b_k_slices: return gemm_shared_b_k_slices<T, NR>(p, g);
+  }
+}
+
+#undef BP_LOOP
+
 }  // namespace
 
-// One thread's GEMM on a sub-block of C, with its own packing buffers (or B already packed by
-// pack_b_shared, `shared`, and A by pack_a_shared, `shared_a`): no barriers inside. NR is the
-// width of the micro-tile: the instruction set's, or one vector for a narrow C (see gemm_blocked).
-template <typename T, int NR>
-void gemm_serial(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
-                 const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
-                 const Epilogue<T>& ep, index_t col0, const SharedB<T>* shared = nullptr,
-                 bool b_in_place_arg = false, const SharedA<T>* shared_a = nullptr) {
-  const bool b_in_place = blocking::kInPlaceB && b_in_place_arg;  // compiled out where it is off
-  using Blk = blocking::BP_ISA_NS<T>;
-  constexpr int MR = Blk::MR;
-  constexpr index_t NC = Blk::NC;
-  static_assert(NC % NR == 0, "NC must be a whole number of micro-panels");
-  // m cut into equal blocks of whole micro-panels (1024 → 2 × 518, not 1008 + 16).
-  const index_t MC = ceil_div(ceil_div(m, ceil_div(m, Blk::MC)), MR) * MR;
-  const index_t KC = k_slice<T>(k);
-  const index_t kc_max = std::min(KC, k);
-  const index_t n_pad = ceil_div(n, NR) * NR;
-  T* abuf = shared_a ? nullptr
-                     : static_cast<T*>(thread_workspace(
-                           kPackA, sizeof(T) * std::min(MC, ceil_div(m, MR) * MR) * kc_max));
-  const bool a_in_place = !shared_a && reads_a_in_place<T, NR>(n, rsa, csa);
-  T* bbuf = shared ? nullptr
-                    : static_cast<T*>(thread_workspace(kPackB, sizeof(T) * std::min(NC, n_pad) * kc_max));
-
-  // Loop order ic → pc → jc: each MC×KC block of A is packed once (A's packing is a transpose
-  // for row-major A, the costlier of the two) and reused for every NC panel of B, which is
-  // repacked once per MC rows instead.
-  for (index_t ic = 0; ic < m; ic += MC) {
-    const index_t mc = std::min(MC, m - ic);
-    const index_t n_ir = ceil_div(mc, MR);
-    for (index_t pc = 0; pc < k; pc += KC) {
-      const index_t kc = std::min(KC, k - pc);
-      const T beta_pc = pc == 0 ? beta : T(1);  // later k slices add to the partial sums
-      const bool last_pc = pc + kc == k;
-      const T* apanels =
-          shared_a ? shared_a->data + pc * shared_a->ld + (shared_a->row + ic) * kc : abuf;
-      if (!shared_a)
-        pack_a_block<T, MR>(mc, kc, a + ic * rsa + pc * csa, rsa, csa, abuf, a_in_place);
-      for (index_t jc = 0; jc < n; jc += NC) {
-        const index_t nc = std::min(NC, n - jc);
-        const index_t n_jr = ceil_div(nc, NR);
-        const T* bslice = shared ? shared->data + pc * shared->ld + (shared->col + jc) * kc : bbuf;
-        for (index_t jr = 0; !shared && jr < n_jr; ++jr) {
-          const index_t j0 = jc + jr * NR;
-          if (b_in_place && j0 + NR <= n) continue;  // only a partial last panel needs padding
-          pack_b_panel<T, NR>(kc, std::min<index_t>(NR, n - j0), b + pc * rsb + j0 * csb, rsb,
-                              csb, bbuf + jr * NR * kc);
-        }
-        // The shared B̃ slice used after this one, for the micro-kernels to fetch into L2 while
-        // they work: each call fetches the next l2_per_call bytes of it, until it is covered.
-        const char* next = nullptr;
-        index_t next_bytes = 0;
-        if (shared && blocking::kPrefetchNextSliceEvery > 0) {
-          const index_t pc2 = jc + NC < n ? pc : pc + KC, jc2 = jc + NC < n ? jc + NC : 0;
-          if (pc2 < k) {
-            const index_t kc2 = std::min(KC, k - pc2);
-            next = reinterpret_cast<const char*>(shared->data + pc2 * shared->ld +
-                                                 (shared->col + jc2) * kc2);
-            next_bytes = index_t(sizeof(T)) * kc2 * std::min(NC, n - jc2);
-          }
-        }
-        const index_t l2_per_call =
-            blocking::kPrefetchNextSliceEvery > 0
-                ? ceil_div(kc, std::max<index_t>(1, blocking::kPrefetchNextSliceEvery)) * 64
-                : 0;
-        // One A micro-panel stays in L1 while it sweeps every B micro-panel of B̃ (from L2).
-        for (index_t ir = 0; ir < n_ir; ++ir) {
-          const index_t i0 = ic + ir * MR;
-          const index_t mr = std::min<index_t>(MR, m - i0);
-          const T* ap = apanels + ir * MR * kc;
-          for (index_t jr = 0; jr < n_jr; ++jr) {
-            const index_t j0 = jc + jr * NR;
-            const index_t nr = std::min<index_t>(NR, n - j0);
-            T* ct = c + i0 * rsc + j0 * csc;
-            const T* bt = bslice + jr * NR * kc;
-            if (b_in_place && nr == NR) {
-              const T* bi = b + pc * rsb + j0;
-              if (a_in_place && mr == MR)
-                micro_kernel<T, MR, NR, AForm::rows, MR, BForm::rows>(
-                    kc, a + i0 * rsa + pc, rsa, bi, alpha, beta_pc, ct, rsc, csc, mr, nr, rsb);
-              else if (mr == MR)
-                micro_kernel<T, MR, NR, AForm::packed, MR, BForm::rows>(
-                    kc, ap, 0, bi, alpha, beta_pc, ct, rsc, csc, mr, nr, rsb);
-              else
-                micro_kernel_partial<T, MR, NR, BForm::rows>(mr, kc, ap, bi, alpha, beta_pc, ct,
-                                                             rsc, csc, nr, rsb);
-            } else if (a_in_place && mr == MR)
-              micro_kernel<T, MR, NR, AForm::rows>(kc, a + i0 * rsa + pc, rsa, bt, alpha, beta_pc,
-                                                   ct, rsc, csc, mr, nr);
-            else if (mr == MR) {
-              const index_t fetched = (ir * n_jr + jr) * l2_per_call;
-              if (fetched < next_bytes)
-                micro_kernel<T, MR, NR, AForm::packed, MR, BForm::packed, true>(
-                    kc, ap, 0, bt, alpha, beta_pc, ct, rsc, csc, mr, nr, NR,
-                    reinterpret_cast<const T*>(next + fetched));
-              else
-                micro_kernel<T, MR, NR>(kc, ap, 0, bt, alpha, beta_pc, ct, rsc, csc, mr, nr);
-            } else
-              micro_kernel_partial<T, MR, NR>(mr, kc, ap, bt, alpha, beta_pc, ct, rsc, csc, nr, NR);
-            if (last_pc) apply_epilogue(ep, ct, rsc, csc, mr, nr, col0 + j0);
-          }
-        }
-      }
-    }
-  }
-}
-
-// C cut into row strips (and column groups of them) over one packing of B shared by the threads:
-// no packing is repeated, so the chunks can be thin (a few micro-panels), which balances the
-// threads. col0: the first column of this C in the epilogue's bias.
-template <typename T, int NR>
-void gemm_shared_b(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
-                   const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
-                   const Epilogue<T>& ep, index_t col0, int nt, bool b_in_place) {
-  constexpr int MR = blocking::BP_ISA_NS<T>::MR;
-  const index_t work = m * n * k, m_panels = ceil_div(m, MR), n_panels = ceil_div(n, NR);
-  const index_t n_pad = n_panels * NR;
-  const index_t b_bytes = sizeof(T) * k * n_pad;  // all of B packed
-  T* bp = static_cast<T*>(thread_workspace(kSharedB, b_bytes));
-  if (b_in_place)
-    pack_b_partial_shared<T, NR>(n, k, b, rsb, csb, bp);
-  else
-    pack_b_shared<T, NR>(n, k, b, rsb, csb, bp, nt);
-  const index_t target = std::max<index_t>(
-      nt, std::min(nt * blocking::kSharedChunksPerThread, work / blocking::kMinSharedChunkWork));
-  const index_t min_strip =
-      b_bytes > blocking::kSharedBInL2Bytes ? blocking::kMinSharedStripPanels : 1;
-  const index_t per_strip = std::max(min_strip, m_panels / target) * MR;
-  const index_t strips = ceil_div(m, per_strip);
-  // Fewer strips than that (a batch of 128 rows is 10 micro-panels): the columns are cut too,
-  // in whole micro-panels, so each thread still takes several chunks and the threads end
-  // together (10 one-panel strips on 2 threads would leave one thread idle for a panel).
-  index_t per_group = ceil_div(n_panels, std::min(n_panels, ceil_div(target, strips))) * NR;
-  index_t groups = ceil_div(n, per_group);
-  // With several column groups, each chunk of a strip would pack the strip's rows of A again:
-  // A is then packed once for all of them (unless the chunks read it in place), when the
-  // repeats would cost more than the extra hand-off to the threads.
-  const index_t m_pad = m_panels * MR;
-  const bool repacks_a = groups > 1 && !reads_a_in_place<T, NR>(per_group, rsa, csa);
-  const bool share_a = repacks_a && (groups - 1) * m * k >= blocking::kMinRepeatedAPackElements &&
-                       sizeof(T) * k * m_pad <= blocking::kMaxSharedPackBytes;
-  // Below that, the groups are dropped when the strips alone are enough to balance the threads.
-  if (repacks_a && !share_a && strips >= blocking::kMinStripsPerThread * nt) {
-    per_group = n_panels * NR;
-    groups = 1;
-  }
-  T* ap = nullptr;
-  if (share_a) {
-    ap = static_cast<T*>(thread_workspace(kSharedA, sizeof(T) * k * m_pad));
-    pack_a_shared<T, MR>(m, k, a, rsa, csa, ap, per_strip, nt);
-  }
-  auto tile = [&](index_t t) {
-    const index_t lo = (t / groups) * per_strip, len = std::min(per_strip, m - lo);
-    const index_t jlo = (t % groups) * per_group, jlen = std::min(per_group, n - jlo);
-    const SharedB<T> shared{bp, n_pad, jlo};
-    const SharedA<T> shared_a{ap, m_pad, lo};
-    gemm_serial<T, NR>(len, jlen, k, alpha, a + lo * rsa, rsa, csa, b + jlo * csb, rsb, csb, beta,
-                       c + lo * rsc + jlo * csc, rsc, csc, ep, col0 + jlo, &shared, b_in_place,
-                       share_a ? &shared_a : nullptr);
-  };
-  parallel_for(strips * groups, nt, tile);
-}
-
-// C is cut into chunks (column strips, or row strips when C is tall) that the pool's threads take
-// in turn; each chunk is a whole serial GEMM with its own packing. No barrier: a thread the OS has
-// descheduled delays at most the chunk it holds, and every element of C is still summed by one
-// thread in the same order, so the result does not depend on the threads.
-template <typename T, int NR>
-void gemm_run(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
-              const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
-              const Epilogue<T>& ep) {
-  constexpr int MR = blocking::BP_ISA_NS<T>::MR;
-
-  const index_t work = m * n * k;
-  const int nt = static_cast<int>(std::max<index_t>(
-      1, std::min<index_t>(get_num_threads(), work / blocking::kMinWorkPerThread)));
-  const index_t m_panels = ceil_div(m, MR), n_panels = ceil_div(n, NR), n_pad = n_panels * NR;
-  // A row-major B is read in place, not packed, when A has few micro-panels (each packed B
-  // micro-panel would serve too few of them to repay the copy) and a k slice of B spans few pages.
-  const index_t rsb_bytes = sizeof(T) * (rsb < 0 ? -rsb : rsb);
-  const bool b_in_place = blocking::kInPlaceB && csb == 1 &&
-                          m_panels <= blocking::kInPlaceBMaxAPanels &&
-                          k_slice<T>(k) * rsb_bytes <= blocking::kInPlaceBMaxSliceBytes &&
-                          rsb_bytes % blocking::kAliasingStrideBytes != 0;
-  if (nt == 1)
-    return gemm_serial<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep, 0,
-                              nullptr, b_in_place);
-
-  // B packed (B = Wᵀ of a layer's forward) for a narrow C whose A is read in place and small:
-  // column strips that each pack their own columns of B, not one packing shared by the threads.
-  // Neither packs anything twice, but a shared B̃ was read by each thread from the cache of the
-  // core that packed it.
-  const bool own_b = !b_in_place && n_panels >= nt &&
-                     reads_a_in_place<T, NR>(n, rsa, csa) &&
-                     index_t(sizeof(T)) * m * k <= blocking::kOwnBMaxABytes;
-  if (m_panels >= 2 * nt && !own_b) {
-    const index_t b_bytes = sizeof(T) * k * n_pad;  // all of B packed
-    if (b_bytes <= blocking::kMaxSharedPackBytes)
-      return gemm_shared_b<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep,
-                                  0, nt, b_in_place);
-    // B too big for one shared copy: one k slice at a time (the slices gemm_serial takes, so
-    // each element of C is summed in the same order), in column blocks if a slice is too big too.
-    // A is packed once (once a block), where chunks packing for themselves (below) would each
-    // pack all of it.
-    const index_t KC = k_slice<T>(k);
-    const index_t max_panels =
-        std::max<index_t>(1, blocking::kMaxSharedPackBytes / (index_t(sizeof(T)) * KC * NR));
-    const index_t cols = ceil_div(n_panels, ceil_div(n_panels, max_panels)) * NR;
-    const Epilogue<T> none{};  // the epilogue runs once, after the last slice
-    for (index_t pc = 0; pc < k; pc += KC) {
-      const index_t kc = std::min(KC, k - pc);
-      for (index_t jlo = 0; jlo < n; jlo += cols)
-        gemm_shared_b<T, NR>(m, std::min(cols, n - jlo), kc, alpha, a + pc * csa, rsa, csa,
-                             b + pc * rsb + jlo * csb, rsb, csb, pc == 0 ? beta : T(1),
-                             c + jlo * csc, rsc, csc, pc + kc == k ? ep : none, jlo, nt,
-                             b_in_place);
-    }
-    return;
-  }
-
-  // Otherwise each chunk packs for itself: split the dimension whose strips duplicate less
-  // packing (column strips each repack A (m·k), row strips each repack B (k·n)); column strips
-  // for own_b (A read in place).
-  const bool split_n = own_b || (n_panels >= nt && (m <= n || m_panels < nt));
-  const index_t unit = split_n ? NR : MR, extent = split_n ? n : m;
-  const index_t units = ceil_div(extent, unit);
-  const index_t chunks = std::min(units, nt * blocking::kChunksPerThread);
-  const index_t per_chunk = ceil_div(units, chunks) * unit;
-
-  auto run = [&](index_t chunk) {
-    const index_t lo = chunk * per_chunk;
-    const index_t len = std::min(per_chunk, extent - lo);
-    if (len <= 0) return;
-    if (split_n)
-      gemm_serial<T, NR>(m, len, k, alpha, a, rsa, csa, b + lo * csb, rsb, csb, beta, c + lo * csc,
-                     rsc, csc, ep, lo, nullptr, b_in_place);
-    else
-      gemm_serial<T, NR>(len, n, k, alpha, a + lo * rsa, rsa, csa, b, rsb, csb, beta, c + lo * rsc,
-                     rsc, csc, ep, 0, nullptr, b_in_place);
-  };
-  if (chunks == 1) return run(0);
-  parallel_for(chunks, nt, run);
-}
-
-// C = alpha·A·B + beta·C, then the epilogue. A C at most one vector wide (the 10 classes of an
-// output layer) gets micro-tiles one vector wide: the full-width tile would spend most of its
-// multiply-adds on padding.
+// C = alpha·A·B + beta·C, then the epilogue: planned (gemm_plan.cpp), then run as planned.
 template <typename T>
 void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
                   const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
@@ -419,10 +434,14 @@ void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t 
   constexpr int NR = blocking::BP_ISA_NS<T>::NR, kNarrow = lanes<T>;
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) return scale_c(m, n, beta, c, rsc, csc, ep);
-  if (NR > kNarrow && n <= kNarrow)
-    return gemm_run<T, kNarrow>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep);
-  gemm_run<T, NR>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, ep);
+  const GemmPlan p = gemm_plan<T>(m, n, k, rsa, csa, rsb, csb, get_num_threads());
+  const Operands<T> g{m, n, k, alpha, beta, {a, rsa, csa}, {b, rsb, csb}, {c, rsc, csc}, &ep, 0};
+  if constexpr (NR > kNarrow) {
+    if (p.nr == kNarrow) return gemm_run<T, kNarrow>(p, g);
+  }
+  gemm_run<T, NR>(p, g);
 }
+
 
 template void gemm_blocked<float>(index_t, index_t, index_t, float, const float*, index_t,
                                   index_t, const float*, index_t, index_t, float, float*, index_t,

@@ -15,6 +15,21 @@ enum class AForm { packed, rows };
 // row-major B in place (element (p, j) at b[p·rsb + j]).
 enum class BForm { packed, rows };
 
+// C[0:mr, 0:nr] = alpha·tile + beta·C element by element (a partial tile), with beta·C rounded
+// on its own: compiled without contraction, so the code around it (inlined differently by each
+// caller) cannot fuse it into an FMA and change the bits. Called once a partial tile.
+template <typename T, int NR>
+__attribute__((noinline, optimize("fp-contract=off"))) void write_back_partial(
+    const T* tile, T alpha, T beta, T* c, index_t rsc, index_t csc, index_t mr, index_t nr) {
+  for (index_t i = 0; i < mr; ++i) {
+    for (index_t j = 0; j < nr; ++j) {
+      T& cij = c[i * rsc + j * csc];
+      const T r = alpha * tile[i * NR + j];
+      cij = beta != T(0) ? r + beta * cij : r;
+    }
+  }
+}
+
 // C[0:mr, 0:nr] = alpha·(A_panel · B̃_panel) + beta·C   (beta == 0 never reads C)
 // A packed panel holds LDA rows per k step: MR, or more when a kernel of fewer rows runs on the
 // first MR rows of a wider panel (the partial last panel of A, see gemm_kernel.cpp).
@@ -103,13 +118,7 @@ inline void micro_kernel(index_t kc, const T* __restrict a, index_t rsa, const T
   alignas(64) T tile[MR * NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NV; ++j) vstore(tile + i * NR + j * L, acc[i][j]);
-  for (index_t i = 0; i < mr; ++i) {
-    for (index_t j = 0; j < nr; ++j) {
-      T& cij = c[i * rsc + j * csc];
-      const T r = alpha * tile[i * NR + j];
-      cij = beta != T(0) ? r + beta * cij : r;
-    }
-  }
+  write_back_partial<T, NR>(tile, alpha, beta, c, rsc, csc, mr, nr);
 }
 
 }  // namespace BP_ISA_NS

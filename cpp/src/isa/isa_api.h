@@ -7,6 +7,9 @@ template <typename T>
 void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
                   const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
                   const Epilogue<T>& epilogue);
+template <typename T>
+GemmPlan gemm_plan(index_t m, index_t n, index_t k, index_t rsa, index_t csa, index_t rsb,
+                   index_t csb, int threads);
 
 // out[j] (+)= Σ_r x[r, j]   over a contiguous rows×cols matrix, rows summed in order.
 template <typename T>
