@@ -77,6 +77,7 @@ def bad_arrays(v: np.ndarray) -> Iterator[Tuple[str, Any, bool]]:
         yield "unaligned", _unaligned(v), True
         yield "readonly", _readonly(v), True
         yield "huge", _huge(v.dtype, v.ndim), False
+        yield "subclass-lying-copy", v.view(_LyingArray), True
     if v.ndim == 2:
         yield "ndim-0", v[0, 0], False
         yield "ndim-3", v[None, None], False
@@ -95,6 +96,31 @@ def bad_arrays(v: np.ndarray) -> Iterator[Tuple[str, Any, bool]]:
     if v.dtype.kind == "f" and v.size:
         yield "max-float", np.full_like(v, np.finfo(v.dtype).max), True
         yield "subnormal", np.full_like(v, np.finfo(v.dtype).smallest_subnormal), True
+
+
+class _LyingArray(np.ndarray):
+    """An ndarray subclass whose copy/astype/reshape/__array__ hand back an array of another dtype
+    and shape: a binding that trusts them reads or writes out of bounds (gemm once aborted with
+    heap corruption). The data itself is valid, so the result must be the correct one."""
+
+    def copy(self, *args, **kwargs):
+        return np.zeros((1, 1), np.float16)
+
+    def astype(self, *args, **kwargs):
+        return np.zeros((1,), np.int8)
+
+    def reshape(self, *args, **kwargs):
+        return np.zeros((1,), np.float64)
+
+    def __array__(self, *args, **kwargs):
+        return np.zeros((1, 1), np.float64)
+
+
+HUGE_ROWS = 2 ** 33  # rows of a zero-stride view whose copy (≥ 32 GiB) cannot be allocated under AS_LIMIT
+
+
+def _huge_rows(v: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(v[:1], (HUGE_ROWS, *v.shape[1:]))
 
 
 def _readonly(v: np.ndarray) -> np.ndarray:
@@ -276,6 +302,19 @@ def kernel_cases() -> Iterator[Case]:
                     kw[arg] = value
                     yield (f"{name}/{dn}/{arg}={label}", _kernel_thunk(name, kw, written, label), (arg,))
             yield from _alias_cases(name, dn, valid, written)
+            # Every argument sharing the batch dimension made huge together, so the shapes agree
+            # and the call gets past the shape checks to a conversion that cannot be allocated
+            # (softmax_cross_entropy's labels once read through the null array it returned).
+            if name == "gemm" and "out" in arrays:
+                # out overlapping a subclass whose copy() lies: the copy made to break the overlap
+                # must be NumPy's own, of the right dtype and shape (this aborted with heap corruption).
+                sq = np.random.default_rng(1).standard_normal((4, 4)).astype(dtype)
+                kw = {"a": sq.view(_LyingArray), "b": sq.T.copy(), "out": sq, "beta": 0.5}
+                yield (f"gemm/{dn}/out-overlaps-lying-subclass", _kernel_thunk(name, kw, ["out"]), ())
+            rows = valid[arrays[0]].shape[0]
+            kw = {k: (_huge_rows(v) if k in arrays and v.shape[0] == rows else v) for k, v in valid.items()}
+            yield (f"{name}/{dn}/all-huge-rows", _kernel_thunk(name, kw, written),
+                   (*arrays, "allocate", "read-only", "zero stride", "broadcast"))
         for isa in blockprop.supported_isas():
             yield (f"set_isa/{isa}", lambda isa=isa: blockprop.set_isa(isa), ())
             for name in ("relu", "softmax", "dense_forward", "mse_loss"):
@@ -788,8 +827,16 @@ def _classify(thunk: Callable[[], Any], expect: Tuple[str, ...]) -> Dict[str, An
                                                 f"@ {traceback.format_exc(limit=-2)[-400:]}"}
 
 
+AS_LIMIT = 4 << 30  # address-space limit of the runner, as the outside battery ran: huge copies fail
+
+
 def main(group: str, start: int) -> None:
     faulthandler.enable()
+    try:
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    except (ImportError, ValueError, OSError):
+        pass  # not POSIX, or a lower limit already set
     cases = list(GROUPS[group]())
     print(f"COUNT {len(cases)}", flush=True)
     for i in range(start, len(cases)):
