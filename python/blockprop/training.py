@@ -23,6 +23,7 @@ from . import kernels as K
 from .model import History, Model, Progress
 from .nn.layers import Dense, Sigmoid, Softmax
 from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, get_loss
+from . import optim
 from .optim import SGD, get_optimizer
 from .schedules import Constant
 
@@ -32,12 +33,18 @@ __all__ = ["Progress", "History", "Trainer", "run_epochs", "fit", "evaluate", "p
 
 
 # --- input checks -------------------------------------------------------------------------------
-def _count(name: str, value: Any, minimum: int) -> int:
+def _count(name: str, value: Any, minimum: int, limit: Optional[int] = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
+    if limit is not None and value >= limit:
+        raise ValueError(f"{name} must be < 2**{limit.bit_length() - 1}, got {value}")
     return int(value)
+
+
+# Seeds below 2**64: what the kernels (Dropout) take and what a saved model may hold.
+_SEED_LIMIT = 2 ** 64
 
 
 # float64 values from this magnitude up round to ±inf in float32 (FLT_MAX plus half an ulp).
@@ -107,6 +114,7 @@ def resolve_settings(model: Any, epochs: Any, batch_size: Any, loss: Any, optimi
     batch_size = _count("batch_size", batch_size, 1)
     loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
     opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(0.01))
+    opt = optim.for_model(opt, model)  # not another model's state (docs/features.md)
     sched = schedule if schedule is not None else (model.schedule or Constant())
     if not callable(sched):
         raise TypeError(f"schedule must be a callable epoch -> factor, got {sched!r}")
@@ -255,7 +263,7 @@ class Trainer:
 
 def run_epochs(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbose: int,
                callbacks: List[Any], validation: Optional[Tuple[np.ndarray, np.ndarray]],
-               stacklevel: int = 4) -> History:
+               stacklevel: int = 4, restore: Optional[Any] = None) -> History:
     """The one epoch loop (``fit`` and ``distributed.fit``): shuffle, train the epoch's updates
     through ``trainer`` with the schedule's learning rates, then metrics, validation, history,
     progress bar, callbacks; Ctrl-C ends it at an update boundary. ``model.loss``,
@@ -265,8 +273,13 @@ def run_epochs(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbo
     model.stop_training = False
     monitor, diverged = trainer.monitor, False
     with _DeferInterrupt() as interrupt, _Mode(model, True):
-        for cb in callbacks:
-            trainer.call(cb.on_train_begin, model)
+        try:
+            for cb in callbacks:
+                trainer.call(cb.on_train_begin, model)
+        except BaseException:
+            if restore is not None:  # refused before the first update: as if never called
+                restore()
+            raise
         for e in range(epochs):
             epoch = progress.epochs
             trainer.start_epoch(cast(int, progress.seed), epoch, shuffle)
@@ -334,9 +347,10 @@ def start(model: Model, loss_fn: Loss, opt: Any, sched: Any, seed: Optional[int]
     """Make ``loss_fn``, ``opt`` and ``sched`` the model's and fix its shuffling seed: ``seed``
     when given, else the one kept from an earlier fit, else a fresh random one."""
     model.loss, model.optimizer, model.schedule = loss_fn, opt, sched
+    optim.bind(opt, model)
     progress = model.progress
     if seed is not None:
-        progress.seed = _count("seed", seed, 0)
+        progress.seed = _count("seed", seed, 0, _SEED_LIMIT)
     elif progress.seed is None:
         progress.seed = int(cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
 
@@ -372,10 +386,26 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     val = as_validation(model, loss_fn, validation_data)
     callbacks_module.check_monitors(cbs, has_validation=val is not None,
                                     classifier=loss_fn.classifier)
+    if seed is not None:
+        _count("seed", seed, 0, _SEED_LIMIT)
+    # What start and run_epochs change before the first update, put back if the call is refused
+    # before it (a callback's on_train_begin, e.g. ModelCheckpoint's missing directory).
+    kept = (model.loss, model.optimizer, model.schedule, model.progress.seed, model.history,
+            model.stop_training, opt._owner)
+
+    def restore() -> None:
+        (model.loss, model.optimizer, model.schedule, model.progress.seed, model.history,
+         model.stop_training, opt._owner) = kept
+
     start(model, loss_fn, opt, sched, seed)
-    monitor = diagnostics_module.Monitor(model, monitor_config) if monitor_config else None
-    return run_epochs(model, Trainer(model, X, Y, batch_size, monitor), epochs, shuffle, verbose,
-                      cbs, val, stacklevel=5)
+    try:
+        monitor = diagnostics_module.Monitor(model, monitor_config) if monitor_config else None
+        trainer = Trainer(model, X, Y, batch_size, monitor)
+    except BaseException:
+        restore()
+        raise
+    return run_epochs(model, trainer, epochs, shuffle, verbose, cbs, val, stacklevel=5,
+                      restore=restore)
 
 
 # --- inference ---------------------------------------------------------------------------------

@@ -435,11 +435,22 @@ def _alias_cases(name: str, dn: str, valid: Dict[str, Any], written: List[str]) 
 # --- nn layers, losses, Sequential --------------------------------------------------------------
 def _models():
     from blockprop.nn import layers as L
+    from blockprop.nn import normalization as N
     from blockprop.nn import Sequential
+    from blockprop import optim
+
+    def trained(dt="float32"):
+        # Running statistics, Adam moments, a seed and a history: a refused call must keep them all.
+        m = Sequential(L.Dense(3, 8, seed=1, dtype=dt), N.BatchNorm1d(8, dtype=dt), L.ReLU(),
+                       L.Dense(8, 4, seed=2, dtype=dt))
+        X = np.random.default_rng(5).standard_normal((8, 3))
+        m.fit(X, np.arange(8) % 4, epochs=1, batch_size=4, optimizer=optim.Adam(0.01), seed=7, verbose=0)
+        return m
     return {
         "fusable": lambda dt="float32": Sequential(L.Dense(3, 8, "relu", seed=1, dtype=dt), L.Dense(8, 4, seed=2, dtype=dt)),
         "python": lambda dt="float32": Sequential(L.Dense(3, 8, seed=1, dtype=dt), L.Tanh(), L.ReLU(),
                                                   L.Dense(8, 4, seed=2, dtype=dt), L.Softmax()),
+        "batchnorm-adam": trained,
     }
 
 
@@ -447,20 +458,48 @@ def _weights(model) -> Dict[str, np.ndarray]:
     return {k: v.copy() for k, v in model.state_dict().items()}
 
 
+def _model_snapshot(model) -> Dict[str, Any]:
+    """Everything a call could change: weights and buffers (running statistics), optimizer state,
+    which loss/optimizer/schedule/history objects the model holds, progress, mode."""
+    opt = model.optimizer
+    return {"weights": _weights(model),
+            "optimizer-state": None if opt is None else opt.state_dict(),
+            "objects": (id(model.loss), id(opt), id(model.schedule), id(model.history)),
+            "progress": (model.progress.epochs, model.progress.updates, model.progress.seed),
+            "training": model.training}
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and np.array_equal(a, b, equal_nan=True)
+    return a == b
+
+
+def _check_untouched(before: Dict[str, Any], model, method: str) -> None:
+    after = _model_snapshot(model)
+    for part in before:
+        if part == "weights":
+            for k in before[part]:
+                if not np.array_equal(before[part][k], after[part][k], equal_nan=True):
+                    raise WrongAnswer(f"{method} refused the input but changed {k}")
+        elif not _same_state(before[part], after[part]):
+            raise WrongAnswer(f"{method} refused the input but changed the model's {part}")
+
+
 def _model_thunk(make, method: str, kwargs: Dict[str, Any], refused_untouched: bool = True,
                  check_finite: bool = True):
-    """Call model.method(**kwargs); on a refusal the weights must be unchanged and the model usable."""
+    """Call model.method(**kwargs); on a refusal the model must be exactly as before (a snapshot
+    of everything it holds) and usable."""
     def run():
         model = make()
-        before = _weights(model)
+        before = _model_snapshot(model)
         try:
             getattr(model, method)(**kwargs)
         except CLEAR:
             if refused_untouched:
-                after = _weights(model)
-                for k in before:
-                    if not np.array_equal(before[k], after[k], equal_nan=True):
-                        raise WrongAnswer(f"{method} refused the input but changed {k}")
+                _check_untouched(before, model, method)
             model.predict(np.zeros((2, 3), np.float32))  # still usable
             raise
         if method in ("fit", "train_step") and check_finite:
@@ -472,7 +511,7 @@ def _model_thunk(make, method: str, kwargs: Dict[str, Any], refused_untouched: b
 
 
 def nn_cases() -> Iterator[Case]:
-    from blockprop import nn, optim, schedules
+    from blockprop import callbacks, nn, optim, schedules
     from blockprop.nn import layers as L
     from blockprop.nn import losses as Lo
     X = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
@@ -584,6 +623,22 @@ def nn_cases() -> Iterator[Case]:
                     kw["y"] = y
                 yield (f"{model_name}/{method}/batch_size={label}", _model_thunk(make, method, kw), ("batch_size",))
         yield (f"{model_name}/load_state_dict/bad", lambda make=make: make().load_state_dict({"0.W": 1}), ())
+        for label in ("str", "complex", "object", "wrong-shape"):
+            # only the last entry is bad: the earlier ones must not have been written
+            def bad_last(make=make, label=label):
+                sd = {k: v + 1 for k, v in make().state_dict().items()}
+                last = list(sd)[-1]
+                obj = sd[last].astype(object)
+                obj.flat[-1] = None
+                sd[last] = {"str": np.full(sd[last].shape, "x"), "complex": sd[last] + 1j, "object": obj,
+                            "wrong-shape": sd[last][..., :1]}[label]
+                return sd
+            yield (f"{model_name}/load_state_dict/bad-last={label}",
+                   _model_thunk(make, "load_state_dict", {"state": bad_last()}), ())
+        yield (f"{model_name}/fit/ModelCheckpoint-missing-dir",
+               _model_thunk(make, "fit", {"X": X, "y": y, "verbose": 0, "seed": 3, "optimizer": optim.SGD(0.1),
+                                          "callbacks": [callbacks.ModelCheckpoint("/nonexistent-dir/m.npz")]}),
+               ("ModelCheckpoint",))
         yield (f"{model_name}/load_state_dict/wrong-shape",
                lambda make=make: make().load_state_dict({k: np.zeros(3) for k in make().state_dict()}), ())
         yield (f"{model_name}/astype=int", lambda make=make: make().astype("int32"), ())
