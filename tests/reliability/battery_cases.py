@@ -93,6 +93,12 @@ def bad_arrays(v: np.ndarray) -> Iterator[Tuple[str, Any, bool]]:
             w = v.copy()
             w.flat[0] = fill
             yield label, w, True
+    if v.dtype == np.float32 and v.size:
+        # Finite as given, infinite once converted to the float32 of the call (y of an MSE fit
+        # trained on inf: checked before the conversion, not after).
+        w = v.astype(np.float64)
+        w.flat[0] = 1e39
+        yield "float64-beyond-float32", w, True
     if v.dtype.kind == "f" and v.size:
         yield "max-float", np.full_like(v, np.finfo(v.dtype).max), True
         yield "subnormal", np.full_like(v, np.finfo(v.dtype).smallest_subnormal), True
@@ -586,6 +592,18 @@ def nn_cases() -> Iterator[Case]:
             loss = "mse" if label.startswith("mse") else "bce"
             yield (f"{model_name}/fit/{label}", _model_thunk(make, "fit", {"X": X, "y": v, "loss": loss,
                                                                           "verbose": 0}), ("y", "target"))
+        # MSE targets (and validation targets) that overflow only in the model's dtype
+        for label, v, _ in bad_arrays(np.zeros((8, 4), np.float32)):
+            if label in ("float64-beyond-float32", "max-float", "other-float", "big-endian", "reversed"):
+                for method, kw in [("fit", {"X": X, "y": v, "loss": "mse", "verbose": 0}),
+                                   ("evaluate", {"X": X, "y": v, "loss": "mse"}),
+                                   ("train_step", {"X": X, "y": v, "loss": "mse"}),
+                                   ("fit", {"X": X, "y": np.zeros((8, 4)), "loss": "mse", "verbose": 0,
+                                            "validation_data": (X, v)})]:
+                    val = "validation_data" in kw
+                    yield (f"{model_name}/{method}{'/val' if val else ''}/mse-y={label}",
+                           _model_thunk(make, method, kw, check_finite=label != "max-float"),
+                           ("y_val",) if val else ("y",))
         fit_args = {
             "epochs": [("negative", -1), ("float", 1.5), ("str", "2"), ("None", None), ("nan", float("nan")),
                        ("bool", True), ("zero", 0)],

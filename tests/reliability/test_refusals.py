@@ -114,3 +114,23 @@ def test_fit_refuses_a_seed_a_saved_model_could_not_hold(tmp_path):
     m.fit(X, y, seed=2 ** 64 - 1, verbose=0)
     m.save(tmp_path / "m.npz")
     assert bp.load(tmp_path / "m.npz").progress.seed == 2 ** 64 - 1
+
+
+@pytest.mark.parametrize("where", ["fit", "evaluate", "validation_data", "train_step"])
+def test_mse_targets_beyond_float32_are_refused(where):
+    """float64 targets that overflow only on conversion to the model's float32 (1e39 -> inf) were
+    trained on, ending with non-finite weights; X was checked after conversion, y was not."""
+    X, _ = data()
+    y = np.zeros((len(X), 2))
+    bad = y.copy()
+    bad[3, 1] = 1e39
+    m = Sequential(Dense(3, 2, seed=0))
+    before = {k: v.copy() for k, v in m.state_dict().items()}
+    call = {"fit": lambda: m.fit(X, bad, loss="mse", verbose=0),
+            "evaluate": lambda: m.evaluate(X, bad, loss="mse"),
+            "validation_data": lambda: m.fit(X, y, loss="mse", validation_data=(X, bad), verbose=0),
+            "train_step": lambda: m.train_step(X, bad, loss="mse")}[where]
+    with pytest.raises(ValueError, match="y.*beyond the range of float32"):
+        call()
+    assert all(np.array_equal(v, m.state_dict()[k]) for k, v in before.items())
+    Sequential(Dense(3, 2, seed=0, dtype="float64")).fit(X, bad, loss="mse", verbose=0)  # fine in float64
