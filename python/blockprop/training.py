@@ -134,7 +134,11 @@ def as_validation(model: Any, loss: Loss, validation_data: Any) -> Optional[Tupl
 def _factor(schedule: Any, epoch: float) -> float:
     """The schedule's factor at ``epoch``, checked: a NaN, infinite or negative learning rate
     would silently ruin the weights."""
-    value = schedule(epoch)
+    try:
+        value = schedule(epoch)
+    except ArithmeticError as e:  # OverflowError of gamma ** epoch and the like: say which schedule
+        raise ValueError(f"schedule {schedule!r} failed at epoch {epoch:g} ({type(e).__name__}: {e}); "
+                         "the learning-rate factor must be a finite number ≥ 0 at every epoch") from None
     try:
         factor = float(value)
     except (TypeError, ValueError):
@@ -143,6 +147,25 @@ def _factor(schedule: Any, epoch: float) -> float:
         raise ValueError(f"schedule {schedule!r} returned {value!r} at epoch {epoch:g}: the learning-rate "
                          "factor must be finite and ≥ 0")
     return factor
+
+
+# Schedule factors checked before a fit's first update: every batch's when the run has at most
+# this many updates (the check costs about as much as the run's own calls), else each epoch's first
+# and last batch.
+_SCHEDULE_CHECKS = 1 << 18
+
+
+def check_schedule(schedule: Any, lr: float, first_epoch: int, epochs: int, steps: int) -> None:
+    """ValueError (or the schedule's own error) now, before anything changes, for a factor that
+    the run would fail on later: not a number, NaN, negative, an overflow, or an infinite rate."""
+    every = epochs * steps <= _SCHEDULE_CHECKS
+    for e in range(first_epoch, first_epoch + min(epochs, _SCHEDULE_CHECKS)):
+        for k in (range(steps) if every else sorted({0, steps - 1})):
+            at = e + k / steps  # as run_epochs computes it
+            rate = lr * _factor(schedule, at)
+            if not math.isfinite(rate):
+                raise ValueError(f"schedule {schedule!r} makes the learning rate {rate} at epoch {at:g} "
+                                 f"(base rate {lr:g}); it must stay finite")
 
 
 # --- Ctrl-C ------------------------------------------------------------------------------------
@@ -388,6 +411,7 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
                                     classifier=loss_fn.classifier)
     if seed is not None:
         _count("seed", seed, 0, _SEED_LIMIT)
+    check_schedule(sched, opt.lr, model.progress.epochs, epochs, math.ceil(len(X) / batch_size))
     # What start and run_epochs change before the first update, put back if the call is refused
     # before it (a callback's on_train_begin, e.g. ModelCheckpoint's missing directory).
     kept = (model.loss, model.optimizer, model.schedule, model.progress.seed, model.history,

@@ -134,3 +134,20 @@ def test_mse_targets_beyond_float32_are_refused(where):
         call()
     assert all(np.array_equal(v, m.state_dict()[k]) for k, v in before.items())
     Sequential(Dense(3, 2, seed=0, dtype="float64")).fit(X, bad, loss="mse", verbose=0)  # fine in float64
+
+
+@pytest.mark.parametrize("schedule,match", [
+    (bp.schedules.ExponentialDecay(1e300), "OverflowError"),
+    (bp.schedules.StepDecay(5e-324), "OverflowError"),
+    (bp.schedules.StepDecay(1e-3, gamma=10), "OverflowError"),
+    (lambda e: 1.0 if e < 2.5 else float("nan"), "returned nan at epoch"),
+    (lambda e: 1e308, "learning rate inf"),
+])
+def test_a_schedule_that_fails_later_is_refused_before_the_first_update(schedule, match):
+    """Schedules raised OverflowError (or gave NaN) mid-training, after updates had been made."""
+    m = trained()
+    X, y = data()
+    before = snapshot(m)
+    with pytest.raises(ValueError, match=match):
+        m.fit(X, y, epochs=4, batch_size=4, optimizer=SGD(10.0), schedule=schedule, verbose=0)
+    assert_unchanged(before, m)
