@@ -84,7 +84,10 @@ def _remove_stale_temporaries(path: str, directory: str) -> None:
         return
     for name in names:
         pid, _, rest = name[len(head):].partition("-")
-        if not (pid.isdigit() and rest.startswith(target)) or int(pid) == os.getpid():
+        # A pid beyond what the OS hands out (a stray name, 25 digits) is no saver of ours: os.kill
+        # would raise OverflowError after the new file was written.
+        if not (pid.isascii() and pid.isdigit() and rest.startswith(target)) or int(pid) == os.getpid() \
+                or not 0 < int(pid) < 2 ** 31:
             continue
         try:
             os.kill(int(pid), 0)
@@ -128,7 +131,10 @@ def save(model: Model, path: str) -> None:
             os.close(dir_fd)
     except OSError:
         pass
-    _remove_stale_temporaries(path, directory)
+    try:  # housekeeping: the model is saved, whatever happens here
+        _remove_stale_temporaries(path, directory)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 # The zip and .npy readers answer damaged bytes with many exception types (ValueError,

@@ -485,6 +485,19 @@ def test_header_fields_of_every_optimizer_and_schedule_are_checked(tmp_path):
             bp.load(tmp_path / "bad.npz")
 
 
+@pytest.mark.parametrize("pid", ["1" * 25, "0", "-5", "4294967296", "\u0663"])  # last: Arabic-Indic 3
+def test_a_stray_temporary_name_never_fails_a_save(tmp_path, pid):
+    """A file named like a temporary with a 25-digit pid made every save raise OverflowError
+    (after writing the file): the sweep of stale temporaries must never fail a save."""
+    m = Sequential(Dense(2, 2, seed=0))
+    path = tmp_path / "m.npz"
+    stray = tmp_path / f"{serialization._temporary_head()}{pid}-m.npz-abc"
+    stray.write_bytes(b"x")
+    m.save(path)
+    m.save(path)
+    assert bp.load(path) is not None and stray.exists()
+
+
 # --- hostile files: sizes checked before anything is allocated (issue 20) -----------------------
 def _peak_while(fn):
     """(exception raised by fn, peak bytes traced meanwhile); NumPy's buffers are traced too."""
