@@ -736,6 +736,8 @@ def io_cases() -> Iterator[Case]:
              "truncated": _write(tmp, "trunc", open(good, "rb").read()[:200])}
     for label, p in paths.items():
         yield (f"load/{label}", lambda p=p: blockprop.load(p), ())
+    for label, p in _forged_models(tmp).items():  # each describes no valid model: must be refused
+        yield (f"load/{label}", lambda p=p: _refused(lambda: blockprop.load(p)), (os.path.basename(p),))
     for label, p in [("directory", tmp), ("missing-dir", os.path.join(tmp, "no", "x.npz")), ("None", None),
                      ("int", 3)]:
         yield (f"save/{label}", lambda p=p: _models()["fusable"]().save(p), ())
@@ -762,6 +764,9 @@ def io_cases() -> Iterator[Case]:
                              "mismatched": (_mnist(tmp, 3, 2), "t10k"),
                              "float-labels": (_mnist(tmp, 2, 2, label_dtype=np.float32), "t10k")}.items():
         yield (f"load_mnist/{label}", lambda d=d, kind=kind: data.load_mnist(d, kind), ())
+    bad_dirs = _bad_mnist_dirs(tmp)
+    for label, d in bad_dirs.items():
+        yield (f"load_mnist/{label}", lambda d=d: data.load_mnist(d), ("t10k",))
     for fn, args in [("make_spirals", [{"n_samples": 0}, {"n_samples": -1}, {"noise": float("nan")},
                                        {"n_classes": 0}, {"n_classes": 2 ** 40}, {"n_features": 1},
                                        {"n_samples": "10"}, {"turns": float("inf")}, {"n_samples": 2.5}]),
@@ -794,8 +799,59 @@ def io_cases() -> Iterator[Case]:
                  ["train", "--layers", "999999999999,999999999999", "--epochs", "1"],
                  ["train", "--layers", "2,99999999999,3", "--epochs", "1"], ["train", "--layers", "2,4,2"],
                  ["train", "--train-size", "0"], ["train", "--epochs", "1", "--train-size", "5", "--quiet"],
-                 ["--help"], ["train", "--dtype", "int8"], ["info"]]:
+                 ["--help"], ["train", "--dtype", "int8"], ["info"],
+                 *(["train", "--data", d, "--epochs", "1", "--quiet"] for d in bad_dirs.values())]:
         yield (f"cli/{' '.join(argv) or '(none)'}", lambda argv=argv: _cli(cli, argv), ())
+
+
+def _refused(thunk: Callable[[], Any]) -> Any:
+    result = thunk()
+    raise WrongAnswer(f"accepted: {result!r:.200}")
+
+
+def _forged_models(tmp: str) -> Dict[str, str]:
+    """Model files whose header or archive asks for more than they hold, or for values out of
+    range (every header count, sizes of every layer kind, extra entries, deep nesting)."""
+    import json
+    import zipfile
+    from blockprop import nn, optim
+    m = nn.Sequential(nn.Dense(3, 4, seed=0), nn.BatchNorm1d(4), nn.LayerNorm(4), nn.Dense(4, 2, seed=1))
+    X = np.random.default_rng(0).standard_normal((8, 3))
+    m.fit(X, np.arange(8) % 2, epochs=1, batch_size=4, optimizer=optim.Adam(0.01), seed=1, verbose=0)
+    src = os.path.join(tmp, "forge-src.npz")
+    m.save(src)
+    with np.load(src) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = json.loads(arrays["__header__"].tobytes())
+    out: Dict[str, str] = {}
+
+    def forge(label: str, edit: Callable[[Dict[str, Any]], None], extra: Optional[Dict[str, Any]] = None,
+              raw_header: Optional[bytes] = None) -> None:
+        h = json.loads(json.dumps(header))
+        edit(h)
+        a = dict(arrays, **(extra or {}))
+        a["__header__"] = np.frombuffer(raw_header if raw_header is not None else json.dumps(h).encode(), np.uint8)
+        out[f"forged/{label}"] = _npz(tmp, f"forged-{len(out)}", **a)
+
+    for i, key in ((1, "num_features"), (2, "num_features"), (0, "in_features"), (3, "out_features")):
+        for value in (2 ** 28, 2 ** 62, 0, -1):
+            forge(f"layer{i}.{key}={value}", lambda h, i=i, key=key, value=value: h["layers"][i]["config"].update({key: value}))
+    for field, values in (("updates", (2 ** 64, 2 ** 62, -1, 1.5)), ("epochs", (2 ** 63, -1)), ("seed", (2 ** 64, -3))):
+        for value in values:
+            forge(f"progress.{field}={value}", lambda h, f=field, v=value: h["progress"].update({f: v}))
+    for value in (2 ** 63 - 1, 2 ** 62, -1, 0.5):
+        forge(f"adam-step={value}", lambda h, v=value: h["optimizer"]["scalars"]["0.W"].update(step=v))
+    forge("extra-entry", lambda h: None, extra={"junk": np.zeros(1000, np.float32)})
+    forge("extra-param", lambda h: None, extra={"param/7.W": np.zeros(3, np.float32)})
+    forge("nested-header", lambda h: None, raw_header=b"[" * 50000 + b"]" * 50000)
+    # a zero-filled entry that deflates 1000x: refused from the archive's sizes, never inflated
+    bomb = os.path.join(tmp, "forged-bomb.npz")
+    with zipfile.ZipFile(out["forged/extra-entry"]) as z, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as w:
+        for info in z.infolist():
+            data = z.read(info)
+            w.writestr(info.filename, data + bytes(1 << 24) if info.filename == "junk.npy" else data)
+    out["forged/deflate-bomb"] = bomb
+    return out
 
 
 def _write(tmp: str, name: str, data: bytes) -> str:
@@ -828,12 +884,29 @@ def _gzip(tmp: str, payload: bytes) -> str:
     return _write(tmp, "bomb.idx.gz", gzip.compress(payload))
 
 
-def _mnist(tmp: str, n_images: int, n_labels: int, label_dtype=np.uint8) -> str:
+def _mnist(tmp: str, n_images: int, n_labels: int, label_dtype=np.uint8, images=None, labels=None) -> str:
     from blockprop import data
     d = tempfile.mkdtemp(dir=tmp)
-    data.save_idx(os.path.join(d, "t10k-images-idx3-ubyte"), np.zeros((n_images, 2, 2), np.uint8))
-    data.save_idx(os.path.join(d, "t10k-labels-idx1-ubyte"), np.zeros(n_labels, label_dtype))
+    data.save_idx(os.path.join(d, "t10k-images-idx3-ubyte"),
+                  np.zeros((n_images, 2, 2), np.uint8) if images is None else images)
+    data.save_idx(os.path.join(d, "t10k-labels-idx1-ubyte"),
+                  np.zeros(n_labels, label_dtype) if labels is None else labels)
     return d
+
+
+def _bad_mnist_dirs(tmp: str) -> Dict[str, str]:
+    """MNIST-shaped directories whose content is what is wrong (the CLI printed a traceback)."""
+    imgs = np.random.default_rng(0).random((20, 2, 2))
+    labels = np.arange(20, dtype=np.int8) % 3
+    neg = labels.copy()
+    neg[7] = -1
+    nan, big = imgs.astype(np.float32), imgs.copy()
+    nan[3, 1, 1] = np.nan
+    big[5, 0, 0] = 1e39
+    return {"labels-negative": _mnist(tmp, 0, 0, images=imgs.astype(np.float32), labels=neg),
+            "images-nan": _mnist(tmp, 0, 0, images=nan, labels=labels),
+            "images-float64-1e39": _mnist(tmp, 0, 0, images=big, labels=labels),
+            "images-inf": _mnist(tmp, 0, 0, images=np.where(imgs > 0.9, np.inf, imgs), labels=labels)}
 
 
 def _idx_roundtrip(tmp: str, a: Any) -> str:
@@ -868,6 +941,8 @@ def _cli(cli, argv: List[str]) -> str:
         code = cli.main(argv)
     except SystemExit as e:
         code = e.code
+    except Exception as e:  # noqa: BLE001 - escaping main, it is a traceback for the user
+        raise WrongAnswer(f"CLI {argv} raised {type(e).__name__}: {e} (a traceback, exit 1)") from None
     finally:
         sys.stdout, sys.stderr = old
     text = err.getvalue()
