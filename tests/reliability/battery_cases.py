@@ -330,12 +330,80 @@ def kernel_cases() -> Iterator[Case]:
                     kw[spec[1][0]] = value
                     yield (f"{name}/{dn}/isa={isa}/{spec[1][0]}={label}",
                            _isa_thunk(isa, name, kw, label), (*spec[1], "allocate"))
+    yield from _numpy_scalar_cases()
     for label, value in [("bogus", "sse9"), ("None", None), ("int", 3), ("empty", "")]:
         yield (f"set_isa={label}", lambda v=value: blockprop.set_isa(v), ())
     for label, value in [("negative", -1), ("huge", 2 ** 40), ("str", "2"), ("nan", float("nan")),
                          ("None", None), ("zero", 0), ("one", 1), ("int64-max", 2 ** 63 - 1)]:
         yield (f"set_num_threads={label}", lambda v=value: blockprop.set_num_threads(v), ())
     yield ("set_num_threads=restore", lambda: blockprop.set_num_threads(0), ())
+
+
+def _numpy_scalar_cases() -> Iterator[Case]:
+    """Every number argument given as a NumPy scalar must be taken as the same Python number
+    (leaky_relu(x, np.float32(0.5)) raised TypeError). Values are exact in float32."""
+    rng = np.random.default_rng(2)
+    r = lambda *s: rng.standard_normal(s).astype(np.float32)
+    x, p3 = r(4, 5), lambda: (r(5, 3), r(5, 3), r(5, 3), np.abs(r(5, 3)))
+    table = [("leaky_relu", {"x": x}, {"negative_slope": 0.25}),
+             ("leaky_relu_backward", {"dy": x, "y": x}, {"negative_slope": 0.25}),
+             ("elu", {"x": x}, {"alpha": 0.5}), ("elu_backward", {"dy": x, "y": x}, {"alpha": 0.5}),
+             ("gemm", {"a": r(4, 3), "b": r(3, 5), "out": r(4, 5)}, {"alpha": 0.5, "beta": 0.25}),
+             ("sgd_step", dict(zip(("param", "grad", "velocity"), p3()[:3])),
+              {"lr": 0.125, "momentum": 0.5, "weight_decay": 0.0625}),
+             ("adam_step", dict(zip(("param", "grad", "m", "v"), p3())),
+              {"step": 3, "lr": 0.125, "beta1": 0.5, "beta2": 0.75, "eps": 2.0 ** -20, "weight_decay": 0.0625})]
+    for name, arrays, numbers in table:
+        for arg, value in numbers.items():
+            kinds = (np.int64, np.int32, np.uint8) if isinstance(value, int) else (np.float32, np.float64)
+            for kind in kinds:
+                yield (f"{name}/{arg}=np.{kind.__name__}",
+                       lambda name=name, arrays=arrays, numbers=numbers, arg=arg, v=kind(value):
+                       _same_with_numpy_scalar(name, arrays, numbers, arg, v), ())
+    from blockprop import nn, optim, schedules
+    makers = [("LeakyReLU", nn.LeakyReLU, {"negative_slope": 0.25}), ("ELU", nn.ELU, {"alpha": 0.5}),
+              ("Dense", lambda **k: nn.Dense(3, 4, seed=0, **k), {"l1": 0.125, "l2": 0.25}),
+              ("Dropout", lambda **k: nn.Dropout(seed=0, **k), {"p": 0.5}),
+              ("BatchNorm1d", lambda **k: nn.BatchNorm1d(4, **k), {"eps": 2.0 ** -10, "momentum": 0.25}),
+              ("SGD", optim.SGD, {"lr": 0.125, "momentum": 0.5, "weight_decay": 0.25}),
+              ("Adam", optim.Adam, {"lr": 0.125, "eps": 2.0 ** -20, "weight_decay": 0.25}),
+              ("StepDecay", lambda **k: schedules.StepDecay(**{"step_epochs": 2.0, **k}),
+               {"step_epochs": 4.0, "gamma": 0.5}),
+              ("CosineDecay", lambda **k: schedules.CosineDecay(**{"total_epochs": 8.0, **k}),
+               {"total_epochs": 16.0, "min_factor": 0.25})]
+    for cls_name, make, numbers in makers:
+        for arg, value in numbers.items():
+            def same(make=make, arg=arg, value=value):
+                want, got = make(**{arg: value}), make(**{arg: np.float32(value)})
+                if repr(want) != repr(got):
+                    raise WrongAnswer(f"{got!r} != {want!r}")
+                return "ok"
+            yield (f"{cls_name}/{arg}=np.float32", lambda same=same: _accepted(same), ())
+
+
+def _accepted(thunk: Callable[[], Any]) -> Any:
+    try:
+        return thunk()
+    except CLEAR as e:
+        raise WrongAnswer(f"a valid call was refused: {type(e).__name__}: {e}") from None
+
+
+def _same_with_numpy_scalar(name: str, arrays: Dict[str, np.ndarray], numbers: Dict[str, Any], arg: str,
+                            value: Any) -> str:
+    import blockprop.kernels as K
+
+    def run(v):
+        a = {k: w.copy() for k, w in arrays.items()}
+        out = _accepted(lambda: getattr(K, name)(**a, **dict(numbers, **{arg: v})))
+        return out, a
+    want, want_arrays = run(numbers[arg])
+    got, got_arrays = run(value)
+    if not (np.array_equal(np.asarray(want), np.asarray(got)) if want is not None else got is None):
+        raise WrongAnswer(f"{name}({arg}={value!r}) differs from {arg}={numbers[arg]!r}")
+    for k in want_arrays:
+        if not np.array_equal(want_arrays[k], got_arrays[k]):
+            raise WrongAnswer(f"{name}({arg}={value!r}) wrote {k} differently")
+    return "ok"
 
 
 def _kernel_thunk(name, kw, written, label=""):

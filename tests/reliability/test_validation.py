@@ -220,3 +220,17 @@ def test_empty_batch_shapes(dtype):
     blockprop.sgd_step(p, e(0, 3), e(0, 3), lr=0.1, momentum=0.9)
     blockprop.adam_step(p, e(0, 3), e(0, 3), e(0, 3), 1)
     assert p.shape == (0, 3)
+
+
+@pytest.mark.parametrize("kind", [np.float32, np.float64, np.int64, np.int16])
+@pytest.mark.parametrize("name", ["leaky_relu", "elu", "leaky_relu_backward", "elu_backward"])
+def test_numpy_scalars_are_numbers(name, kind):
+    """leaky_relu(x, np.float32(0.5)) raised TypeError: a NumPy scalar is taken wherever the
+    Python number is (issue 20); NumPy's bool, complex and arrays are still refused."""
+    x = np.linspace(-2, 2, 12, dtype=F).reshape(3, 4)
+    fn = getattr(blockprop.kernels, name)
+    args = (x, x) if name.endswith("backward") else (x,)
+    assert np.array_equal(fn(*args, kind(1)), fn(*args, 1.0))
+    for bad in (np.bool_(True), np.complex64(1), np.array([0.5])):
+        with pytest.raises(TypeError, match="must be a number"):
+            fn(*args, bad)
