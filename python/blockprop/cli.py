@@ -210,7 +210,10 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         # Checked now rather than after a long training run that could not be kept.
         parser.error(f"--save {args.save}: directory {args.save.resolve().parent} does not exist")
     if args.threads is not None:
-        bp.set_num_threads(args.threads)
+        try:
+            bp.set_num_threads(args.threads)
+        except ValueError as e:  # above the bound (4 per CPU)
+            parser.error(f"--threads {args.threads}: {e}")
     try:
         ds = load_dataset(args)
     except (ValueError, OSError) as e:

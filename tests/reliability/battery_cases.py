@@ -336,6 +336,12 @@ def kernel_cases() -> Iterator[Case]:
     for label, value in [("negative", -1), ("huge", 2 ** 40), ("str", "2"), ("nan", float("nan")),
                          ("None", None), ("zero", 0), ("one", 1), ("int64-max", 2 ** 63 - 1)]:
         yield (f"set_num_threads={label}", lambda v=value: blockprop.set_num_threads(v), ())
+    # Refused, not truncated, parsed or obeyed with hundreds of OS threads
+    for label, value in [("float", 1.5), ("float-whole", 2.0), ("str", "2"), ("bool", True),
+                         ("million", 10 ** 6), ("np-float", np.float64(2)), ("array", np.array([2]))]:
+        yield (f"set_num_threads={label}/refused",
+               lambda v=value: _refused(lambda: blockprop.set_num_threads(v)), ("set_num_threads",))
+    yield ("set_num_threads=np.int64", lambda: _accepted(lambda: blockprop.set_num_threads(np.int64(2))), ())
     yield ("set_num_threads=restore", lambda: blockprop.set_num_threads(0), ())
 
 
@@ -863,7 +869,7 @@ def io_cases() -> Iterator[Case]:
                  ["train", "--lr", "-1"], ["train", "--batch-size", "0"], ["train", "--layers", "a,b"],
                  ["train", "--layers", "0"], ["train", "--data", os.path.join(tmp, "none")],
                  ["train", "--data", good], ["train", "--save", os.path.join(tmp, "no", "dir", "m.npz")],
-                 ["train", "--momentum", "2"], ["train", "--threads", "-1"], ["info", "--bogus"],
+                 ["train", "--momentum", "2"], ["train", "--threads", "-1"], ["train", "--threads", "1000000"], ["info", "--bogus"],
                  ["train", "--layers", "999999999999,999999999999", "--epochs", "1"],
                  ["train", "--layers", "2,99999999999,3", "--epochs", "1"], ["train", "--layers", "2,4,2"],
                  ["train", "--train-size", "0"], ["train", "--epochs", "1", "--train-size", "5", "--quiet"],
