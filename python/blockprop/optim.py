@@ -37,6 +37,11 @@ class Optimizer:
         self.state: Dict[str, Dict[str, Any]] = {}
         self._owner: Any = None  # weak reference to the model it trains (see for_model)
 
+    def __getstate__(self) -> Dict[str, Any]:
+        # Copies and pickles are unbound: the weak reference cannot be pickled, and a deep copy
+        # of a model must keep its optimizer's state rather than find it owned by the original.
+        return dict(self.__dict__, _owner=None)
+
     def step(self, params: Mapping[str, Any], lr: Optional[float] = None) -> None:
         """Update every parameter from its ``grad``; ``lr`` overrides ``self.lr`` for this step."""
         lr = self.lr if lr is None else _check("lr", lr)

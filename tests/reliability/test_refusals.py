@@ -151,3 +151,18 @@ def test_a_schedule_that_fails_later_is_refused_before_the_first_update(schedule
     with pytest.raises(ValueError, match=match):
         m.fit(X, y, epochs=4, batch_size=4, optimizer=SGD(10.0), schedule=schedule, verbose=0)
     assert_unchanged(before, m)
+
+
+def test_copies_and_pickles_of_a_model_keep_its_optimizer_state():
+    """The binding of optimizer to model is not carried into copies: a deep copy (or an unpickled
+    model) trains on with its own copy of the state, exactly as the original would."""
+    import copy
+    import pickle
+    X, y = data()
+    m = trained()
+    for twin in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert twin.optimizer is not m.optimizer
+        twin.fit(X, y, epochs=1, batch_size=4, seed=5, verbose=0)
+        assert twin.optimizer.state["0.W"]["step"] == m.optimizer.state["0.W"]["step"] + 4
+    m.fit(X, y, epochs=1, batch_size=4, seed=5, verbose=0)
+    assert all(np.array_equal(v, twin.state_dict()[k]) for k, v in m.state_dict().items())
