@@ -15,7 +15,7 @@ import socket
 import tempfile
 import warnings
 import zipfile
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -171,7 +171,8 @@ class _Entries:
     model header has been checked against them (and entries it does not name are never read)."""
 
     def __init__(self, path: str, npz: Any) -> None:
-        self.path, self.npz, self.shapes = path, npz, {}
+        self.path, self.npz = path, npz
+        self.shapes: Dict[str, Tuple[Tuple[int, ...], np.dtype]] = {}
         try:
             for info in npz.zip.infolist():
                 self._scan(info)
@@ -226,7 +227,7 @@ class _Entries:
         self.npz.close()
 
 
-def _parse_header(path: str, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
+def _parse_header(path: str, arrays: "_Entries") -> Dict[str, Any]:
     if "__header__" not in arrays:
         raise ValueError(f"{path}: not a blockprop model file (no __header__ entry)")
     shape, dtype = arrays.shapes["__header__"]
