@@ -44,7 +44,7 @@ if [ "$what" = all ] || [ "$what" = python ]; then
   [ -z "${VENV:-}" ] || run_py=$VENV/bin/python
   asan=$(gcc -print-file-name=libasan.so)
   ubsan=$(gcc -print-file-name=libubsan.so)
-  tests=${SANITIZE_TESTS:-"tests/kernels/test_gemm.py tests/kernels/test_dense.py tests/kernels/test_activations.py tests/kernels/test_losses.py tests/kernels/test_optimizers.py tests/reliability/test_validation.py tests/training/test_fastpath.py tests/reliability/test_properties.py tests/reliability/test_refusals.py"}
+  tests=${SANITIZE_TESTS:-"tests/kernels/test_gemm.py tests/kernels/test_dense.py tests/kernels/test_activations.py tests/kernels/test_losses.py tests/kernels/test_optimizers.py tests/reliability/test_validation.py tests/training/test_fastpath.py tests/reliability/test_properties.py tests/reliability/test_refusals.py tests/reliability/test_battery.py"}
   (cd build && PYTHONPATH="$root/$pkg" LD_PRELOAD="$asan $ubsan" BLOCKPROP_PROPERTY_EXAMPLES=${BLOCKPROP_PROPERTY_EXAMPLES:-10} \
     ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0:allocator_may_return_null=1" \
     "$run_py" -m pytest $(for t in $tests; do echo "$root/$t"; done) -q -s -p no:cacheprovider -x)  # -s: a sanitizer report is printed, not swallowed by the capture
