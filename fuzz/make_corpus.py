@@ -29,6 +29,11 @@ def main() -> None:
     m = Sequential(Dense(2, 2, seed=0, dtype="float64"), Tanh(), Dense(2, 2, bias=False, seed=1, dtype="float64"))
     m.fit(X, y, epochs=1, batch_size=4, optimizer=Adam(0.01), schedule=Warmup(CosineDecay(3), 1), verbose=0, seed=0)
     m.save(os.path.join(out, "adam-schedule-f64.npz"))
+    # Normalization layers: their num_features is checked against the stored arrays before the
+    # layer allocates (a forged LayerNorm(2**28) once cost 1 GiB), so the fuzzer mutates it here.
+    m = Sequential(Dense(2, 3, seed=0), bp.nn.BatchNorm1d(3), bp.nn.LayerNorm(3), Dense(3, 2, seed=1))
+    m.fit(X, y, epochs=1, batch_size=4, optimizer=Adam(0.01), verbose=0, seed=0)
+    m.save(os.path.join(out, "norm-layers.npz"))
 
     out = os.path.join(HERE, "corpus", "idx")
     os.makedirs(out, exist_ok=True)

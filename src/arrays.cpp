@@ -15,18 +15,38 @@ std::string shape_str(const py::array& a) {
   return s.str();
 }
 
+py::array as_ndarray(const py::handle& obj, const char* fn, const char* name, const char* what) {
+  // Exact ndarrays are used as they are. Anything else, subclasses included, goes through
+  // PyArray_FromAny with ENSUREARRAY: a subclass becomes a base-class view of the same memory, so
+  // no method it overrides (copy, astype, ...) runs later. A failed allocation raises MemoryError
+  // (array::ensure would return a null array and drop the error).
+  if (PyArray_CheckExact_(obj)) return py::reinterpret_borrow<py::array>(obj);
+  auto& api = py::detail::npy_api::get();
+  PyObject* r = api.PyArray_FromAny_(obj.ptr(), nullptr, 0, 0,
+                                     py::detail::npy_api::NPY_ARRAY_ENSUREARRAY_, nullptr);
+  if (!r) {
+    if (PyErr_ExceptionMatches(PyExc_MemoryError)) throw py::error_already_set();
+    PyErr_Clear();
+    throw py::type_error(std::string(fn) + ": " + name + " must be " + what);
+  }
+  return py::reinterpret_steal<py::array>(r);
+}
+
+py::array fresh_copy(const py::array& a) {
+  // NumPy's own copy (never a subclass's copy()), checked: the kernels rely on dtype and shape.
+  PyObject* r = py::detail::npy_api::get().PyArray_NewCopy_(a.ptr(), 0 /* NPY_CORDER */);
+  if (!r) throw py::error_already_set();
+  py::array c = py::reinterpret_steal<py::array>(r);
+  bool same = c.dtype().equal(a.dtype()) && c.ndim() == a.ndim() && aligned(c) &&
+              (c.flags() & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_);
+  for (py::ssize_t i = 0; same && i < a.ndim(); ++i) same = c.shape(i) == a.shape(i);
+  if (!same) throw std::logic_error("fresh_copy: NumPy returned a copy of another dtype or shape");
+  return c;
+}
+
 py::array float_array(const py::handle& obj, const char* fn, const char* name) {
   if (obj.is_none()) throw py::type_error(std::string(fn) + ": " + name + " must be an array, not None");
-  py::array a;
-  if (py::isinstance<py::array>(obj)) {
-    a = py::reinterpret_borrow<py::array>(obj);
-  } else {
-    try {
-      a = py::array::ensure(obj);
-    } catch (py::error_already_set&) {
-    }
-    if (!a) throw py::type_error(std::string(fn) + ": " + name + " must be an array of float32 or float64");
-  }
+  py::array a = as_ndarray(obj, fn, name, "an array of float32 or float64");
   const auto dt = a.dtype();
   if (!dt.equal(py::dtype::of<float>()) && !dt.equal(py::dtype::of<double>())) {
     throw py::type_error(std::string(fn) + ": " + name + " must have dtype float32 or float64, got " +
@@ -103,8 +123,7 @@ bool may_overlap(const py::array& a, const py::array& b) {
 py::array_t<std::int64_t, py::array::c_style> class_labels(const py::handle& obj, const char* fn,
                                                            const char* name, index_t n,
                                                            index_t n_classes) {
-  py::array a = py::array::ensure(obj);
-  if (!a) throw py::type_error(std::string(fn) + ": " + name + " must be an array of integer class labels");
+  py::array a = as_ndarray(obj, fn, name, "an array of integer class labels");
   const char kind = a.dtype().kind();
   if (kind != 'i' && kind != 'u') {
     throw py::type_error(std::string(fn) + ": " + name + " must hold integer class labels, got dtype " +
@@ -114,7 +133,9 @@ py::array_t<std::int64_t, py::array::c_style> class_labels(const py::handle& obj
     throw py::value_error(std::string(fn) + ": " + name + " must have shape (" + std::to_string(n) +
                           ",), got " + shape_str(a));
   }
-  auto labels = py::array_t<std::int64_t, py::array::c_style>::ensure(a.attr("astype")("int64", py::arg("copy") = false));
+  // The throwing constructor: a copy that cannot be allocated raises MemoryError (ensure returned
+  // a null array here, read through: SIGSEGV for a huge zero-stride view).
+  py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> labels(a);
   const std::int64_t* p = labels.data();
   for (index_t i = 0; i < n; ++i) {
     if (p[i] < 0 || p[i] >= n_classes) {

@@ -18,6 +18,14 @@ namespace py = pybind11;
 // "(3, 4)"-style text of an array's shape.
 std::string shape_str(const py::array& a);
 
+// obj as a base-class ndarray (exact ndarrays as they are, subclasses as base-class views, other
+// objects converted); MemoryError when a conversion cannot be allocated, else TypeError
+// "fn: name must be <what>".
+py::array as_ndarray(const py::handle& obj, const char* fn, const char* name, const char* what);
+
+// A C-contiguous, aligned copy of a made by NumPy itself, checked to have a's dtype and shape.
+py::array fresh_copy(const py::array& a);
+
 // obj as a NumPy array of float32 or float64 (lists are converted), else TypeError naming `name`.
 py::array float_array(const py::handle& obj, const char* fn, const char* name);
 
@@ -38,12 +46,16 @@ inline bool aligned(const py::array& a) {
   return (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
 }
 
+inline bool PyArray_CheckExact_(const py::handle& obj) {
+  return Py_TYPE(obj.ptr()) == py::detail::npy_api::get().PyArray_Type_;
+}
+
 // a as an aligned C-contiguous array of T (a copy only if a is not already one). A failed copy
 // raises (e.g. MemoryError for a huge zero-stride view); array_t::ensure would return a null array.
 template <typename T>
 py::array_t<T, py::array::c_style> contiguous(const py::array& a) {
   py::array_t<T, py::array::c_style> c(py::reinterpret_borrow<py::object>(a));
-  if (!aligned(c)) c = py::array_t<T, py::array::c_style>(c.attr("copy")());
+  if (!aligned(c)) c = py::array_t<T, py::array::c_style>(fresh_copy(c));
   return c;
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "arrays.h"
+#include "bind_checks.h"
 #include "bindings.h"
 #include "blockprop/activations.h"
 
@@ -17,9 +18,9 @@ namespace {
 double activation_param(py::handle obj, Activation act, const char* fn) {
   if (obj.is_none()) return act == Activation::elu ? kEluAlpha : kLeakySlope;
   const char* name = act == Activation::elu ? "alpha" : "negative_slope";
-  if (PyBool_Check(obj.ptr()) || !(PyFloat_Check(obj.ptr()) || PyLong_Check(obj.ptr())))
-    throw py::type_error(std::string(fn) + ": " + name + " must be a number");
-  const double p = obj.cast<double>();
+  if (!checks::real_number(obj))
+    throw py::type_error(std::string(fn) + ": " + name + " must be a number, got " + checks::type_name(obj));
+  const double p = PyFloat_AsDouble(obj.ptr());  // NumPy scalars too (cast<double> takes only float/int)
   if (!std::isfinite(p)) throw py::value_error(std::string(fn) + ": " + name + " must be finite");
   if (act == Activation::elu && p < 0) throw py::value_error(std::string(fn) + ": alpha must be ≥ 0");
   return p;

@@ -20,6 +20,15 @@ inline std::string type_name(py::handle obj) {
   return std::string(py::str(py::type::of(obj).attr("__name__")));
 }
 
+// A real number as Python or NumPy spells it: int, float, np.floating, np.integer (np.float32(0.5)
+// wherever 0.5 is taken); not bool / np.bool_, complex, str or an array.
+inline bool real_number(py::handle obj) {
+  if (PyBool_Check(obj.ptr())) return false;
+  if (PyFloat_Check(obj.ptr()) || PyLong_Check(obj.ptr())) return true;
+  py::module_ np = py::module_::import("numpy");
+  return py::isinstance(obj, np.attr("floating")) || py::isinstance(obj, np.attr("integer"));
+}
+
 // A Python number (not bool, not str) as a finite double, else TypeError / ValueError naming it.
 inline double finite_number(py::handle obj, const char* fn, const char* name) {
   if (PyBool_Check(obj.ptr()) || !(PyFloat_Check(obj.ptr()) || PyLong_Check(obj.ptr()) ||

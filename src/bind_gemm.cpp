@@ -19,7 +19,7 @@ namespace {
 py::array readable(py::array a, const py::array* out) {
   index_t rs, cs;
   if (!element_strides(a, &rs, &cs) || !aligned(a) || (out && may_overlap(a, *out)))
-    a = py::array::ensure(a.attr("copy")());
+    a = fresh_copy(a);
   return a;
 }
 

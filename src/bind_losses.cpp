@@ -86,8 +86,7 @@ index_t count_correct_py(py::handle logits_obj, py::handle targets_obj) {
                           shape_str(za));
   }
   const index_t rows = za.shape(0), cols = za.shape(1);
-  py::array ta = py::array::ensure(targets_obj);
-  if (!ta) throw py::type_error(std::string(fn) + ": targets must be an array of labels or targets");
+  py::array ta = as_ndarray(targets_obj, fn, "targets", "an array of labels or targets");
   const bool labels = ta.dtype().kind() == 'i' || ta.dtype().kind() == 'u';
   if (labels && cols < 1)
     throw py::value_error(std::string(fn) + ": logits must have at least 1 class, got shape " + shape_str(za));

@@ -235,16 +235,19 @@ py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::h
     p.targets = targets.data();
   }
 
-  auto order = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(order_obj);
-  if (!order || order.ndim() != 1) throw py::value_error("mlp_train_batches: order must be a 1-D index array");
+  // Throwing conversions: ensure() would hand back a null array when a copy cannot be allocated.
+  py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> order(
+      as_ndarray(order_obj, "mlp_train_batches", "order", "a 1-D index array"));
+  if (order.ndim() != 1) throw py::value_error("mlp_train_batches: order must be a 1-D index array");
   const index_t n_order = order.shape(0);
   for (index_t i = 0; i < n_order; ++i)
     if (order.data()[i] < 0 || order.data()[i] >= n)
       throw py::value_error("mlp_train_batches: order holds an index out of range");
   if (batch_size < 1) throw py::value_error("mlp_train_batches: batch_size must be >= 1");
   const index_t n_batches = (n_order + batch_size - 1) / batch_size;
-  auto lrs = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(lrs_obj);
-  if (!lrs || lrs.ndim() != 1 || lrs.shape(0) != n_batches)
+  py::array_t<double, py::array::c_style | py::array::forcecast> lrs(
+      as_ndarray(lrs_obj, "mlp_train_batches", "lrs", "an array of learning rates"));
+  if (lrs.ndim() != 1 || lrs.shape(0) != n_batches)
     throw py::value_error("mlp_train_batches: lrs must hold one learning rate per batch (" +
                           std::to_string(n_batches) + ")");
   // As sgd_step / adam_step check on the Python path: a NaN or negative rate (e.g. from a

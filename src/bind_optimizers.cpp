@@ -74,7 +74,7 @@ py::array_t<T, py::array::c_style> gradient(const py::array& ga,
                                             const std::vector<const py::array*>& written) {
   auto g = contiguous<T>(ga);
   for (const py::array* w : written)
-    if (may_overlap(g, *w)) return contiguous<T>(g.attr("copy")());
+    if (may_overlap(g, *w)) return contiguous<T>(fresh_copy(g));
   return g;
 }
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from typing import List
 
+import numpy as np
+
 from . import _core
 
 ISA_ENV = "BLOCKPROP_ISA"
@@ -24,8 +26,27 @@ def set_isa(name: str) -> None:
     _core.set_isa(name)
 
 
+def max_threads() -> int:
+    """The most threads :func:`set_num_threads` takes: 4 per CPU this process may run on, at
+    least 8. More only adds OS threads contending for the same cores (10**6 was accepted and a
+    large GEMM then started hundreds of threads)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(8, 4 * cpus)
+
+
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads in the kernels (``0``: back to OpenMP's default, e.g. ``OMP_NUM_THREADS``)."""
+    """Use ``n`` threads in the kernels (``0``: back to OpenMP's default, e.g. ``OMP_NUM_THREADS``);
+    ``n`` is an integer in ``[0, max_threads()]``."""
+    # An integer (NumPy's too), never truncated or parsed: 1.5 and "2" are mistakes, not requests.
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"set_num_threads: n must be an integer, got {type(n).__name__} {n!r}")
+    limit = max_threads()
+    if not 0 <= n <= limit:
+        raise ValueError(f"set_num_threads: n must be >= 1, or 0 for the default, and at most "
+                         f"{limit} (4 per CPU), got {n}")
     _core.set_num_threads(int(n))
 
 

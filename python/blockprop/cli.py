@@ -218,7 +218,10 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.plot is not None:
         _check_plot(args.plot, parser)
     if args.threads is not None:
-        bp.set_num_threads(args.threads)
+        try:
+            bp.set_num_threads(args.threads)
+        except ValueError as e:  # above the bound (4 per CPU)
+            parser.error(f"--threads {args.threads}: {e}")
     try:
         ds = load_dataset(args)
     except (ValueError, OSError) as e:

@@ -171,7 +171,16 @@ def load_mnist(directory: PathLike, kind: str = "t10k",
     if len(images) != len(labels):
         raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} holds "
                          f"{len(labels)} labels")
-    X = images.reshape(len(images), -1).astype(np.float32)
+    if labels.dtype.kind == "i" and labels.size and labels.min() < 0:
+        raise ValueError(f"{labels_path}: labels must be ≥ 0 (class indices), got {labels.min()} at "
+                         f"index {int(np.argmin(labels))}")
+    with np.errstate(over="ignore", invalid="ignore"):  # reported just below
+        X = images.reshape(len(images), -1).astype(np.float32)
+    # Checked in float32, as returned: a float64 file's 1e39 is inf here, NaN stays NaN.
+    if images.dtype.kind == "f" and not np.isfinite(X).all():
+        row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
+        raise ValueError(f"{images_path}: image {row} holds NaN or a value beyond float32's range "
+                         "(pixels must be finite)")
     if normalize:
         # Scale by the type's range so that uint8 pixels land in [0, 1]; float files pass through.
         if images.dtype.kind in "iu":

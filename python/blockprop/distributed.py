@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _runtime, step, training
+from . import _runtime, optim, step, training
 from . import callbacks as callbacks_module
 from .model import History
 from .nn.losses import CrossEntropyLoss, get_loss
@@ -350,7 +350,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
         epochs, batch_size, loss_fn, opt, sched = resolve_settings(model, epochs, batch_size, loss,
                                                                    optimizer, schedule)
         if seed is not None:
-            seed = _count("seed", seed, 0)
+            seed = _count("seed", seed, 0, training._SEED_LIMIT)  # what a saved model holds
         cbs = callbacks_module.prepare(callbacks)
         X = as_inputs(model, X)
         Y = as_targets(model, loss_fn, y, len(X))
@@ -380,6 +380,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     if r != 0:
         opt.load_state_dict(opt_state)
     model.loss, model.optimizer, model.schedule = loss_fn, opt, sched
+    optim.bind(opt, model)  # its state is this model's from now on (optim.for_model)
     progress = model.progress
     if seed is not None:
         progress.seed = seed

@@ -7,6 +7,7 @@ a saved model. ``lr`` is the base learning rate; a schedule passes the scaled ra
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 import numpy as np
@@ -34,6 +35,12 @@ class Optimizer:
     def __init__(self, lr: float):
         self.lr = _check("lr", lr)
         self.state: Dict[str, Dict[str, Any]] = {}
+        self._owner: Any = None  # weak reference to the model it trains (see for_model)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # Copies and pickles are unbound: the weak reference cannot be pickled, and a deep copy
+        # of a model must keep its optimizer's state rather than find it owned by the original.
+        return dict(self.__dict__, _owner=None)
 
     def step(self, params: Mapping[str, Any], lr: Optional[float] = None) -> None:
         """Update every parameter from its ``grad``; ``lr`` overrides ``self.lr`` for this step."""
@@ -176,6 +183,23 @@ def AdamW(lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999), eps: floa
 
 
 OPTIMIZER_TYPES = {"SGD": SGD, "Adam": Adam}
+
+
+def for_model(opt: Optimizer, model: Any) -> Optimizer:
+    """The optimizer ``model`` trains with when given ``opt``: ``opt`` itself, unless ``opt``
+    already trains another model that is still alive; then a new optimizer with ``opt``'s
+    hyperparameters and no state. Optimizer state (Adam's moments and step counts, momentum)
+    belongs to the model it was built on: two models sharing it would each corrupt the other's.
+    Changes nothing; :func:`bind` makes the choice stick once the call is accepted."""
+    owner = opt._owner() if getattr(opt, "_owner", None) is not None else None
+    if owner is None or owner is model:
+        return opt
+    return type(opt)(**opt.hyperparameters())
+
+
+def bind(opt: Optimizer, model: Any) -> None:
+    """Record that ``opt`` trains ``model`` (see :func:`for_model`)."""
+    opt._owner = weakref.ref(model)
 
 
 def get_optimizer(optimizer: Any) -> Optimizer:

@@ -15,7 +15,7 @@ import socket
 import tempfile
 import warnings
 import zipfile
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -84,7 +84,10 @@ def _remove_stale_temporaries(path: str, directory: str) -> None:
         return
     for name in names:
         pid, _, rest = name[len(head):].partition("-")
-        if not (pid.isdigit() and rest.startswith(target)) or int(pid) == os.getpid():
+        # A pid beyond what the OS hands out (a stray name, 25 digits) is no saver of ours: os.kill
+        # would raise OverflowError after the new file was written.
+        if not (pid.isascii() and pid.isdigit() and rest.startswith(target)) or int(pid) == os.getpid() \
+                or not 0 < int(pid) < 2 ** 31:
             continue
         try:
             os.kill(int(pid), 0)
@@ -128,7 +131,10 @@ def save(model: Model, path: str) -> None:
             os.close(dir_fd)
     except OSError:
         pass
-    _remove_stale_temporaries(path, directory)
+    try:  # housekeeping: the model is saved, whatever happens here
+        _remove_stale_temporaries(path, directory)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 # The zip and .npy readers answer damaged bytes with many exception types (ValueError,
@@ -149,8 +155,8 @@ def _unreadable(path: str, error: BaseException) -> str:
     return f"{path}: not a readable blockprop model file (truncated or corrupted?): {error}"
 
 
-def _read(path: str) -> Dict[str, np.ndarray]:
-    """Every entry of the file, read eagerly so that damage shows up here."""
+def _read(path: str) -> "_Entries":
+    """The file's entries (shapes checked now, data read on demand)."""
     try:
         npz = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -159,24 +165,90 @@ def _read(path: str) -> Dict[str, np.ndarray]:
         raise ValueError(_unreadable(path, e)) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise ValueError(f"{path}: not a blockprop model file (a single array, not an .npz archive)")
-    try:
-        with npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except _DAMAGE as e:
-        raise ValueError(_unreadable(path, e)) from None
-    # NumPy hands back a member that is not in .npy format as its raw bytes.
-    for name, value in arrays.items():
-        if not isinstance(value, np.ndarray):
-            raise ValueError(f"{path}: not a readable blockprop model file (entry {name!r} is not an array)")
-    return arrays
+    return _Entries(path, npz)
 
 
-def _parse_header(path: str, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
-    raw = arrays.get("__header__")
-    if raw is None:
+# Largest header entry read (a real one is a few KB) and largest ratio of an entry's stored size to
+# its compressed size (save never compresses; zeros deflate ~1000x): what a hostile file can make
+# load allocate beyond its own size.
+_MAX_HEADER_BYTES = 16 << 20
+_MAX_RATIO = 64
+
+
+class _Entries:
+    """The archive's entries, read only on demand: their shapes and dtypes come from the .npy
+    headers alone, checked against the zip's own sizes, so nothing large is allocated before the
+    model header has been checked against them (and entries it does not name are never read)."""
+
+    def __init__(self, path: str, npz: Any) -> None:
+        self.path, self.npz = path, npz
+        self.shapes: Dict[str, Tuple[Tuple[int, ...], np.dtype]] = {}
+        try:
+            for info in npz.zip.infolist():
+                self._scan(info)
+        except ValueError:
+            npz.close()
+            raise
+        except _DAMAGE as e:
+            npz.close()
+            raise ValueError(_unreadable(path, e)) from None
+
+    def _scan(self, info: zipfile.ZipInfo) -> None:
+        name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        bad = f"{self.path}: not a readable blockprop model file (entry {name!r}"
+        if info.file_size > _MAX_RATIO * info.compress_size + (1 << 16):
+            raise ValueError(f"{bad} expands {info.compress_size} bytes to {info.file_size}: refused)")
+        with self.npz.zip.open(info) as f:
+            try:
+                version = np.lib.format.read_magic(f)
+            except ValueError:
+                raise ValueError(f"{bad} is not an array)") from None
+            if version not in ((1, 0), (2, 0)):  # 3.0 only adds UTF-8 field names: save never writes it
+                raise ValueError(f"{bad} has .npy format version {version}, expected 1.0 or 2.0)")
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+            if dtype.hasobject:
+                raise ValueError(f"{bad} holds Python objects, which are never unpickled)")
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if info.file_size != f.tell() + nbytes:
+                raise ValueError(f"{bad} declares shape {shape} of {dtype} but holds "
+                                 f"{info.file_size - f.tell()} bytes of data)")
+        self.shapes[name] = (tuple(shape), dtype)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.shapes
+
+    def __iter__(self):
+        return iter(self.shapes)
+
+    def get(self, name: str) -> Any:
+        return self[name] if name in self.shapes else None
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            value = self.npz[name]
+        except _DAMAGE as e:
+            raise ValueError(_unreadable(self.path, e)) from None
+        if not isinstance(value, np.ndarray):  # defensive: _scan already checked the magic
+            raise ValueError(f"{self.path}: not a readable blockprop model file (entry {name!r} is not an array)")
+        return value
+
+    def close(self) -> None:
+        self.npz.close()
+
+
+def _parse_header(path: str, arrays: "_Entries") -> Dict[str, Any]:
+    if "__header__" not in arrays:
         raise ValueError(f"{path}: not a blockprop model file (no __header__ entry)")
+    shape, dtype = arrays.shapes["__header__"]
+    if len(shape) != 1 or dtype != np.uint8 or shape[0] > _MAX_HEADER_BYTES:
+        raise ValueError(f"{path}: corrupted header: expected at most {_MAX_HEADER_BYTES} bytes of "
+                         f"uint8, got shape {shape} of {dtype}")
+    raw = arrays["__header__"]
     try:
         header = json.loads(raw.astype(np.uint8).tobytes().decode("utf-8"))
+    except RecursionError:  # nesting deeper than the interpreter's stack: no real header is
+        raise ValueError(f"{path}: corrupted header: JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: corrupted header: {e}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -187,26 +259,50 @@ def _parse_header(path: str, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
     return header
 
 
-def _array(path: str, arrays: Dict[str, np.ndarray], key: str, like: np.ndarray) -> np.ndarray:
+def _array(path: str, arrays: "_Entries", key: str, like: np.ndarray) -> np.ndarray:
     if key not in arrays:
         raise ValueError(f"{path}: missing array {key!r}")
-    a = arrays[key]
-    if a.shape != like.shape or a.dtype != like.dtype:
-        raise ValueError(f"{path}: array {key!r} has shape {a.shape} and dtype {a.dtype}, "
+    shape, dtype = arrays.shapes[key]
+    if shape != like.shape or dtype != like.dtype:  # checked before the entry is read
+        raise ValueError(f"{path}: array {key!r} has shape {shape} and dtype {dtype}, "
                          f"expected {like.shape} and {like.dtype}")
-    return a
+    return arrays[key]
 
 
-def _count(value: Any, what: str, allow_none: bool = False) -> Any:
-    """A non-negative integer from the header (None if allowed), else ValueError."""
+# Counts (epochs, updates, Adam steps) stay below 2**62 so that training can add to them without
+# leaving int64 (the C++ loop's type); seeds below 2**64 (what the kernels take).
+_MAX_COUNT, _MAX_SEED = 2 ** 62, 2 ** 64
+
+
+def _count(value: Any, what: str, allow_none: bool = False, limit: int = _MAX_COUNT) -> Any:
+    """An integer in [0, limit) from the header (None if allowed), else ValueError."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
+        raise ValueError(f"{what} must be an integer in [0, 2**{limit.bit_length() - 1}), got {value!r}")
     return value
 
 
-def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray],
+def _check_sizes(path: str, i: int, config: Dict[str, Any], arrays: "_Entries") -> None:
+    """Layer i's declared sizes against its stored arrays, before the layer allocates anything."""
+    if "in_features" in config and "out_features" in config:
+        key, want = f"param/{i}.W", (config["out_features"], config["in_features"])
+        if key not in arrays:
+            raise ValueError(f"{path}: missing array {key!r}")
+        if arrays.shapes[key][0] != want:
+            raise ValueError(f"{path}: array {key!r} has shape {arrays.shapes[key][0]} but layer {i} "
+                             f"declares {want[1]} inputs and {want[0]} outputs")
+    if "num_features" in config:  # BatchNorm1d, LayerNorm: every array of theirs is (num_features,)
+        own = [k for k in arrays if k.startswith((f"param/{i}.", f"buffer/{i}."))]
+        if not own:
+            raise ValueError(f"{path}: layer {i} declares num_features but no array of it is stored")
+        for key in own:
+            if arrays.shapes[key][0] != (config["num_features"],):
+                raise ValueError(f"{path}: array {key!r} has shape {arrays.shapes[key][0]} but layer {i} "
+                                 f"declares num_features={config['num_features']!r}")
+
+
+def _build(path: str, header: Dict[str, Any], arrays: "_Entries",
            build: Callable[[List[Layer]], Model]) -> Model:
     layers: List[Layer] = []
     if not isinstance(header.get("layers"), list):
@@ -218,15 +314,9 @@ def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray],
         if cls is None:
             raise ValueError(f"{path}: layer {i} has unknown type {spec.get('type')!r}")
         config = dict(spec.get("config", {}))
-        if "in_features" in config and "out_features" in config:
-            # Sizes are checked against the stored weights before anything is allocated, so a
-            # forged header cannot ask for a huge layer.
-            key, want = f"param/{i}.W", (config["out_features"], config["in_features"])
-            if key not in arrays:
-                raise ValueError(f"{path}: missing array {key!r}")
-            if arrays[key].shape != want:
-                raise ValueError(f"{path}: array {key!r} has shape {arrays[key].shape} but layer {i} "
-                                 f"declares {want[1]} inputs and {want[0]} outputs")
+        # Sizes are checked against the stored arrays before anything is allocated, so a forged
+        # header cannot ask for a huge layer.
+        _check_sizes(path, i, config, arrays)
         if "init" in config:  # the weights are loaded next: skip drawing random ones
             init, config["init"] = config["init"], "zeros"
         layer = cls(**config)
@@ -243,7 +333,7 @@ def _build(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray],
     return model
 
 
-def _restore_training(path: str, model: Model, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+def _restore_training(path: str, model: Model, header: Dict[str, Any], arrays: "_Entries") -> None:
     if header.get("loss") is not None:
         if header["loss"] not in LOSS_TYPES:
             raise ValueError(f"{path}: unknown loss {header['loss']!r}")
@@ -288,7 +378,13 @@ def _restore_training(path: str, model: Model, header: Dict[str, Any], arrays: D
         raise ValueError(f"'progress' must be a dict, got {progress!r}")
     model.progress.epochs = _count(progress.get("epochs", 0), "progress.epochs")
     model.progress.updates = _count(progress.get("updates", 0), "progress.updates")
-    model.progress.seed = _count(progress.get("seed"), "progress.seed", allow_none=True)
+    model.progress.seed = _count(progress.get("seed"), "progress.seed", allow_none=True, limit=_MAX_SEED)
+    # Entries the header does not name are refused (never read): a file holds the model, nothing else.
+    known = {"__header__", *(f"param/{n}" for n in model.parameters()),
+             *(f"buffer/{n}" for n in model.buffers()), *(opt["buffers"] if opt is not None else ())}
+    unknown = sorted(set(arrays) - known)
+    if unknown:
+        raise ValueError(f"{path}: entries the model does not have: {', '.join(map(repr, unknown[:5]))}")
 
 
 def load(path: str, build: Callable[[List[Layer]], Model]) -> Model:
@@ -296,14 +392,17 @@ def load(path: str, build: Callable[[List[Layer]], Model]) -> Model:
     ``build(layers)`` makes the model (:func:`blockprop.load` passes ``Sequential``'s)."""
     path = os.fspath(path)
     arrays = _read(path)
-    header = _parse_header(path, arrays)
     try:
+        header = _parse_header(path, arrays)
         model = _build(path, header, arrays, build)
         _restore_training(path, model, header, arrays)
     except ValueError as e:
         if str(e).startswith(path):
             raise
         raise ValueError(f"{path}: invalid model description: {e}") from None
-    except (KeyError, TypeError, AttributeError, IndexError, MemoryError, OverflowError) as e:
+    except (KeyError, TypeError, AttributeError, IndexError, MemoryError, OverflowError,
+            RecursionError) as e:
         raise ValueError(f"{path}: invalid model description ({type(e).__name__}: {e})") from None
+    finally:
+        arrays.close()
     return model

@@ -23,6 +23,7 @@ from . import kernels as K
 from .model import History, Model, Progress
 from .nn.layers import Dense, Sigmoid, Softmax
 from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, get_loss
+from . import optim
 from .optim import SGD, get_optimizer
 from .schedules import Constant
 
@@ -32,12 +33,18 @@ __all__ = ["Progress", "History", "Trainer", "run_epochs", "fit", "evaluate", "p
 
 
 # --- input checks -------------------------------------------------------------------------------
-def _count(name: str, value: Any, minimum: int) -> int:
+def _count(name: str, value: Any, minimum: int, limit: Optional[int] = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
+    if limit is not None and value >= limit:
+        raise ValueError(f"{name} must be < 2**{limit.bit_length() - 1}, got {value}")
     return int(value)
+
+
+# Seeds below 2**64: what the kernels (Dropout) take and what a saved model may hold.
+_SEED_LIMIT = 2 ** 64
 
 
 # float64 values from this magnitude up round to ±inf in float32 (FLT_MAX plus half an ulp).
@@ -107,6 +114,7 @@ def resolve_settings(model: Any, epochs: Any, batch_size: Any, loss: Any, optimi
     batch_size = _count("batch_size", batch_size, 1)
     loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
     opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(0.01))
+    opt = optim.for_model(opt, model)  # not another model's state (docs/features.md)
     sched = schedule if schedule is not None else (model.schedule or Constant())
     if not callable(sched):
         raise TypeError(f"schedule must be a callable epoch -> factor, got {sched!r}")
@@ -126,7 +134,11 @@ def as_validation(model: Any, loss: Loss, validation_data: Any) -> Optional[Tupl
 def _factor(schedule: Any, epoch: float) -> float:
     """The schedule's factor at ``epoch``, checked: a NaN, infinite or negative learning rate
     would silently ruin the weights."""
-    value = schedule(epoch)
+    try:
+        value = schedule(epoch)
+    except ArithmeticError as e:  # OverflowError of gamma ** epoch and the like: say which schedule
+        raise ValueError(f"schedule {schedule!r} failed at epoch {epoch:g} ({type(e).__name__}: {e}); "
+                         "the learning-rate factor must be a finite number ≥ 0 at every epoch") from None
     try:
         factor = float(value)
     except (TypeError, ValueError):
@@ -135,6 +147,25 @@ def _factor(schedule: Any, epoch: float) -> float:
         raise ValueError(f"schedule {schedule!r} returned {value!r} at epoch {epoch:g}: the learning-rate "
                          "factor must be finite and ≥ 0")
     return factor
+
+
+# Schedule factors checked before a fit's first update: every batch's when the run has at most
+# this many updates (the check costs about as much as the run's own calls), else each epoch's first
+# and last batch.
+_SCHEDULE_CHECKS = 1 << 18
+
+
+def check_schedule(schedule: Any, lr: float, first_epoch: int, epochs: int, steps: int) -> None:
+    """ValueError (or the schedule's own error) now, before anything changes, for a factor that
+    the run would fail on later: not a number, NaN, negative, an overflow, or an infinite rate."""
+    every = epochs * steps <= _SCHEDULE_CHECKS
+    for e in range(first_epoch, first_epoch + min(epochs, _SCHEDULE_CHECKS)):
+        for k in (range(steps) if every else sorted({0, steps - 1})):
+            at = e + k / steps  # as run_epochs computes it
+            rate = lr * _factor(schedule, at)
+            if not math.isfinite(rate):
+                raise ValueError(f"schedule {schedule!r} makes the learning rate {rate} at epoch {at:g} "
+                                 f"(base rate {lr:g}); it must stay finite")
 
 
 # --- Ctrl-C ------------------------------------------------------------------------------------
@@ -255,7 +286,7 @@ class Trainer:
 
 def run_epochs(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbose: int,
                callbacks: List[Any], validation: Optional[Tuple[np.ndarray, np.ndarray]],
-               stacklevel: int = 4) -> History:
+               stacklevel: int = 4, restore: Optional[Any] = None) -> History:
     """The one epoch loop (``fit`` and ``distributed.fit``): shuffle, train the epoch's updates
     through ``trainer`` with the schedule's learning rates, then metrics, validation, history,
     progress bar, callbacks; Ctrl-C ends it at an update boundary. ``model.loss``,
@@ -265,8 +296,13 @@ def run_epochs(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbo
     model.stop_training = False
     monitor, diverged = trainer.monitor, False
     with _DeferInterrupt() as interrupt, _Mode(model, True):
-        for cb in callbacks:
-            trainer.call(cb.on_train_begin, model)
+        try:
+            for cb in callbacks:
+                trainer.call(cb.on_train_begin, model)
+        except BaseException:
+            if restore is not None:  # refused before the first update: as if never called
+                restore()
+            raise
         for e in range(epochs):
             epoch = progress.epochs
             trainer.start_epoch(cast(int, progress.seed), epoch, shuffle)
@@ -334,9 +370,10 @@ def start(model: Model, loss_fn: Loss, opt: Any, sched: Any, seed: Optional[int]
     """Make ``loss_fn``, ``opt`` and ``sched`` the model's and fix its shuffling seed: ``seed``
     when given, else the one kept from an earlier fit, else a fresh random one."""
     model.loss, model.optimizer, model.schedule = loss_fn, opt, sched
+    optim.bind(opt, model)
     progress = model.progress
     if seed is not None:
-        progress.seed = _count("seed", seed, 0)
+        progress.seed = _count("seed", seed, 0, _SEED_LIMIT)
     elif progress.seed is None:
         progress.seed = int(cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
 
@@ -372,10 +409,27 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     val = as_validation(model, loss_fn, validation_data)
     callbacks_module.check_monitors(cbs, has_validation=val is not None,
                                     classifier=loss_fn.classifier)
+    if seed is not None:
+        _count("seed", seed, 0, _SEED_LIMIT)
+    check_schedule(sched, opt.lr, model.progress.epochs, epochs, math.ceil(len(X) / batch_size))
+    # What start and run_epochs change before the first update, put back if the call is refused
+    # before it (a callback's on_train_begin, e.g. ModelCheckpoint's missing directory).
+    kept = (model.loss, model.optimizer, model.schedule, model.progress.seed, model.history,
+            model.stop_training, opt._owner)
+
+    def restore() -> None:
+        (model.loss, model.optimizer, model.schedule, model.progress.seed, model.history,
+         model.stop_training, opt._owner) = kept
+
     start(model, loss_fn, opt, sched, seed)
-    monitor = diagnostics_module.Monitor(model, monitor_config) if monitor_config else None
-    return run_epochs(model, Trainer(model, X, Y, batch_size, monitor), epochs, shuffle, verbose,
-                      cbs, val, stacklevel=5)
+    try:
+        monitor = diagnostics_module.Monitor(model, monitor_config) if monitor_config else None
+        trainer = Trainer(model, X, Y, batch_size, monitor)
+    except BaseException:
+        restore()
+        raise
+    return run_epochs(model, trainer, epochs, shuffle, verbose, cbs, val, stacklevel=5,
+                      restore=restore)
 
 
 # --- inference ---------------------------------------------------------------------------------

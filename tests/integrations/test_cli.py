@@ -139,11 +139,34 @@ def corrupt_labels(directory):
     path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()) + b"\x00"))
 
 
+def hostile_content(labels=None, images=None):
+    """The tiny data set with its labels or images replaced (IDX files that parse fine)."""
+    def setup(directory):
+        write_tiny_mnist(directory)
+        if labels is not None:
+            data.save_idx(directory / "t10k-labels-idx1-ubyte.gz", labels)
+        if images is not None:
+            data.save_idx(directory / "t10k-images-idx3-ubyte.gz", images)
+    return setup
+
+
+_NEG = (np.arange(60) % 10).astype(np.int8)
+_NEG[4] = -1
+_NAN = np.full((60, 28, 28), 0.5, np.float32)
+_NAN[9, 3, 3] = np.nan
+_BIG = np.full((60, 28, 28), 0.5)
+_BIG[2, 0, 0] = 1e39
+
+
 @pytest.mark.parametrize("setup,extra,message", [
     (lambda d: None, [], "no t10k-images-idx3-ubyte"),
     (write_tiny_mnist, ["--train-size", "50", "--test-size", "20"], "more than the 60 images"),
     (corrupt_labels, [], "trailing garbage"),
-], ids=["missing", "too-many", "corrupt"])
+    # These printed a traceback with exit 1 (issue 20): the content, not the format, is wrong.
+    (hostile_content(labels=_NEG), [], "labels must be ≥ 0"),
+    (hostile_content(images=_NAN), [], "image 9 holds NaN"),
+    (hostile_content(images=_BIG), [], "image 2 holds NaN or a value beyond float32's range"),
+], ids=["missing", "too-many", "corrupt", "label-minus-1", "image-nan", "image-1e39"])
 def test_data_problems_exit_2(tmp_path, capsys, setup, extra, message):
     setup(tmp_path)
     with pytest.raises(SystemExit) as info:

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -482,6 +483,102 @@ def test_header_fields_of_every_optimizer_and_schedule_are_checked(tmp_path):
         _rewrite(path, tmp_path / "bad.npz", _set(header, field, value))
         with pytest.raises(ValueError, match="bad.npz"):
             bp.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("pid", ["1" * 25, "0", "-5", "4294967296", "\u0663"])  # last: Arabic-Indic 3
+def test_a_stray_temporary_name_never_fails_a_save(tmp_path, pid):
+    """A file named like a temporary with a 25-digit pid made every save raise OverflowError
+    (after writing the file): the sweep of stale temporaries must never fail a save."""
+    m = Sequential(Dense(2, 2, seed=0))
+    path = tmp_path / "m.npz"
+    stray = tmp_path / f"{serialization._temporary_head()}{pid}-m.npz-abc"
+    stray.write_bytes(b"x")
+    m.save(path)
+    m.save(path)
+    assert bp.load(path) is not None and stray.exists()
+
+
+# --- hostile files: sizes checked before anything is allocated (issue 20) -----------------------
+def _peak_while(fn):
+    """(exception raised by fn, peak bytes traced meanwhile); NumPy's buffers are traced too."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        fn()
+        raised = None
+    except Exception as e:  # noqa: BLE001 - returned for the caller to check
+        raised = e
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return raised, peak
+
+
+def test_norm_layer_sizes_are_checked_before_allocating(tmp_path):
+    m = Sequential(Dense(2, 3, seed=0), bp.nn.LayerNorm(3), Dense(3, 2, seed=1))
+    m.save(tmp_path / "m.npz")
+    header = _header(tmp_path / "m.npz")
+    header["layers"][1]["config"]["num_features"] = 2 ** 28  # 1 GiB of float32 parameters
+    _rewrite(tmp_path / "m.npz", tmp_path / "bad.npz", header=header)
+    raised, peak = _peak_while(lambda: bp.load(tmp_path / "bad.npz"))
+    assert isinstance(raised, ValueError) and "num_features=268435456" in str(raised), raised
+    assert peak < 16 << 20, f"peaked at {peak / 2**20:.0f} MiB before refusing"
+
+
+def _add_member(src, dst, name, header_shape, dtype, payload_bytes, compress):
+    """src with an extra .npy member declaring header_shape, streamed (never held in memory)."""
+    with zipfile.ZipFile(src) as z:
+        members = [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as z:
+        for n, b in members:
+            z.writestr(n, b)
+        with z.open(name + ".npy", "w", force_zip64=True) as f:
+            buf = io.BytesIO()
+            np.lib.format.write_array_header_1_0(
+                buf, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": header_shape})
+            f.write(buf.getvalue())
+            chunk = bytes(1 << 20)
+            for start in range(0, payload_bytes, len(chunk)):
+                f.write(chunk[:min(len(chunk), payload_bytes - start)])
+
+
+@pytest.mark.parametrize("name,shape,size,compress,match", [
+    ("junk", (2 ** 26,), 2 ** 28, True, "expands"),          # a 256 MiB zip bomb, ~250 KB on disk
+    ("junk", (16,), 64, False, "entries the model does not have: 'junk'"),
+    ("param/9.W", (4,), 16, False, "entries the model does not have: 'param/9.W'"),
+    ("junk", (2 ** 40,), 64, False, "declares shape"),      # header and archive sizes disagree
+])
+def test_entries_are_checked_before_reading_and_unknown_ones_refused(saved, tmp_path, name, shape, size,
+                                                                     compress, match):
+    bad = tmp_path / "bad.npz"
+    _add_member(saved, bad, name, shape, np.float32, size, compress)
+    raised, peak = _peak_while(lambda: bp.load(bad))
+    assert isinstance(raised, ValueError) and "bad.npz" in str(raised), raised
+    assert re.search(match, str(raised)), raised
+    assert peak < 16 << 20, f"peaked at {peak / 2**20:.0f} MiB before refusing"
+
+
+def test_deeply_nested_header_is_a_value_error(saved, tmp_path):
+    bad = tmp_path / "bad.npz"
+    _rewrite(saved, bad, replace={"__header__": np.frombuffer(b"[" * 100_000 + b"]" * 100_000, np.uint8)})
+    with pytest.raises(ValueError, match="bad.npz: corrupted header"):
+        bp.load(bad)
+
+
+@pytest.mark.parametrize("field,value", [
+    (("optimizer", "scalars", "0.W", "step"), 2 ** 63 - 1),
+    (("progress", "updates"), 2 ** 64), (("progress", "epochs"), 2 ** 62),
+    (("progress", "seed"), 2 ** 64),
+])
+def test_header_counts_out_of_range_are_refused_at_load(tmp_path, field, value):
+    m, X, y = tiny_model(Adam(0.01))
+    path = tmp_path / "m.npz"
+    m.save(path)
+    _rewrite(path, tmp_path / "bad.npz", _set(_header(path), field, value))
+    with pytest.raises(ValueError, match=r"bad.npz: .*must be an integer in \[0, 2\*\*6[24]\)"):
+        bp.load(tmp_path / "bad.npz")
+    # a value near the limit is accepted and still trains
+    _rewrite(path, tmp_path / "edge.npz", _set(_header(path), field, 2 ** 64 - 1 if field[-1] == "seed" else 2 ** 61))
+    bp.load(tmp_path / "edge.npz").fit(X, y, epochs=1, batch_size=4, verbose=0)
 
 
 # --- a kill during save leaves the old or the new file -----------------------------------------

@@ -124,6 +124,28 @@ def test_set_get_num_threads():
         blockprop.set_num_threads(0)
 
 
+def test_set_num_threads_takes_only_a_bounded_integer():
+    """1.5 and "2" were silently taken (truncated, parsed) and 10**6 accepted, a large GEMM then
+    starting hundreds of threads (issue 20): an integer in [0, max_threads()] or an error."""
+    before = blockprop.get_num_threads()
+    try:
+        for bad in (1.5, 2.0, "2", True, None, np.float32(2)):
+            with pytest.raises(TypeError, match="set_num_threads: n must be an integer"):
+                blockprop.set_num_threads(bad)
+        limit = blockprop._runtime.max_threads()
+        assert limit >= 8
+        for bad in (10 ** 6, limit + 1, -1):
+            with pytest.raises(ValueError, match="set_num_threads"):
+                blockprop.set_num_threads(bad)
+        assert blockprop.get_num_threads() == before  # refused: unchanged
+        blockprop.set_num_threads(np.int64(2))
+        assert blockprop.get_num_threads() == 2
+        blockprop.set_num_threads(limit)
+        assert blockprop.get_num_threads() == limit
+    finally:
+        blockprop.set_num_threads(0)
+
+
 @pytest.mark.parametrize("omp", ["1", "3"])
 def test_omp_num_threads_is_the_default(omp, tmp_path):
     """get_num_threads follows OMP_NUM_THREADS until set_num_threads overrides it."""

@@ -77,6 +77,7 @@ def bad_arrays(v: np.ndarray) -> Iterator[Tuple[str, Any, bool]]:
         yield "unaligned", _unaligned(v), True
         yield "readonly", _readonly(v), True
         yield "huge", _huge(v.dtype, v.ndim), False
+        yield "subclass-lying-copy", v.view(_LyingArray), True
     if v.ndim == 2:
         yield "ndim-0", v[0, 0], False
         yield "ndim-3", v[None, None], False
@@ -92,9 +93,40 @@ def bad_arrays(v: np.ndarray) -> Iterator[Tuple[str, Any, bool]]:
             w = v.copy()
             w.flat[0] = fill
             yield label, w, True
+    if v.dtype == np.float32 and v.size:
+        # Finite as given, infinite once converted to the float32 of the call (y of an MSE fit
+        # trained on inf: checked before the conversion, not after).
+        w = v.astype(np.float64)
+        w.flat[0] = 1e39
+        yield "float64-beyond-float32", w, True
     if v.dtype.kind == "f" and v.size:
         yield "max-float", np.full_like(v, np.finfo(v.dtype).max), True
         yield "subnormal", np.full_like(v, np.finfo(v.dtype).smallest_subnormal), True
+
+
+class _LyingArray(np.ndarray):
+    """An ndarray subclass whose copy/astype/reshape/__array__ hand back an array of another dtype
+    and shape: a binding that trusts them reads or writes out of bounds (gemm once aborted with
+    heap corruption). The data itself is valid, so the result must be the correct one."""
+
+    def copy(self, *args, **kwargs):
+        return np.zeros((1, 1), np.float16)
+
+    def astype(self, *args, **kwargs):
+        return np.zeros((1,), np.int8)
+
+    def reshape(self, *args, **kwargs):
+        return np.zeros((1,), np.float64)
+
+    def __array__(self, *args, **kwargs):
+        return np.zeros((1, 1), np.float64)
+
+
+HUGE_ROWS = 2 ** 33  # rows of a zero-stride view whose copy (≥ 32 GiB) cannot be allocated under AS_LIMIT
+
+
+def _huge_rows(v: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(v[:1], (HUGE_ROWS, *v.shape[1:]))
 
 
 def _readonly(v: np.ndarray) -> np.ndarray:
@@ -276,6 +308,19 @@ def kernel_cases() -> Iterator[Case]:
                     kw[arg] = value
                     yield (f"{name}/{dn}/{arg}={label}", _kernel_thunk(name, kw, written, label), (arg,))
             yield from _alias_cases(name, dn, valid, written)
+            # Every argument sharing the batch dimension made huge together, so the shapes agree
+            # and the call gets past the shape checks to a conversion that cannot be allocated
+            # (softmax_cross_entropy's labels once read through the null array it returned).
+            if name == "gemm" and "out" in arrays:
+                # out overlapping a subclass whose copy() lies: the copy made to break the overlap
+                # must be NumPy's own, of the right dtype and shape (this aborted with heap corruption).
+                sq = np.random.default_rng(1).standard_normal((4, 4)).astype(dtype)
+                kw = {"a": sq.view(_LyingArray), "b": sq.T.copy(), "out": sq, "beta": 0.5}
+                yield (f"gemm/{dn}/out-overlaps-lying-subclass", _kernel_thunk(name, kw, ["out"]), ())
+            rows = valid[arrays[0]].shape[0]
+            kw = {k: (_huge_rows(v) if k in arrays and v.shape[0] == rows else v) for k, v in valid.items()}
+            yield (f"{name}/{dn}/all-huge-rows", _kernel_thunk(name, kw, written),
+                   (*arrays, "allocate", "read-only", "zero stride", "broadcast"))
         for isa in blockprop.supported_isas():
             yield (f"set_isa/{isa}", lambda isa=isa: blockprop.set_isa(isa), ())
             for name in ("relu", "softmax", "dense_forward", "mse_loss"):
@@ -285,12 +330,86 @@ def kernel_cases() -> Iterator[Case]:
                     kw[spec[1][0]] = value
                     yield (f"{name}/{dn}/isa={isa}/{spec[1][0]}={label}",
                            _isa_thunk(isa, name, kw, label), (*spec[1], "allocate"))
+    yield from _numpy_scalar_cases()
     for label, value in [("bogus", "sse9"), ("None", None), ("int", 3), ("empty", "")]:
         yield (f"set_isa={label}", lambda v=value: blockprop.set_isa(v), ())
     for label, value in [("negative", -1), ("huge", 2 ** 40), ("str", "2"), ("nan", float("nan")),
                          ("None", None), ("zero", 0), ("one", 1), ("int64-max", 2 ** 63 - 1)]:
         yield (f"set_num_threads={label}", lambda v=value: blockprop.set_num_threads(v), ())
+    # Refused, not truncated, parsed or obeyed with hundreds of OS threads
+    for label, value in [("float", 1.5), ("float-whole", 2.0), ("str", "2"), ("bool", True),
+                         ("million", 10 ** 6), ("np-float", np.float64(2)), ("array", np.array([2]))]:
+        yield (f"set_num_threads={label}/refused",
+               lambda v=value: _refused(lambda: blockprop.set_num_threads(v)), ("set_num_threads",))
+    yield ("set_num_threads=np.int64", lambda: _accepted(lambda: blockprop.set_num_threads(np.int64(2))), ())
     yield ("set_num_threads=restore", lambda: blockprop.set_num_threads(0), ())
+
+
+def _numpy_scalar_cases() -> Iterator[Case]:
+    """Every number argument given as a NumPy scalar must be taken as the same Python number
+    (leaky_relu(x, np.float32(0.5)) raised TypeError). Values are exact in float32."""
+    rng = np.random.default_rng(2)
+    r = lambda *s: rng.standard_normal(s).astype(np.float32)
+    x, p3 = r(4, 5), lambda: (r(5, 3), r(5, 3), r(5, 3), np.abs(r(5, 3)))
+    table = [("leaky_relu", {"x": x}, {"negative_slope": 0.25}),
+             ("leaky_relu_backward", {"dy": x, "y": x}, {"negative_slope": 0.25}),
+             ("elu", {"x": x}, {"alpha": 0.5}), ("elu_backward", {"dy": x, "y": x}, {"alpha": 0.5}),
+             ("gemm", {"a": r(4, 3), "b": r(3, 5), "out": r(4, 5)}, {"alpha": 0.5, "beta": 0.25}),
+             ("sgd_step", dict(zip(("param", "grad", "velocity"), p3()[:3])),
+              {"lr": 0.125, "momentum": 0.5, "weight_decay": 0.0625}),
+             ("adam_step", dict(zip(("param", "grad", "m", "v"), p3())),
+              {"step": 3, "lr": 0.125, "beta1": 0.5, "beta2": 0.75, "eps": 2.0 ** -20, "weight_decay": 0.0625})]
+    for name, arrays, numbers in table:
+        for arg, value in numbers.items():
+            kinds = (np.int64, np.int32, np.uint8) if isinstance(value, int) else (np.float32, np.float64)
+            for kind in kinds:
+                yield (f"{name}/{arg}=np.{kind.__name__}",
+                       lambda name=name, arrays=arrays, numbers=numbers, arg=arg, v=kind(value):
+                       _same_with_numpy_scalar(name, arrays, numbers, arg, v), ())
+    from blockprop import nn, optim, schedules
+    makers = [("LeakyReLU", nn.LeakyReLU, {"negative_slope": 0.25}), ("ELU", nn.ELU, {"alpha": 0.5}),
+              ("Dense", lambda **k: nn.Dense(3, 4, seed=0, **k), {"l1": 0.125, "l2": 0.25}),
+              ("Dropout", lambda **k: nn.Dropout(seed=0, **k), {"p": 0.5}),
+              ("BatchNorm1d", lambda **k: nn.BatchNorm1d(4, **k), {"eps": 2.0 ** -10, "momentum": 0.25}),
+              ("SGD", optim.SGD, {"lr": 0.125, "momentum": 0.5, "weight_decay": 0.25}),
+              ("Adam", optim.Adam, {"lr": 0.125, "eps": 2.0 ** -20, "weight_decay": 0.25}),
+              ("StepDecay", lambda **k: schedules.StepDecay(**{"step_epochs": 2.0, **k}),
+               {"step_epochs": 4.0, "gamma": 0.5}),
+              ("CosineDecay", lambda **k: schedules.CosineDecay(**{"total_epochs": 8.0, **k}),
+               {"total_epochs": 16.0, "min_factor": 0.25})]
+    for cls_name, make, numbers in makers:
+        for arg, value in numbers.items():
+            def same(make=make, arg=arg, value=value):
+                want, got = make(**{arg: value}), make(**{arg: np.float32(value)})
+                if repr(want) != repr(got):
+                    raise WrongAnswer(f"{got!r} != {want!r}")
+                return "ok"
+            yield (f"{cls_name}/{arg}=np.float32", lambda same=same: _accepted(same), ())
+
+
+def _accepted(thunk: Callable[[], Any]) -> Any:
+    try:
+        return thunk()
+    except CLEAR as e:
+        raise WrongAnswer(f"a valid call was refused: {type(e).__name__}: {e}") from None
+
+
+def _same_with_numpy_scalar(name: str, arrays: Dict[str, np.ndarray], numbers: Dict[str, Any], arg: str,
+                            value: Any) -> str:
+    import blockprop.kernels as K
+
+    def run(v):
+        a = {k: w.copy() for k, w in arrays.items()}
+        out = _accepted(lambda: getattr(K, name)(**a, **dict(numbers, **{arg: v})))
+        return out, a
+    want, want_arrays = run(numbers[arg])
+    got, got_arrays = run(value)
+    if not (np.array_equal(np.asarray(want), np.asarray(got)) if want is not None else got is None):
+        raise WrongAnswer(f"{name}({arg}={value!r}) differs from {arg}={numbers[arg]!r}")
+    for k in want_arrays:
+        if not np.array_equal(want_arrays[k], got_arrays[k]):
+            raise WrongAnswer(f"{name}({arg}={value!r}) wrote {k} differently")
+    return "ok"
 
 
 def _kernel_thunk(name, kw, written, label=""):
@@ -396,11 +515,22 @@ def _alias_cases(name: str, dn: str, valid: Dict[str, Any], written: List[str]) 
 # --- nn layers, losses, Sequential --------------------------------------------------------------
 def _models():
     from blockprop.nn import layers as L
+    from blockprop.nn import normalization as N
     from blockprop.nn import Sequential
+    from blockprop import optim
+
+    def trained(dt="float32"):
+        # Running statistics, Adam moments, a seed and a history: a refused call must keep them all.
+        m = Sequential(L.Dense(3, 8, seed=1, dtype=dt), N.BatchNorm1d(8, dtype=dt), L.ReLU(),
+                       L.Dense(8, 4, seed=2, dtype=dt))
+        X = np.random.default_rng(5).standard_normal((8, 3))
+        m.fit(X, np.arange(8) % 4, epochs=1, batch_size=4, optimizer=optim.Adam(0.01), seed=7, verbose=0)
+        return m
     return {
         "fusable": lambda dt="float32": Sequential(L.Dense(3, 8, "relu", seed=1, dtype=dt), L.Dense(8, 4, seed=2, dtype=dt)),
         "python": lambda dt="float32": Sequential(L.Dense(3, 8, seed=1, dtype=dt), L.Tanh(), L.ReLU(),
                                                   L.Dense(8, 4, seed=2, dtype=dt), L.Softmax()),
+        "batchnorm-adam": trained,
     }
 
 
@@ -408,20 +538,48 @@ def _weights(model) -> Dict[str, np.ndarray]:
     return {k: v.copy() for k, v in model.state_dict().items()}
 
 
+def _model_snapshot(model) -> Dict[str, Any]:
+    """Everything a call could change: weights and buffers (running statistics), optimizer state,
+    which loss/optimizer/schedule/history objects the model holds, progress, mode."""
+    opt = model.optimizer
+    return {"weights": _weights(model),
+            "optimizer-state": None if opt is None else opt.state_dict(),
+            "objects": (id(model.loss), id(opt), id(model.schedule), id(model.history)),
+            "progress": (model.progress.epochs, model.progress.updates, model.progress.seed),
+            "training": model.training}
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and np.array_equal(a, b, equal_nan=True)
+    return a == b
+
+
+def _check_untouched(before: Dict[str, Any], model, method: str) -> None:
+    after = _model_snapshot(model)
+    for part in before:
+        if part == "weights":
+            for k in before[part]:
+                if not np.array_equal(before[part][k], after[part][k], equal_nan=True):
+                    raise WrongAnswer(f"{method} refused the input but changed {k}")
+        elif not _same_state(before[part], after[part]):
+            raise WrongAnswer(f"{method} refused the input but changed the model's {part}")
+
+
 def _model_thunk(make, method: str, kwargs: Dict[str, Any], refused_untouched: bool = True,
                  check_finite: bool = True):
-    """Call model.method(**kwargs); on a refusal the weights must be unchanged and the model usable."""
+    """Call model.method(**kwargs); on a refusal the model must be exactly as before (a snapshot
+    of everything it holds) and usable."""
     def run():
         model = make()
-        before = _weights(model)
+        before = _model_snapshot(model)
         try:
             getattr(model, method)(**kwargs)
         except CLEAR:
             if refused_untouched:
-                after = _weights(model)
-                for k in before:
-                    if not np.array_equal(before[k], after[k], equal_nan=True):
-                        raise WrongAnswer(f"{method} refused the input but changed {k}")
+                _check_untouched(before, model, method)
             model.predict(np.zeros((2, 3), np.float32))  # still usable
             raise
         if method in ("fit", "train_step") and check_finite:
@@ -433,7 +591,7 @@ def _model_thunk(make, method: str, kwargs: Dict[str, Any], refused_untouched: b
 
 
 def nn_cases() -> Iterator[Case]:
-    from blockprop import nn, optim, schedules
+    from blockprop import callbacks, nn, optim, schedules
     from blockprop.nn import layers as L
     from blockprop.nn import losses as Lo
     X = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
@@ -508,6 +666,18 @@ def nn_cases() -> Iterator[Case]:
             loss = "mse" if label.startswith("mse") else "bce"
             yield (f"{model_name}/fit/{label}", _model_thunk(make, "fit", {"X": X, "y": v, "loss": loss,
                                                                           "verbose": 0}), ("y", "target"))
+        # MSE targets (and validation targets) that overflow only in the model's dtype
+        for label, v, _ in bad_arrays(np.zeros((8, 4), np.float32)):
+            if label in ("float64-beyond-float32", "max-float", "other-float", "big-endian", "reversed"):
+                for method, kw in [("fit", {"X": X, "y": v, "loss": "mse", "verbose": 0}),
+                                   ("evaluate", {"X": X, "y": v, "loss": "mse"}),
+                                   ("train_step", {"X": X, "y": v, "loss": "mse"}),
+                                   ("fit", {"X": X, "y": np.zeros((8, 4)), "loss": "mse", "verbose": 0,
+                                            "validation_data": (X, v)})]:
+                    val = "validation_data" in kw
+                    yield (f"{model_name}/{method}{'/val' if val else ''}/mse-y={label}",
+                           _model_thunk(make, method, kw, check_finite=label != "max-float"),
+                           ("y_val",) if val else ("y",))
         fit_args = {
             "epochs": [("negative", -1), ("float", 1.5), ("str", "2"), ("None", None), ("nan", float("nan")),
                        ("bool", True), ("zero", 0)],
@@ -517,7 +687,12 @@ def nn_cases() -> Iterator[Case]:
             "optimizer": [("bogus", "rmsprop"), ("int", 3), ("class", optim.SGD), ("None", None)],
             "schedule": [("int", 3), ("str", "cosine"), ("nan-returning", lambda e: float("nan")),
                          ("negative-returning", lambda e: -1.0), ("raising", _raising_schedule),
-                         ("str-returning", lambda e: "x")],
+                         ("str-returning", lambda e: "x"),
+                         # fail only after some updates: refused before the first one all the same
+                         ("nan-in-epoch-2", lambda e: 1.0 if e < 1.5 else float("nan")),
+                         ("ExponentialDecay(1e300)", schedules.ExponentialDecay(1e300)),
+                         ("StepDecay(5e-324)", schedules.StepDecay(5e-324)),
+                         ("StepDecay(1e-3,gamma=10)", schedules.StepDecay(1e-3, gamma=10))],
             "validation_data": [("single", (X,)), ("wrong-features", (X[:, :2], y)), ("None-pair", (None, None)),
                                 ("str", "val"), ("wrong-labels", (X, y + 10)), ("triple", (X, y, y))],
             "seed": [("negative", -1), ("str", "x"), ("float", 1.5), ("huge", 2 ** 200), ("nan", float("nan"))],
@@ -527,11 +702,12 @@ def nn_cases() -> Iterator[Case]:
         for arg, values in fit_args.items():
             for label, v in values:
                 kw = {"X": X, "y": y, "verbose": 0, "seed": 0, arg: v}
+                if arg == "schedule":
+                    kw["epochs"] = 3
                 expect = {"schedule": ("schedule", "learning rate", "lr"), "verbose": (), "shuffle": (),
                           "optimizer": ("optimizer",), "loss": ("loss",),
                           "validation_data": ("validation_data", "X_val", "y_val")}.get(arg, (arg,))
-                yield (f"{model_name}/fit/{arg}={label}", _model_thunk(make, "fit", kw,
-                                                                       refused_untouched=arg != "schedule"), expect)
+                yield (f"{model_name}/fit/{arg}={label}", _model_thunk(make, "fit", kw), expect)
         for label, v in BAD_NUMBERS:
             yield (f"{model_name}/train_step/lr={label}",
                    _model_thunk(make, "train_step", {"X": X, "y": y, "lr": v},
@@ -545,6 +721,22 @@ def nn_cases() -> Iterator[Case]:
                     kw["y"] = y
                 yield (f"{model_name}/{method}/batch_size={label}", _model_thunk(make, method, kw), ("batch_size",))
         yield (f"{model_name}/load_state_dict/bad", lambda make=make: make().load_state_dict({"0.W": 1}), ())
+        for label in ("str", "complex", "object", "wrong-shape"):
+            # only the last entry is bad: the earlier ones must not have been written
+            def bad_last(make=make, label=label):
+                sd = {k: v + 1 for k, v in make().state_dict().items()}
+                last = list(sd)[-1]
+                obj = sd[last].astype(object)
+                obj.flat[-1] = None
+                sd[last] = {"str": np.full(sd[last].shape, "x"), "complex": sd[last] + 1j, "object": obj,
+                            "wrong-shape": sd[last][..., :1]}[label]
+                return sd
+            yield (f"{model_name}/load_state_dict/bad-last={label}",
+                   _model_thunk(make, "load_state_dict", {"state": bad_last()}), ())
+        yield (f"{model_name}/fit/ModelCheckpoint-missing-dir",
+               _model_thunk(make, "fit", {"X": X, "y": y, "verbose": 0, "seed": 3, "optimizer": optim.SGD(0.1),
+                                          "callbacks": [callbacks.ModelCheckpoint("/nonexistent-dir/m.npz")]}),
+               ("ModelCheckpoint",))
         yield (f"{model_name}/load_state_dict/wrong-shape",
                lambda make=make: make().load_state_dict({k: np.zeros(3) for k in make().state_dict()}), ())
         yield (f"{model_name}/astype=int", lambda make=make: make().astype("int32"), ())
@@ -618,6 +810,8 @@ def io_cases() -> Iterator[Case]:
              "truncated": _write(tmp, "trunc", open(good, "rb").read()[:200])}
     for label, p in paths.items():
         yield (f"load/{label}", lambda p=p: blockprop.load(p), ())
+    for label, p in _forged_models(tmp).items():  # each describes no valid model: must be refused
+        yield (f"load/{label}", lambda p=p: _refused(lambda: blockprop.load(p)), (os.path.basename(p),))
     for label, p in [("directory", tmp), ("missing-dir", os.path.join(tmp, "no", "x.npz")), ("None", None),
                      ("int", 3)]:
         yield (f"save/{label}", lambda p=p: _models()["fusable"]().save(p), ())
@@ -644,6 +838,9 @@ def io_cases() -> Iterator[Case]:
                              "mismatched": (_mnist(tmp, 3, 2), "t10k"),
                              "float-labels": (_mnist(tmp, 2, 2, label_dtype=np.float32), "t10k")}.items():
         yield (f"load_mnist/{label}", lambda d=d, kind=kind: data.load_mnist(d, kind), ())
+    bad_dirs = _bad_mnist_dirs(tmp)
+    for label, d in bad_dirs.items():
+        yield (f"load_mnist/{label}", lambda d=d: data.load_mnist(d), ("t10k",))
     for fn, args in [("make_spirals", [{"n_samples": 0}, {"n_samples": -1}, {"noise": float("nan")},
                                        {"n_classes": 0}, {"n_classes": 2 ** 40}, {"n_features": 1},
                                        {"n_samples": "10"}, {"turns": float("inf")}, {"n_samples": 2.5}]),
@@ -672,12 +869,63 @@ def io_cases() -> Iterator[Case]:
                  ["train", "--lr", "-1"], ["train", "--batch-size", "0"], ["train", "--layers", "a,b"],
                  ["train", "--layers", "0"], ["train", "--data", os.path.join(tmp, "none")],
                  ["train", "--data", good], ["train", "--save", os.path.join(tmp, "no", "dir", "m.npz")],
-                 ["train", "--momentum", "2"], ["train", "--threads", "-1"], ["info", "--bogus"],
+                 ["train", "--momentum", "2"], ["train", "--threads", "-1"], ["train", "--threads", "1000000"], ["info", "--bogus"],
                  ["train", "--layers", "999999999999,999999999999", "--epochs", "1"],
                  ["train", "--layers", "2,99999999999,3", "--epochs", "1"], ["train", "--layers", "2,4,2"],
                  ["train", "--train-size", "0"], ["train", "--epochs", "1", "--train-size", "5", "--quiet"],
-                 ["--help"], ["train", "--dtype", "int8"], ["info"]]:
+                 ["--help"], ["train", "--dtype", "int8"], ["info"],
+                 *(["train", "--data", d, "--epochs", "1", "--quiet"] for d in bad_dirs.values())]:
         yield (f"cli/{' '.join(argv) or '(none)'}", lambda argv=argv: _cli(cli, argv), ())
+
+
+def _refused(thunk: Callable[[], Any]) -> Any:
+    result = thunk()
+    raise WrongAnswer(f"accepted: {result!r:.200}")
+
+
+def _forged_models(tmp: str) -> Dict[str, str]:
+    """Model files whose header or archive asks for more than they hold, or for values out of
+    range (every header count, sizes of every layer kind, extra entries, deep nesting)."""
+    import json
+    import zipfile
+    from blockprop import nn, optim
+    m = nn.Sequential(nn.Dense(3, 4, seed=0), nn.BatchNorm1d(4), nn.LayerNorm(4), nn.Dense(4, 2, seed=1))
+    X = np.random.default_rng(0).standard_normal((8, 3))
+    m.fit(X, np.arange(8) % 2, epochs=1, batch_size=4, optimizer=optim.Adam(0.01), seed=1, verbose=0)
+    src = os.path.join(tmp, "forge-src.npz")
+    m.save(src)
+    with np.load(src) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = json.loads(arrays["__header__"].tobytes())
+    out: Dict[str, str] = {}
+
+    def forge(label: str, edit: Callable[[Dict[str, Any]], None], extra: Optional[Dict[str, Any]] = None,
+              raw_header: Optional[bytes] = None) -> None:
+        h = json.loads(json.dumps(header))
+        edit(h)
+        a = dict(arrays, **(extra or {}))
+        a["__header__"] = np.frombuffer(raw_header if raw_header is not None else json.dumps(h).encode(), np.uint8)
+        out[f"forged/{label}"] = _npz(tmp, f"forged-{len(out)}", **a)
+
+    for i, key in ((1, "num_features"), (2, "num_features"), (0, "in_features"), (3, "out_features")):
+        for value in (2 ** 28, 2 ** 62, 0, -1):
+            forge(f"layer{i}.{key}={value}", lambda h, i=i, key=key, value=value: h["layers"][i]["config"].update({key: value}))
+    for field, values in (("updates", (2 ** 64, 2 ** 62, -1, 1.5)), ("epochs", (2 ** 63, -1)), ("seed", (2 ** 64, -3))):
+        for value in values:
+            forge(f"progress.{field}={value}", lambda h, f=field, v=value: h["progress"].update({f: v}))
+    for value in (2 ** 63 - 1, 2 ** 62, -1, 0.5):
+        forge(f"adam-step={value}", lambda h, v=value: h["optimizer"]["scalars"]["0.W"].update(step=v))
+    forge("extra-entry", lambda h: None, extra={"junk": np.zeros(1000, np.float32)})
+    forge("extra-param", lambda h: None, extra={"param/7.W": np.zeros(3, np.float32)})
+    forge("nested-header", lambda h: None, raw_header=b"[" * 50000 + b"]" * 50000)
+    # a zero-filled entry that deflates 1000x: refused from the archive's sizes, never inflated
+    bomb = os.path.join(tmp, "forged-bomb.npz")
+    with zipfile.ZipFile(out["forged/extra-entry"]) as z, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as w:
+        for info in z.infolist():
+            data = z.read(info)
+            w.writestr(info.filename, data + bytes(1 << 24) if info.filename == "junk.npy" else data)
+    out["forged/deflate-bomb"] = bomb
+    return out
 
 
 def _write(tmp: str, name: str, data: bytes) -> str:
@@ -710,12 +958,29 @@ def _gzip(tmp: str, payload: bytes) -> str:
     return _write(tmp, "bomb.idx.gz", gzip.compress(payload))
 
 
-def _mnist(tmp: str, n_images: int, n_labels: int, label_dtype=np.uint8) -> str:
+def _mnist(tmp: str, n_images: int, n_labels: int, label_dtype=np.uint8, images=None, labels=None) -> str:
     from blockprop import data
     d = tempfile.mkdtemp(dir=tmp)
-    data.save_idx(os.path.join(d, "t10k-images-idx3-ubyte"), np.zeros((n_images, 2, 2), np.uint8))
-    data.save_idx(os.path.join(d, "t10k-labels-idx1-ubyte"), np.zeros(n_labels, label_dtype))
+    data.save_idx(os.path.join(d, "t10k-images-idx3-ubyte"),
+                  np.zeros((n_images, 2, 2), np.uint8) if images is None else images)
+    data.save_idx(os.path.join(d, "t10k-labels-idx1-ubyte"),
+                  np.zeros(n_labels, label_dtype) if labels is None else labels)
     return d
+
+
+def _bad_mnist_dirs(tmp: str) -> Dict[str, str]:
+    """MNIST-shaped directories whose content is what is wrong (the CLI printed a traceback)."""
+    imgs = np.random.default_rng(0).random((20, 2, 2))
+    labels = np.arange(20, dtype=np.int8) % 3
+    neg = labels.copy()
+    neg[7] = -1
+    nan, big = imgs.astype(np.float32), imgs.copy()
+    nan[3, 1, 1] = np.nan
+    big[5, 0, 0] = 1e39
+    return {"labels-negative": _mnist(tmp, 0, 0, images=imgs.astype(np.float32), labels=neg),
+            "images-nan": _mnist(tmp, 0, 0, images=nan, labels=labels),
+            "images-float64-1e39": _mnist(tmp, 0, 0, images=big, labels=labels),
+            "images-inf": _mnist(tmp, 0, 0, images=np.where(imgs > 0.9, np.inf, imgs), labels=labels)}
 
 
 def _idx_roundtrip(tmp: str, a: Any) -> str:
@@ -750,6 +1015,8 @@ def _cli(cli, argv: List[str]) -> str:
         code = cli.main(argv)
     except SystemExit as e:
         code = e.code
+    except Exception as e:  # noqa: BLE001 - escaping main, it is a traceback for the user
+        raise WrongAnswer(f"CLI {argv} raised {type(e).__name__}: {e} (a traceback, exit 1)") from None
     finally:
         sys.stdout, sys.stderr = old
     text = err.getvalue()
@@ -788,8 +1055,18 @@ def _classify(thunk: Callable[[], Any], expect: Tuple[str, ...]) -> Dict[str, An
                                                 f"@ {traceback.format_exc(limit=-2)[-400:]}"}
 
 
+AS_LIMIT = 4 << 30  # address-space limit of the runner, as the outside battery ran: huge copies fail
+
+
 def main(group: str, start: int) -> None:
     faulthandler.enable()
+    try:
+        import resource
+        # Not under AddressSanitizer: its shadow memory reserves terabytes of address space.
+        if "asan" not in os.environ.get("LD_PRELOAD", ""):
+            resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    except (ImportError, ValueError, OSError):
+        pass  # not POSIX, or a lower limit already set
     cases = list(GROUPS[group]())
     print(f"COUNT {len(cases)}", flush=True)
     for i in range(start, len(cases)):

@@ -220,3 +220,53 @@ def test_empty_batch_shapes(dtype):
     blockprop.sgd_step(p, e(0, 3), e(0, 3), lr=0.1, momentum=0.9)
     blockprop.adam_step(p, e(0, 3), e(0, 3), e(0, 3), 1)
     assert p.shape == (0, 3)
+
+
+@pytest.mark.parametrize("kind", [np.float32, np.float64, np.int64, np.int16])
+@pytest.mark.parametrize("name", ["leaky_relu", "elu", "leaky_relu_backward", "elu_backward"])
+def test_numpy_scalars_are_numbers(name, kind):
+    """leaky_relu(x, np.float32(0.5)) raised TypeError: a NumPy scalar is taken wherever the
+    Python number is (issue 20); NumPy's bool, complex and arrays are still refused."""
+    x = np.linspace(-2, 2, 12, dtype=F).reshape(3, 4)
+    fn = getattr(blockprop.kernels, name)
+    args = (x, x) if name.endswith("backward") else (x,)
+    assert np.array_equal(fn(*args, kind(1)), fn(*args, 1.0))
+    for bad in (np.bool_(True), np.complex64(1), np.array([0.5])):
+        with pytest.raises(TypeError, match="must be a number"):
+            fn(*args, bad)
+
+
+def test_a_conversion_that_cannot_be_allocated_is_a_memory_error():
+    """softmax_cross_entropy on consistent zero-stride views of 2**40 rows: the labels' int64 copy
+    cannot be allocated; pybind11's ensure() returned a null array that was read (SIGSEGV)."""
+    logits = np.broadcast_to(np.float32(0), (2 ** 40, 2))
+    labels = np.broadcast_to(np.int64(0), (2 ** 40,))
+    for call in (lambda: blockprop.softmax_cross_entropy(logits, labels),
+                 lambda: blockprop.kernels.count_correct(logits, labels)):
+        with pytest.raises(MemoryError):
+            call()
+
+
+class _LyingCopy(np.ndarray):
+    """copy()/astype() hand back an array of another dtype and shape."""
+
+    def copy(self, *args, **kwargs):
+        return np.zeros((1, 1), np.float16)
+
+    def astype(self, *args, **kwargs):
+        return np.zeros(1, np.int8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_subclasses_are_read_as_their_memory_not_their_methods(dtype):
+    """gemm with an ndarray subclass overlapping out: the binding copied it with the subclass's
+    copy() and read that (heap corruption, abort). The result must be that of the plain arrays."""
+    rng = np.random.default_rng(0)
+    c = rng.standard_normal((64, 64)).astype(dtype)
+    a, b = c.copy(), rng.standard_normal((64, 64)).astype(dtype)
+    want = 0.5 * a @ b + 0.25 * c
+    blockprop.gemm(c.view(_LyingCopy), b, alpha=0.5, beta=0.25, out=c)  # a is out, seen through a subclass
+    np.testing.assert_allclose(c, want, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
+    labels = np.array([0, 1, 1]).view(_LyingCopy)
+    loss, _ = blockprop.softmax_cross_entropy(np.zeros((3, 2), dtype), labels)
+    assert np.isclose(loss, np.log(2))

@@ -67,7 +67,13 @@ class MSELoss(Loss):
                              f"{n_outputs} outputs, got {y.shape}")
         if not _all_finite(y):
             raise ValueError("MSELoss: y contains NaN or infinity")
-        return np.ascontiguousarray(y, dtype=dtype)
+        with np.errstate(over="ignore"):  # reported just below
+            converted = np.ascontiguousarray(y, dtype=dtype)
+        # Checked again in the model's dtype: 1e39 is finite in float64 but inf in float32.
+        if converted is not y and not _all_finite(converted):
+            raise ValueError(f"MSELoss: y contains values beyond the range of {np.dtype(dtype).name} "
+                             "(infinite after conversion)")
+        return converted
 
 
 class CrossEntropyLoss(Loss):

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, TypeVar, cast
 
 import numpy as np
 
-from .. import serialization, step, training
+from .. import optim, serialization, step, training
 from ..model import History, Progress
 from ..optim import SGD, Optimizer, get_optimizer
 from .layers import Dense, Layer, Parameter, check_dtype
@@ -165,12 +165,18 @@ class Sequential:
         arrays.update(self.buffers())
         if set(state) != set(arrays):
             raise ValueError(f"load_state_dict: expected parameters {sorted(arrays)}, got {sorted(state)}")
+        # Every entry is converted and checked before the first is written: a refused call
+        # leaves the weights as they were.
+        values = {}
         for name, a in arrays.items():
             value = np.asarray(state[name])
             if value.shape != a.shape:
                 raise ValueError(f"load_state_dict: {name} must have shape {a.shape}, got {value.shape}")
+            if value.dtype.kind not in "fiub":
+                raise TypeError(f"load_state_dict: {name} must hold numbers, got dtype {value.dtype}")
+            values[name] = value.astype(a.dtype)
         for name, a in arrays.items():
-            a[...] = state[name]
+            a[...] = values[name]
 
     def penalty(self, add_grad: bool = False) -> float:
         """The layers' weight penalties (``Dense(l1=, l2=)``) summed; with ``add_grad`` their
@@ -186,14 +192,19 @@ class Sequential:
         Uses (and keeps) ``loss``/``optimizer`` if given, else the model's, else cross-entropy and
         ``SGD(0.01)``. Returns the batch's loss before the update.
         """
-        self.loss = get_loss(loss) or self.loss or CrossEntropyLoss()
-        self.optimizer = get_optimizer(optimizer) if optimizer is not None else (self.optimizer or SGD(0.01))
+        # Everything is checked before anything changes: a refused call leaves the model as it was.
+        loss_fn = get_loss(loss) or self.loss or CrossEntropyLoss()
+        opt = get_optimizer(optimizer) if optimizer is not None else (self.optimizer or SGD(0.01))
+        opt = optim.for_model(opt, self)
+        lr = opt.lr if lr is None else optim._check("lr", lr)
         X = training.as_inputs(self, X)
-        Y = training.as_targets(self, self.loss, y, len(X))
+        Y = training.as_targets(self, loss_fn, y, len(X))
+        self.loss, self.optimizer = loss_fn, opt
+        optim.bind(opt, self)
         was_training = self.training
         self.train()
         try:
-            value, _ = step.train_batch(self, X, Y, self.optimizer.lr if lr is None else lr)
+            value, _ = step.train_batch(self, X, Y, lr)
         finally:
             self.train(was_training)
         self.progress.updates += 1
