@@ -145,13 +145,16 @@ def save(model: Model, path: str) -> None:
 _DAMAGE = (Exception,)
 
 
+_WHAT_LOAD_READS = ("blockprop.load reads only files written by Sequential.save or "
+                    "`python -m blockprop train --save`, and never unpickles")
+
+
 def _unreadable(path: str, error: BaseException) -> str:
     """The message for a file np.load refuses. NumPy's own advice ("load it unsafely using the
     allow_pickle= keyword") names an option blockprop.load does not have, so it is not passed on."""
     if "pickle" in str(error):
         return (f"{path}: not a readable blockprop model file: not an .npz archive of plain arrays "
-                "(text, a pickle or object arrays); blockprop.load reads only files written by "
-                "Sequential.save or `python -m blockprop train --save`, and never unpickles")
+                f"(text, a pickle or object arrays); {_WHAT_LOAD_READS}")
     return f"{path}: not a readable blockprop model file (truncated or corrupted?): {error}"
 
 
@@ -208,7 +211,7 @@ class _Entries:
             read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read(f)
             if dtype.hasobject:
-                raise ValueError(f"{bad} holds Python objects, which are never unpickled)")
+                raise ValueError(f"{bad} holds Python objects); {_WHAT_LOAD_READS}")
             nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
             if info.file_size != f.tell() + nbytes:
                 raise ValueError(f"{bad} declares shape {shape} of {dtype} but holds "
