@@ -256,20 +256,16 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         validation_data=None if args.plot is None else (X_test, ds.y_test))
     fit_seconds = time.perf_counter() - fit_start
     result = model.evaluate(X_test, ds.y_test)
-    if args.save is not None:
+    for path, write, what, done in ((args.save, model.save, "save to", "saved model to"),
+                                    (args.plot, history.plot, "write the plot to", "saved training curves to")):
+        if path is None:
+            continue
         try:
-            model.save(args.save)
+            write(path)
         except OSError as e:
-            print(f"{PROG} train: error: cannot save to {args.save}: {e}", file=sys.stderr)
+            print(f"{PROG} train: error: cannot {what} {path}: {e}", file=sys.stderr)
             return 1
-        say(f"saved model to {args.save}")
-    if args.plot is not None:
-        try:
-            history.plot(args.plot)
-        except OSError as e:
-            print(f"{PROG} train: error: cannot write the plot to {args.plot}: {e}", file=sys.stderr)
-            return 1
-        say(f"saved training curves to {args.plot}")
+        say(f"{done} {path}")
 
     samples = args.epochs * len(X_train)
     correct = int(round(result["accuracy"] * len(X_test)))

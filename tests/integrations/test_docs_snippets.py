@@ -18,15 +18,20 @@ DOCS = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
 
-def _snippets():
+def _fenced(fence):
+    """(document, first line of the block, block text) of every block ``fence`` matches."""
     for path in DOCS:
         if not os.path.isfile(path):
             continue
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        for m in FENCE.finditer(text):
-            line = text.count("\n", 0, m.start()) + 2  # first line of the code
-            yield pytest.param(path, line, m.group(1), id=f"{os.path.relpath(path, ROOT)}:{line}")
+        for m in fence.finditer(text):
+            yield path, text.count("\n", 0, m.start()) + 2, m.group(1)
+
+
+def _snippets():
+    for path, line, code in _fenced(FENCE):
+        yield pytest.param(path, line, code, id=f"{os.path.relpath(path, ROOT)}:{line}")
 
 
 SNIPPETS = list(_snippets())
@@ -78,31 +83,25 @@ SKIP = [
 
 
 def _shell_commands():
-    for path in DOCS:
-        if not os.path.isfile(path):
-            continue
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        for m in SHELL_FENCE.finditer(text):
-            lines = m.group(1).splitlines()
-            prompted = any(line.startswith("$ ") for line in lines)
-            first = text.count("\n", 0, m.start()) + 2
-            command, start = "", first
-            for n, line in enumerate(lines, start=first):
-                if prompted and not command:
-                    if not line.startswith("$ "):
-                        continue  # output shown after a command
-                    line = line[2:]
-                if not command:
-                    start = n
-                if line.rstrip().endswith("\\"):
-                    command += line.rstrip()[:-1] + " "
-                    continue
-                command, whole = "", (command + line)
-                words = shlex.split(whole, comments=True)
-                if words:
-                    where = f"{os.path.relpath(path, ROOT)}:{start}"
-                    yield pytest.param(where, whole.split(" #")[0].strip(), words, id=where)
+    for path, first, block in _fenced(SHELL_FENCE):
+        lines = block.splitlines()
+        prompted = any(line.startswith("$ ") for line in lines)
+        command, start = "", first
+        for n, line in enumerate(lines, start=first):
+            if prompted and not command:
+                if not line.startswith("$ "):
+                    continue  # output shown after a command
+                line = line[2:]
+            if not command:
+                start = n
+            if line.rstrip().endswith("\\"):
+                command += line.rstrip()[:-1] + " "
+                continue
+            command, whole = "", (command + line)
+            words = shlex.split(whole, comments=True)
+            if words:
+                where = f"{os.path.relpath(path, ROOT)}:{start}"
+                yield pytest.param(where, whole.split(" #")[0].strip(), words, id=where)
 
 
 SHELL = list(_shell_commands())
