@@ -16,14 +16,13 @@ from typing import Any, Dict, List, Optional, Tuple, cast
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _fastpath, step
+from . import _fastpath, optim, step
 from . import callbacks as callbacks_module
 from . import diagnostics as diagnostics_module
 from . import kernels as K
 from .model import History, Model, Progress
 from .nn.layers import Dense, Sigmoid, Softmax
 from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, get_loss
-from . import optim
 from .optim import SGD, get_optimizer
 from .schedules import Constant
 
