@@ -35,10 +35,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _runtime, optim, step, training
+from . import _runtime, step, training
 from . import callbacks as callbacks_module
-from .model import History
-from .nn.losses import CrossEntropyLoss, get_loss
+from .model import SEED_LIMIT, History
 from .training import _count, _Mode, as_inputs, as_targets, as_validation, resolve_settings
 
 __all__ = ["DistributedError", "DataParallel", "fit", "evaluate", "save", "shard", "rank", "size",
@@ -350,7 +349,7 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
         epochs, batch_size, loss_fn, opt, sched = resolve_settings(model, epochs, batch_size, loss,
                                                                    optimizer, schedule)
         if seed is not None:
-            seed = _count("seed", seed, 0, training._SEED_LIMIT)  # what a saved model holds
+            seed = _count("seed", seed, 0, SEED_LIMIT)  # what a saved model holds
         cbs = callbacks_module.prepare(callbacks)
         X = as_inputs(model, X)
         Y = as_targets(model, loss_fn, y, len(X))
@@ -379,13 +378,8 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
     opt_state = c.bcast(opt.state_dict() if r == 0 else None, root=0)
     if r != 0:
         opt.load_state_dict(opt_state)
-    model.loss, model.optimizer, model.schedule = loss_fn, opt, sched
-    optim.bind(opt, model)  # its state is this model's from now on (optim.for_model)
+    training.start(model, loss_fn, opt, sched, seed)  # as fit; then rank 0's seed for all
     progress = model.progress
-    if seed is not None:
-        progress.seed = seed
-    elif progress.seed is None and r == 0:
-        progress.seed = int(np.random.SeedSequence().entropy % (2 ** 63))  # type: ignore[operator]
     progress.seed, progress.epochs, progress.updates = c.bcast(
         (progress.seed, progress.epochs, progress.updates), root=0)
 
@@ -507,7 +501,7 @@ def evaluate(model: Any, X: Any, y: Any, batch_size: int = 1024, loss: Any = Non
     err, sig, Xc, Yc, loss_fn = None, {}, None, None, None
     try:
         batch_size = _count("batch_size", batch_size, 1)
-        loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
+        loss_fn = training.resolve_loss(model, loss)
         Xc = as_inputs(model, X)
         Yc = as_targets(model, loss_fn, y, len(Xc))
         sig = _signature(model, loss=type(loss_fn).__name__, sharded=bool(sharded),

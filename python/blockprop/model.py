@@ -15,6 +15,10 @@ import numpy as np
 from . import plotting
 
 
+# Shuffling seeds lie in [0, 2**64): what the kernels (Dropout) take and what a saved model holds.
+SEED_LIMIT = 2 ** 64
+
+
 @dataclass
 class Progress:
     """How far training has gone: drives the schedule and the per-epoch shuffles, so a resumed

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import numpy as np
 
 from . import schedules
-from .model import Model
+from .model import SEED_LIMIT, Model
 from .nn.layers import LAYER_TYPES, Layer
 from .nn.losses import LOSS_TYPES
 from .optim import OPTIMIZER_TYPES
@@ -274,7 +274,7 @@ def _array(path: str, arrays: "_Entries", key: str, like: np.ndarray) -> np.ndar
 
 # Counts (epochs, updates, Adam steps) stay below 2**62 so that training can add to them without
 # leaving int64 (the C++ loop's type); seeds below 2**64 (what the kernels take).
-_MAX_COUNT, _MAX_SEED = 2 ** 62, 2 ** 64
+_MAX_COUNT = 2 ** 62
 
 
 def _count(value: Any, what: str, allow_none: bool = False, limit: int = _MAX_COUNT) -> Any:
@@ -381,7 +381,7 @@ def _restore_training(path: str, model: Model, header: Dict[str, Any], arrays: "
         raise ValueError(f"'progress' must be a dict, got {progress!r}")
     model.progress.epochs = _count(progress.get("epochs", 0), "progress.epochs")
     model.progress.updates = _count(progress.get("updates", 0), "progress.updates")
-    model.progress.seed = _count(progress.get("seed"), "progress.seed", allow_none=True, limit=_MAX_SEED)
+    model.progress.seed = _count(progress.get("seed"), "progress.seed", allow_none=True, limit=SEED_LIMIT)
     # Entries the header does not name are refused (never read): a file holds the model, nothing else.
     known = {"__header__", *(f"param/{n}" for n in model.parameters()),
              *(f"buffer/{n}" for n in model.buffers()), *(opt["buffers"] if opt is not None else ())}

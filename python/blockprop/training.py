@@ -20,7 +20,7 @@ from . import _fastpath, optim, step
 from . import callbacks as callbacks_module
 from . import diagnostics as diagnostics_module
 from . import kernels as K
-from .model import History, Model, Progress
+from .model import SEED_LIMIT, History, Model, Progress
 from .nn.layers import Dense, Sigmoid, Softmax
 from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, get_loss
 from .optim import SGD, get_optimizer
@@ -40,10 +40,6 @@ def _count(name: str, value: Any, minimum: int, limit: Optional[int] = None) -> 
     if limit is not None and value >= limit:
         raise ValueError(f"{name} must be < 2**{limit.bit_length() - 1}, got {value}")
     return int(value)
-
-
-# Seeds below 2**64: what the kernels (Dropout) take and what a saved model may hold.
-_SEED_LIMIT = 2 ** 64
 
 
 # float64 values from this magnitude up round to ±inf in float32 (FLT_MAX plus half an ulp).
@@ -105,15 +101,25 @@ def as_targets(model: Any, loss: Loss, y: Any, n: int, name: str = "y") -> np.nd
         raise type(e)(f"{name}: {e}") from None
 
 
+def resolve_loss(model: Any, loss: Any) -> Loss:
+    """The loss given, else the model's from its previous fit, else cross-entropy."""
+    return get_loss(loss) or model.loss or CrossEntropyLoss()
+
+
+def resolve_optimizer(model: Any, optimizer: Any) -> Any:
+    """The optimizer given, else the model's (state included), else ``SGD(0.01)``; a fresh one
+    with the same settings when it already trains another model (:func:`blockprop.optim.for_model`)."""
+    opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(0.01))
+    return optim.for_model(opt, model)  # not another model's state (docs/features.md)
+
+
 def resolve_settings(model: Any, epochs: Any, batch_size: Any, loss: Any, optimizer: Any,
                      schedule: Any) -> Tuple[int, int, Loss, Any, Any]:
     """Checked epochs and batch size, and the loss, optimizer and schedule: those given, else the
     model's from its previous fit, else cross-entropy, ``SGD(0.01)`` and a constant rate."""
     epochs = _count("epochs", epochs, 0)
     batch_size = _count("batch_size", batch_size, 1)
-    loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
-    opt = get_optimizer(optimizer) if optimizer is not None else (model.optimizer or SGD(0.01))
-    opt = optim.for_model(opt, model)  # not another model's state (docs/features.md)
+    loss_fn, opt = resolve_loss(model, loss), resolve_optimizer(model, optimizer)
     sched = schedule if schedule is not None else (model.schedule or Constant())
     if not callable(sched):
         raise TypeError(f"schedule must be a callable epoch -> factor, got {sched!r}")
@@ -372,7 +378,7 @@ def start(model: Model, loss_fn: Loss, opt: Any, sched: Any, seed: Optional[int]
     optim.bind(opt, model)
     progress = model.progress
     if seed is not None:
-        progress.seed = _count("seed", seed, 0, _SEED_LIMIT)
+        progress.seed = _count("seed", seed, 0, SEED_LIMIT)
     elif progress.seed is None:
         progress.seed = int(cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
 
@@ -409,7 +415,7 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     callbacks_module.check_monitors(cbs, has_validation=val is not None,
                                     classifier=loss_fn.classifier)
     if seed is not None:
-        _count("seed", seed, 0, _SEED_LIMIT)
+        _count("seed", seed, 0, SEED_LIMIT)
     check_schedule(sched, opt.lr, model.progress.epochs, epochs, math.ceil(len(X) / batch_size))
     # What start and run_epochs change before the first update, put back if the call is refused
     # before it (a callback's on_train_begin, e.g. ModelCheckpoint's missing directory).
@@ -473,7 +479,7 @@ def evaluate(model: Any, X: Any, y: Any, batch_size: Optional[int] = None,
     (``batch_size`` rows; None: see :func:`predict`)."""
     if batch_size is not None:
         batch_size = _count("batch_size", batch_size, 1)
-    loss_fn = get_loss(loss) or model.loss or CrossEntropyLoss()
+    loss_fn = resolve_loss(model, loss)
     X = as_inputs(model, X, keep_float64=True)  # rounded batch by batch, as in fit
     Y = as_targets(model, loss_fn, y, len(X))
     batch_size = batch_size or _auto_batch(model, X)

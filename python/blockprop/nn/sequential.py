@@ -10,9 +10,9 @@ import numpy as np
 
 from .. import optim, serialization, step, training
 from ..model import History, Progress
-from ..optim import SGD, Optimizer, get_optimizer
+from ..optim import Optimizer
 from .layers import Dense, Layer, Parameter, check_dtype
-from .losses import CrossEntropyLoss, Loss, get_loss
+from .losses import Loss
 
 _USE = threading.Lock()  # guards every model's (_owner, _depth)
 
@@ -193,9 +193,8 @@ class Sequential:
         ``SGD(0.01)``. Returns the batch's loss before the update.
         """
         # Everything is checked before anything changes: a refused call leaves the model as it was.
-        loss_fn = get_loss(loss) or self.loss or CrossEntropyLoss()
-        opt = get_optimizer(optimizer) if optimizer is not None else (self.optimizer or SGD(0.01))
-        opt = optim.for_model(opt, self)
+        loss_fn = training.resolve_loss(self, loss)
+        opt = training.resolve_optimizer(self, optimizer)
         lr = opt.lr if lr is None else optim._check("lr", lr)
         X = training.as_inputs(self, X)
         Y = training.as_targets(self, loss_fn, y, len(X))
