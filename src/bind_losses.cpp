@@ -36,6 +36,24 @@ py::tuple elementwise_loss(const char* fn, py::handle a_obj, const char* a_name,
   });
 }
 
+// Logits (batch, columns) as a float array; the error names the layout fn expects.
+py::array logits_matrix(py::handle obj, const char* fn, const char* columns) {
+  py::array z = float_array(obj, fn, "logits");
+  if (z.ndim() != 2) {
+    throw py::value_error(std::string(fn) + ": logits must be 2-D (batch, " + columns +
+                          "), got shape " + shape_str(z));
+  }
+  return z;
+}
+
+// Class labels index the logits' columns: there must be at least one.
+void check_has_class(const char* fn, const py::array& z) {
+  if (z.shape(1) < 1) {
+    throw py::value_error(std::string(fn) + ": logits must have at least 1 class, got shape " +
+                          shape_str(z));
+  }
+}
+
 // L = mean((pred − target)²);  grad = 2·(pred − target)/n
 py::tuple mse_loss_py(py::handle pred, py::handle target) {
   return elementwise_loss("mse_loss", pred, "pred", target, "target",
@@ -52,16 +70,9 @@ py::tuple binary_cross_entropy_py(py::handle logits, py::handle targets) {
 // L = mean_r(logsumexp(z_r) − z_r[label_r]);  grad = (softmax(z) − onehot(labels))/batch
 py::tuple softmax_cross_entropy_py(py::handle logits_obj, py::handle labels_obj) {
   const char* fn = "softmax_cross_entropy";
-  py::array za = float_array(logits_obj, fn, "logits");
-  if (za.ndim() != 2) {
-    throw py::value_error(std::string(fn) + ": logits must be 2-D (batch, classes), got shape " +
-                          shape_str(za));
-  }
+  py::array za = logits_matrix(logits_obj, fn, "classes");
   const index_t rows = za.shape(0), cols = za.shape(1);
-  if (cols < 1) {
-    throw py::value_error(std::string(fn) + ": logits must have at least 1 class, got shape " +
-                          shape_str(za));
-  }
+  check_has_class(fn, za);
   auto labels = class_labels(labels_obj, fn, "labels", rows, cols);
   return dispatch_float(za, [&](auto tag) -> py::tuple {
     using T = decltype(tag);
@@ -80,16 +91,11 @@ py::tuple softmax_cross_entropy_py(py::handle logits_obj, py::handle labels_obj)
 // float targets of the logits' shape: every (logit > 0) == (target > 0.5).
 index_t count_correct_py(py::handle logits_obj, py::handle targets_obj) {
   const char* fn = "count_correct";
-  py::array za = float_array(logits_obj, fn, "logits");
-  if (za.ndim() != 2) {
-    throw py::value_error(std::string(fn) + ": logits must be 2-D (batch, outputs), got shape " +
-                          shape_str(za));
-  }
+  py::array za = logits_matrix(logits_obj, fn, "outputs");
   const index_t rows = za.shape(0), cols = za.shape(1);
   py::array ta = as_ndarray(targets_obj, fn, "targets", "an array of labels or targets");
   const bool labels = ta.dtype().kind() == 'i' || ta.dtype().kind() == 'u';
-  if (labels && cols < 1)
-    throw py::value_error(std::string(fn) + ": logits must have at least 1 class, got shape " + shape_str(za));
+  if (labels) check_has_class(fn, za);
   py::array_t<std::int64_t, py::array::c_style> lab;
   if (labels) lab = class_labels(ta, fn, "targets", rows, cols);
   else {
