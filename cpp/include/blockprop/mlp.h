@@ -53,9 +53,9 @@ struct MlpTrainResult {
 };
 
 // Trains on order[0:n_order] (sample indices) cut into consecutive batches of batch_size, the last
-// one possibly shorter; batch i uses learning rate lrs[i]. Each batch is the Python step
-// (Sequential._train_batch): forward, loss, backward, then the penalties of the layers in order,
-// summed from 0.0 and added to the batch's loss, their gradients added to dW, then the update.
+// one possibly shorter; batch i uses learning rate lrs[i]. Each batch is the training step of
+// blockprop.step: forward, loss, backward, then the penalties of the layers in order, summed
+// from 0.0 and added to the batch's loss, their gradients added to dW, then the update.
 template <typename T>
 MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, index_t n_order,
                                  index_t batch_size, const double* lrs);
