@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 from numbers import Integral, Real
-from typing import Any, List, Optional, Tuple, cast
+from typing import Any, Dict, Generator, List, Optional, Tuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -45,6 +45,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
                       f" ({e})") from e
 
 from . import kernels as K
+from .model import History
 from .nn.layers import Dense
 from .nn.sequential import Sequential
 from .optim import SGD, Adam, Optimizer
@@ -168,7 +169,7 @@ class _BaseMLP(BaseEstimator):
             return min(200, n)
         if self.batch_size > n:
             warnings.warn(f"batch_size={self.batch_size} is larger than the {n} samples; using {n}",
-                          UserWarning, stacklevel=4)
+                          UserWarning, stacklevel=5)
         return min(int(self.batch_size), n)
 
     # --- model ---------------------------------------------------------------------------------
@@ -231,6 +232,19 @@ class _BaseMLP(BaseEstimator):
 
     # --- training ------------------------------------------------------------------------------
     def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> "_BaseMLP":
+        steps = self._fit_steps(X, y, incremental, classes)
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(self.model_.fit(**request))
+        except StopIteration:
+            return self
+
+    def _fit_steps(self, X: Any, y: Any, incremental: bool,
+                   classes: Any = None) -> Generator[Dict[str, Any], History, None]:
+        """``fit`` / ``partial_fit`` as a generator: it yields the ``model_.fit`` arguments of
+        each epoch and is sent back that epoch's History, so that :class:`MLPGridSearchCV` can
+        train many estimators' epochs together (``blockprop.fit_many``) on this same code path."""
         sizes = self._check_params()
         first = not hasattr(self, "model_") or (not self.warm_start and not incremental)
         X, y = validate_data(self, X, y, reset=first, multi_output=True,
@@ -259,8 +273,8 @@ class _BaseMLP(BaseEstimator):
         for _ in range(1 if incremental else int(self.max_iter)):
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 opt.lr = float(self.learning_rate_init) / (self.t_ + 1) ** float(self.power_t)
-            history = self.model_.fit(X, Y, epochs=1, batch_size=batch, loss=self._loss,
-                                      optimizer=opt, shuffle=bool(self.shuffle), verbose=0)
+            history = yield dict(X=X, y=Y, epochs=1, batch_size=batch, loss=self._loss,
+                                 optimizer=opt, shuffle=bool(self.shuffle), verbose=0)
             loss = float(history.history["loss"][-1])
             if not np.isfinite(loss):
                 raise ValueError(f"{type(self).__name__}: the training loss became {loss} at epoch "
@@ -299,13 +313,12 @@ class _BaseMLP(BaseEstimator):
         else:
             if not incremental:
                 warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
-                              "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+                              "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
         if early:
             self.model_.load_state_dict(best_state)  # the weights of the best validation score
         self.best_loss_: Optional[float] = None if early else self._best_loss
         self.validation_scores_: Optional[List[float]] = scores if early else None
         self.best_validation_score_: Optional[float] = best_score if early else None
-        return self
 
     # --- inference -----------------------------------------------------------------------------
     def _outputs(self, X: Any) -> np.ndarray:
