@@ -50,7 +50,7 @@ from .nn.layers import Dense
 from .nn.sequential import Sequential
 from .optim import SGD, Adam, Optimizer
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "MLPGridSearchCV"]
 
 # scikit-learn's activation names -> blockprop's fused activations.
 _ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -493,3 +493,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+from .grid_search import MLPGridSearchCV  # noqa: E402,F401  (uses the estimators' _fit_steps)
