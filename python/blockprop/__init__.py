@@ -14,6 +14,7 @@ from .kernels import *  # noqa: E402,F401,F403
 
 from . import nn as nn, optim as optim, schedules as schedules  # noqa: E402
 from .gradcheck import gradcheck as gradcheck  # noqa: E402
+from .many import fit_many as fit_many  # noqa: E402
 from .nn import Dense as Dense, Sequential as Sequential  # noqa: E402
 from .nn.ensemble import load as load  # noqa: E402  (a Sequential or an Ensemble file)
 from .serialization import save as save  # noqa: E402  (model.save(path) is the same)

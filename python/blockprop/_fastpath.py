@@ -116,3 +116,11 @@ def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: 
         if drop is not None:  # as the Python step leaves it after its last batch
             drop.step, drop._active = first + len(lrs) - 1, drop.p > 0
     return loss_sum, correct, seen
+
+
+def train_many(plans: List[Plan], optimizers: List[Any], X: np.ndarray, Ys: List[np.ndarray],
+               order: np.ndarray, batch_size: int, lrs: List[np.ndarray]) -> List[Tuple[float, int, int]]:
+    """:func:`train_batches` for several models on the same batches ``X[order]`` (each with its
+    own targets and learning rates); returns each model's (Σ loss × rows, rows right, rows)."""
+    return [train_batches(p, opt, X, Y, order, batch_size, lr)
+            for p, opt, Y, lr in zip(plans, optimizers, Ys, lrs)]

@@ -1,0 +1,232 @@
+"""fit_many (blockprop.many): every model of a mixed call ends bit for bit as its own ``fit`` with
+the same arguments and seed, on every instruction set and in both dtypes; models on the C++ loop
+that read the same batches really train as one group; a member that stops leaves the others
+undisturbed; bad calls are refused before any model changes.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import blockprop as bp
+from blockprop import _fastpath, callbacks, nn, optim, schedules
+from blockprop.nn.losses import get_loss
+
+import step_cases as C
+from test_step import assert_same_weights
+
+
+def _fit_alone(case: C.Case, dtype: str, **kw) -> bp.Sequential:
+    X, y = C.dataset(case.loss)
+    model = case.model(dtype)
+    model.fit(X, y, epochs=C.EPOCHS, batch_size=kw.get("batch_size", C.BATCH), loss=case.loss,
+              optimizer=case.optimizer(), schedule=case.schedule(), seed=kw.get("seed", C.SEED),
+              verbose=0, validation_data=kw.get("validation_data"))
+    return model
+
+
+def _by_loss():
+    out = {}
+    for name, case in C.CASES.items():
+        out.setdefault(case.loss, []).append((name, case))
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse", "bce"])
+def test_every_case_of_a_mixed_call_equals_its_own_fit(loss, dtype, isa, monkeypatch):
+    """All step cases of one loss (every layer kind, activation, penalty, optimizer, schedule) in
+    ONE fit_many call, per-model optimizers and schedules; each equals its own fit, history too."""
+    named = _by_loss()[loss]
+    grouped = []
+    real = _fastpath.train_many
+
+    def spy(plans, *args):
+        grouped.append(len(plans))
+        return real(plans, *args)
+
+    monkeypatch.setattr(_fastpath, "train_many", spy)
+    X, y = C.dataset(loss)
+    models = [case.model(dtype) for _, case in named]
+    hist = bp.fit_many(models, X, y, epochs=C.EPOCHS, batch_size=C.BATCH, loss=loss,
+                       optimizers=[case.optimizer() for _, case in named],
+                       schedules=[case.schedule() for _, case in named], seed=C.SEED, verbose=0)
+    cpp = sum(case.cpp for _, case in named)
+    if cpp > 1:  # the C++ members ran as one group, every chunk
+        assert grouped and set(grouped) == {cpp}, f"group sizes {set(grouped)}, {cpp} C++ members"
+    for (name, case), model, h in zip(named, models, hist):
+        alone = _fit_alone(case, dtype)
+        assert_same_weights(model, alone, f"{name} ({dtype}): fit_many vs fit")
+        assert h is model.history
+        got = {k: v for k, v in h.history.items() if k != "time"}
+        want = {k: v for k, v in alone.history.history.items() if k != "time"}
+        assert got == want, f"{name} ({dtype}): history differs"
+        assert model.progress.updates == alone.progress.updates
+
+
+def test_one_optimizer_is_copied_and_validation_and_seed_none(isa):
+    X, y = C.dataset("cross_entropy")
+    Xv, yv = X[:20] + 0.1, y[:20]
+    case = C.CASES["l1+l2/Adam"]
+    models = [case.model("float32") for _ in range(3)]
+    opt = optim.Adam(0.01)
+    bp.fit_many(models, X, y, epochs=C.EPOCHS, batch_size=C.BATCH, loss="cross_entropy", optimizers=opt,
+                validation_data=(Xv, yv), verbose=0)
+    assert opt.state == {} and all(m.optimizer is not opt for m in models)
+    assert len({id(m.optimizer) for m in models}) == 3
+    seeds = {m.progress.seed for m in models}
+    assert len(seeds) == 1  # seed=None: one fresh seed for all, so they share batches
+    alone = _fit_alone(case, "float32", seed=seeds.pop(), validation_data=(Xv, yv))
+    for m in models:
+        assert_same_weights(m, alone, "one optimizer copied")
+        assert m.history.history["val_loss"] == alone.history.history["val_loss"]
+
+
+def test_a_continued_model_keeps_its_seed_and_trains_beside_fresh_ones(isa):
+    X, y = C.dataset("cross_entropy")
+    case = C.CASES["l2/SGD-momentum"]
+    earlier = case.model()
+    earlier.fit(X, y, epochs=1, batch_size=8, optimizer=case.optimizer(), seed=5, verbose=0)
+    want_earlier = case.model()
+    want_earlier.fit(X, y, epochs=1, batch_size=8, optimizer=case.optimizer(), seed=5, verbose=0)
+    models = [case.model(), case.model(), earlier]
+    bp.fit_many(models, X, y, epochs=2, batch_size=C.BATCH, loss="cross_entropy",
+                optimizers=[case.optimizer(), case.optimizer(), None], verbose=0)
+    want_earlier.fit(X, y, epochs=2, batch_size=C.BATCH, verbose=0)
+    assert earlier.progress.seed == 5
+    assert_same_weights(earlier, want_earlier, "continued model")
+
+
+def test_a_member_that_stops_early_leaves_the_others_undisturbed(isa):
+    X, y = C.dataset("cross_entropy")
+    case = C.CASES["dense-relu/SGD-momentum"]
+    stopper = callbacks.LambdaCallback(lambda epoch, logs: None)
+
+    class StopAt(callbacks.Callback):
+        def on_epoch_end(self, model, epoch, logs):
+            if epoch == 0:
+                model.stop_training = True
+
+    models = [case.model() for _ in range(3)]
+    hist = bp.fit_many(models, X, y, epochs=C.EPOCHS, batch_size=C.BATCH, loss="cross_entropy",
+                       optimizers=case.optimizer(), seed=C.SEED, verbose=0,
+                       callbacks=[[stopper], [StopAt()], []])
+    assert [len(h.epoch) for h in hist] == [C.EPOCHS, 1, C.EPOCHS]
+    full = _fit_alone(case, "float64")
+    assert_same_weights(models[0], full, "member beside one that stopped")
+    assert_same_weights(models[2], full, "member beside one that stopped")
+    one = case.model()
+    X_, y_ = C.dataset("cross_entropy")
+    one.fit(X_, y_, epochs=1, batch_size=C.BATCH, optimizer=case.optimizer(), seed=C.SEED, verbose=0)
+    assert_same_weights(models[1], one, "member stopped after one epoch")
+
+
+def test_an_error_in_one_members_callback_is_raised_after_the_others_finish():
+    X, y = C.dataset("cross_entropy")
+    case = C.CASES["dense-relu/SGD-momentum"]
+
+    def boom(epoch, logs):
+        raise ZeroDivisionError("callback failed")
+
+    models = [case.model() for _ in range(2)]
+    with pytest.raises(ZeroDivisionError, match="callback failed"):
+        bp.fit_many(models, X, y, epochs=C.EPOCHS, batch_size=C.BATCH, loss="cross_entropy",
+                    optimizers=case.optimizer(), seed=C.SEED, verbose=0, callbacks=[[boom], []])
+    assert_same_weights(models[1], _fit_alone(case, "float64"), "member beside a failing one")
+
+
+def test_shared_callbacks_are_copied_per_model():
+    X, y = C.dataset("cross_entropy")
+    case = C.CASES["dense-relu/SGD-momentum"]
+    es = callbacks.EarlyStopping(monitor="loss", patience=0)
+    models = [case.model() for _ in range(2)]
+    bp.fit_many(models, X, y, epochs=2, batch_size=C.BATCH, loss="cross_entropy",
+                optimizers=case.optimizer(), seed=C.SEED, verbose=0, callbacks=[es])
+    fresh = callbacks.EarlyStopping(monitor="loss", patience=0)
+    assert repr(es.__dict__) == repr(fresh.__dict__)  # the original is untouched: each model had a copy
+    assert [len(m.history.epoch) for m in models] == [2, 2]
+
+
+def _mlp(features=C.FEATURES, dtype="float64"):
+    return bp.Sequential(nn.Dense(features, 4, "relu", seed=1, dtype=dtype), nn.Dense(4, 3, seed=2, dtype=dtype))
+
+
+def _refused(models, match, exc=ValueError, **kw):
+    X, y = C.dataset("cross_entropy")
+    listed = models if isinstance(models, list) else [models]
+    kept = [m for m in listed if hasattr(m, "state_dict")]
+    before = [m.state_dict() for m in kept]
+    args = dict(epochs=1, batch_size=C.BATCH, loss="cross_entropy", optimizers=optim.SGD(0.1), verbose=0)
+    args.update(kw)
+    with pytest.raises(exc, match=match):
+        bp.fit_many(models, X, y, **args)
+    for m, b in zip(kept, before):
+        assert all(np.array_equal(m.state_dict()[k], b[k]) for k in b)
+        assert m.history is None and m.optimizer is None and m.progress.updates == 0
+
+
+def test_bad_calls_are_refused_before_training():
+    _refused([], "empty")
+    _refused([_mlp(), _mlp(features=C.FEATURES + 1)], "different input widths")
+    _refused([_mlp(), _mlp(dtype="float32")], "different dtypes")
+    m = _mlp()
+    _refused([m, m], "same model")
+    _refused([_mlp(), _mlp()], "optimizers: got 3 for 2 models", optimizers=[optim.SGD(0.1)] * 3)
+    opt = optim.SGD(0.1)
+    _refused([_mlp(), _mlp()], "same object", optimizers=[opt, opt])
+    _refused([_mlp(), _mlp()], "schedules: got 1 for 2 models", schedules=[schedules.Constant()])
+    _refused([_mlp(), _mlp()], "callbacks: got 3 for 2 models", callbacks=[[], [], []])
+    _refused([_mlp(), "model"], "not a blockprop model", exc=TypeError)
+    _refused(_mlp(), "list of models", exc=TypeError)
+    _refused([_mlp(), _mlp()], "epochs must be ≥ 0", epochs=-1)
+    _refused([_mlp(), _mlp()], "batch_size must be ≥ 1", batch_size=0)
+    two = bp.Sequential(nn.Dense(C.FEATURES, 2, seed=1, dtype="float64"))
+    _refused([_mlp(), two], r"models\[1\]: .*label")
+    _refused([_mlp(), _mlp()], r"models\[0\]: schedule .* returned inf",
+             schedules=lambda e: float("inf"))
+    _refused([_mlp(), _mlp()], "val_loss", callbacks=[callbacks.EarlyStopping()])
+
+
+def test_a_model_in_use_by_another_thread_is_refused():
+    busy, free = _mlp(), _mlp()
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(epoch, logs):
+        entered.set()
+        release.wait(10)
+
+    X, y = C.dataset("cross_entropy")
+    t = threading.Thread(target=lambda: busy.fit(X, y, epochs=1, verbose=0, callbacks=[hold]))
+    t.start()
+    try:
+        assert entered.wait(10)
+        with pytest.raises(RuntimeError, match=r"models\[1\] is being used by another thread"):
+            bp.fit_many([free, busy], X, y, epochs=1, batch_size=C.BATCH, loss="cross_entropy",
+                        optimizers=optim.SGD(0.1), verbose=0)
+        assert free.progress.updates == 0 and free.optimizer is None
+    finally:
+        release.set()
+        t.join()
+
+
+def test_cpp_eligibility_is_the_fastpath_plan():
+    """The members grouped are exactly those _fastpath.plan accepts (one rule)."""
+    for name, case in C.CASES.items():
+        assert (_fastpath.plan(case.model(), get_loss(case.loss), case.optimizer()) is not None) == case.cpp, name
+
+
+def test_a_diverging_member_warns_at_the_callers_line_and_leaves_the_others_undisturbed():
+    X, y = C.dataset("cross_entropy")
+    case = C.CASES["dense-relu/SGD-momentum"]
+    models = [case.model() for _ in range(3)]
+    opts = [case.optimizer(), optim.SGD(1e30, momentum=0.9), case.optimizer()]
+    with pytest.warns(bp.diagnostics.TrainingDiagnosticWarning, match="diverged") as record:
+        bp.fit_many(models, X, y, epochs=C.EPOCHS, batch_size=C.BATCH, loss="cross_entropy",
+                    optimizers=opts, seed=C.SEED, verbose=0)
+    assert record[0].filename == __file__
+    assert not np.isfinite(models[1].history.history["loss"][-1])
+    full = _fit_alone(case, "float64")
+    assert_same_weights(models[0], full, "member beside a diverging one")
+    assert_same_weights(models[2], full, "member beside a diverging one")
