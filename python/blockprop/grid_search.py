@@ -71,17 +71,17 @@ def _same_data(a: Any, b: Any) -> bool:
 
 
 def _groups(candidates: Sequence[_Candidate]) -> List[List[_Candidate]]:
-    """The candidates that can train this epoch as one ``fit_many`` call: the same inputs and
+    """The candidates that can train together as one ``fit_many`` call: the same inputs and
     targets, batch size, loss, shuffling flag and dtype (the seeds are ``fit_many``'s concern)."""
     groups: List[List[_Candidate]] = []
     for c in candidates:
         r = c.request
         assert r is not None
-        key = (r["batch_size"], r["loss"], r["shuffle"], r["epochs"], c.estimator.model_.dtype)
+        key = (r["batch_size"], r["loss"], r["shuffle"], c.estimator.model_.dtype)
         for group in groups:
             q = group[0].request
             assert q is not None
-            if (q["batch_size"], q["loss"], q["shuffle"], q["epochs"], group[0].estimator.model_.dtype) == key \
+            if (q["batch_size"], q["loss"], q["shuffle"], group[0].estimator.model_.dtype) == key \
                     and _same_data(q["X"], r["X"]) and _same_data(q["y"], r["y"]):
                 group.append(c)
                 break
@@ -90,24 +90,31 @@ def _groups(candidates: Sequence[_Candidate]) -> List[List[_Candidate]]:
     return groups
 
 
-def _train_epoch(group: List[_Candidate]) -> None:
-    """One epoch of every candidate of ``group`` in one ``fit_many`` call (a lone candidate: its
-    own ``model_.fit``); then each one's own fit goes on (its stopping and learning-rate rules)
-    up to its next epoch."""
+def _train_epochs(group: List[_Candidate]) -> None:
+    """The next epochs of every candidate of ``group`` in one ``fit_many`` call (a lone candidate:
+    its own ``model_.fit``), as many as the one asking for the fewest wants: an estimator's fit
+    takes any number up to what it asked for (``_BaseMLP._fit_steps``), and the group stays at one
+    epoch count, so it shares its batches next time too. Then each one's own fit goes on (its
+    stopping and learning-rate rules) up to its next request."""
     requests = [c.request for c in group if c.request is not None]
     first = requests[0]
     start = time.perf_counter()
     if len(group) == 1:
-        histories = [group[0].estimator.model_.fit(**first)]
+        try:
+            histories = [group[0].estimator.model_.fit(**first)]
+        except Exception as e:  # noqa: BLE001 - reported as GridSearchCV does (error_score)
+            group[0].request, group[0].error = None, e
+            group[0].seconds += time.perf_counter() - start
+            return
     else:
         try:
             histories = fit_many([c.estimator.model_ for c in group], first["X"], first["y"],
-                                 epochs=first["epochs"], batch_size=first["batch_size"],
+                                 epochs=min(r["epochs"] for r in requests), batch_size=first["batch_size"],
                                  loss=first["loss"], optimizers=[r["optimizer"] for r in requests],
                                  shuffle=first["shuffle"], verbose=first["verbose"])
         except Exception:  # noqa: BLE001 - refused as a group: each alone, so that each gets its own error
             for c in group:
-                _train_epoch([c])
+                _train_epochs([c])
             return
     share = (time.perf_counter() - start) / len(group)  # the group's time, split evenly
     for c, history in zip(group, histories):
@@ -294,13 +301,10 @@ class MLPGridSearchCV(MetaEstimatorMixin, BaseEstimator):
             if not active:
                 return fold
             for group in _groups(active):
-                if len(group) > 1:
-                    _train_epoch(group)
-                    continue
-                try:
-                    _train_epoch(group)
-                except Exception as e:  # noqa: BLE001 - reported as GridSearchCV does (error_score)
-                    group[0].request, group[0].error = None, e
+                _train_epochs(group)
+                failed = next((c.error for c in group if c.error is not None), None)
+                if failed is not None and self.error_score == "raise":
+                    raise failed
 
     def _store(self, candidates: List[Dict[str, Any]], test: np.ndarray, train: np.ndarray,
                fit_time: np.ndarray, score_time: np.ndarray, n_splits: int) -> None:

@@ -123,7 +123,7 @@ def test_each_folds_candidates_train_as_one_fit_many_group(digits, monkeypatch):
     real = grid_search.fit_many
 
     def spy(models, *args, **kwargs):
-        calls.append(len(models))
+        calls.append((len(models), kwargs["epochs"]))
         return real(models, *args, **kwargs)
 
     monkeypatch.setattr(grid_search, "fit_many", spy)
@@ -132,7 +132,41 @@ def test_each_folds_candidates_train_as_one_fit_many_group(digits, monkeypatch):
         warnings.simplefilter("ignore", ConvergenceWarning)
         MLPGridSearchCV(est, {"hidden_layer_sizes": [(8,), (16,), (4, 4)], "alpha": [1e-4, 1e-2]},
                         cv=2).fit(X, y)
-    assert calls == [6] * (2 * 3), calls  # 2 folds × 3 epochs, all 6 candidates each time
+    # 2 folds; all 6 candidates together, their 3 epochs in one call (no rule can stop them sooner)
+    assert calls == [(6, 3)] * 2, calls
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPGridSearchCV(MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, n_iter_no_change=1, random_state=0),
+                        {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    # the stopping rule may act 2 epochs after the last improvement: never more than 2 at once
+    assert all(k == 2 and 1 <= e <= 2 for k, e in calls) and calls[0] == (2, 2), calls
+    assert sum(e for _, e in calls) == 2 * 5, calls  # every epoch of both folds (none stopped)
+
+
+@pytest.mark.parametrize("params", [dict(), dict(n_iter_no_change=2, tol=0.05),
+                                    dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, tol=0.5),
+                                    dict(solver="sgd", learning_rate="invscaling"), dict(early_stopping=True)],
+                         ids=["plain", "stops", "adaptive", "invscaling", "early_stopping"])
+def test_epochs_trained_at_once_equal_one_at_a_time(digits, params):
+    """The estimator's fit trains several epochs per model_.fit call when no rule can act in
+    between; driven one epoch per call instead, it gives the same weights and curves."""
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=9, random_state=0, **params)
+    one = MLPClassifier(**est.get_params())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        steps = one._fit_steps(X, y, incremental=False)
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(one.model_.fit(**dict(request, epochs=1)))
+        except StopIteration:
+            pass
+    assert est.n_iter_ == one.n_iter_ and est.loss_curve_ == one.loss_curve_
+    for a, b in zip(est.coefs_ + est.intercepts_, one.coefs_ + one.intercepts_):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_refit_false_and_callable(digits):
