@@ -330,7 +330,7 @@ class MLPGridSearchCV(MetaEstimatorMixin, BaseEstimator):
         if callable(self.refit):
             index = self.refit(results)
             if isinstance(index, bool) or not isinstance(index, numbers.Integral) \
-                    or not 0 <= index < len(candidates):
+                    or not 0 <= int(index) < len(candidates):
                 raise ValueError(f"refit returned {index!r}, not a candidate index in [0, {len(candidates)})")
             self.best_index_ = int(index)
         else:

@@ -126,7 +126,7 @@ def save_ensemble(models: List[Model], path: str) -> None:
     _write(path, {"format": ENSEMBLE_FORMAT, "format_version": FORMAT_VERSION, "members": members}, arrays)
 
 
-def _write(path: str, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+def _write(path: str, header: Dict[str, Any], arrays: Dict[str, Any]) -> None:
     """``arrays`` and ``header`` (as ``__header__``) to ``path`` through a temporary file that
     replaces it only once complete."""
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
