@@ -230,3 +230,45 @@ def test_a_diverging_member_warns_at_the_callers_line_and_leaves_the_others_undi
     full = _fit_alone(case, "float64")
     assert_same_weights(models[0], full, "member beside a diverging one")
     assert_same_weights(models[2], full, "member beside a diverging one")
+
+
+def _varied(k: int, features: int, dtype: str):
+    """k models of different depths, widths, activations, biases, penalties, Dropout, optimizers."""
+    acts = ["relu", "tanh", "sigmoid", "leaky_relu", "elu", "softplus", None]
+    models, opts = [], []
+    for i in range(k):
+        width = [16, 40, 7, 64, 33][i % 5]
+        layers = [nn.Dense(features, width, acts[i % len(acts)], seed=10 + i, dtype=dtype,
+                           bias=i % 4 != 3, l2=0.01 * (i % 3), l1=0.001 * (i % 2))]
+        if i % 3 == 1:
+            layers.append(nn.Dropout(0.25, seed=i))
+        if i % 2:
+            layers.append(nn.Dense(width, 12, "relu", seed=20 + i, dtype=dtype))
+            width = 12
+        layers.append(nn.Dense(width, 3, seed=30 + i, dtype=dtype))
+        models.append(bp.Sequential(*layers))
+        opts.append(optim.Adam(0.003 * (1 + i % 3)) if i % 2 else optim.SGD(0.05 * (1 + i % 4), momentum=0.9))
+    return models, opts
+
+
+@pytest.mark.parametrize("k", [3, 9])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_varied_models_on_wide_inputs_equal_their_own_fit(k, dtype, isa, monkeypatch):
+    """Different widths, depths, activations, penalties, optimizers, with and without a first-layer
+    bias, on 300 features (more than one k block of the GEMM) and batches of 33 (uneven tiles):
+    each model equals its own fit bit for bit (3 models: one after another; 9: threads over models)."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(150, 300))
+    y = rng.integers(0, 3, 150)
+    models, opts = _varied(k, 300, dtype)
+    alone, alone_opts = _varied(k, 300, dtype)
+    sizes = []
+    real = _fastpath.train_many
+    monkeypatch.setattr(_fastpath, "train_many", lambda plans, *a: sizes.append(len(plans)) or real(plans, *a))
+    bp.fit_many(models, X, y, epochs=2, batch_size=33, loss="cross_entropy", optimizers=opts, seed=4,
+                verbose=0)
+    assert set(sizes) == {k}  # one group: biased and unbiased first layers together
+    for i, (m, a, o) in enumerate(zip(models, alone, alone_opts)):
+        a.fit(X, y, epochs=2, batch_size=33, loss="cross_entropy", optimizer=o, seed=4, verbose=0)
+        assert_same_weights(m, a, f"varied model {i} of {k} ({dtype})")
+        assert m.history.history["loss"] == a.history.history["loss"]
