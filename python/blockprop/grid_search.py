@@ -296,6 +296,13 @@ class MLPGridSearchCV(MetaEstimatorMixin, BaseEstimator):
                 return next(c.steps)
 
             c.advance(begin)
+        # random_state=None: each fit shuffles with a seed of its own, drawn at random; the fold's
+        # candidates take one such seed instead, so that they read the same batches and share them.
+        # (A fixed random_state is kept: the results are GridSearchCV's.)
+        shared = int(np.random.SeedSequence().entropy % (2 ** 63))
+        for c in fold:
+            if c.request is not None and c.estimator.random_state is None:
+                c.estimator.model_.progress.seed = shared
         while True:
             active = [c for c in fold if c.request is not None]
             if not active:

@@ -144,6 +144,24 @@ def test_each_folds_candidates_train_as_one_fit_many_group(digits, monkeypatch):
     assert sum(e for _, e in calls) == 2 * 5, calls  # every epoch of both folds (none stopped)
 
 
+def test_without_random_state_a_folds_candidates_share_one_shuffling_seed(digits, monkeypatch):
+    X, y = digits
+    seeds = []
+    real = grid_search.fit_many
+
+    def spy(models, *args, **kwargs):
+        seeds.append({m.progress.seed for m in models})
+        return real(models, *args, **kwargs)
+
+    monkeypatch.setattr(grid_search, "fit_many", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = MLPGridSearchCV(MLPClassifier(max_iter=2), {"hidden_layer_sizes": [(8,), (4, 4)],
+                                                             "alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    assert len(seeds) == 2 and all(len(s) == 1 for s in seeds) and seeds[0] != seeds[1], seeds
+    assert search.best_estimator_.random_state is None
+
+
 @pytest.mark.parametrize("params", [dict(), dict(n_iter_no_change=2, tol=0.05),
                                     dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, tol=0.5),
                                     dict(solver="sgd", learning_rate="invscaling"), dict(early_stopping=True)],
