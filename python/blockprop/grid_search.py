@@ -17,7 +17,7 @@ import numbers
 import time
 import warnings
 from collections import defaultdict
-from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, Optional, Sequence, cast
 
 import numpy as np
 from numpy.ma import MaskedArray
@@ -299,7 +299,7 @@ class MLPGridSearchCV(MetaEstimatorMixin, BaseEstimator):
         # random_state=None: each fit shuffles with a seed of its own, drawn at random; the fold's
         # candidates take one such seed instead, so that they read the same batches and share them.
         # (A fixed random_state is kept: the results are GridSearchCV's.)
-        shared = int(np.random.SeedSequence().entropy % (2 ** 63))
+        shared = int(cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
         for c in fold:
             if c.request is not None and c.estimator.random_state is None:
                 c.estimator.model_.progress.seed = shared

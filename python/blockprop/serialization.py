@@ -2,7 +2,9 @@
 
 Layout: every array is an entry (``param/0.W``, ``buffer/1.running_mean``, ``optim/0.W/m``, ...) and ``__header__`` is a
 uint8 array holding UTF-8 JSON: ``{"format": "blockprop", "format_version": 1, "dtype",
-"layers", "loss", "optimizer", "schedule", "progress"}``. Loading never unpickles, so a file can't
+"layers", "loss", "optimizer", "schedule", "progress"}``. An ensemble (``blockprop.nn.Ensemble``)
+is one file too: ``{"format": "blockprop-ensemble", "format_version": 1, "members": [...]}``, each
+member a model header as above, its arrays under ``member/<i>/``. Loading never unpickles, so a file can't
 run code; any damage or mismatch is reported as ``ValueError``. Saving goes through a temporary
 file that replaces the target only once fully written, so a crash never loses the old file; a
 later save to the same path removes what a killed one left (see ``_remove_stale_temporaries``).

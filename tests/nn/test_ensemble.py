@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import zipfile
 
 import numpy as np
@@ -262,3 +263,27 @@ def test_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
     with zipfile.ZipFile(path) as z:
         assert "member/2/param/0.W.npy" in z.namelist()
     assert serialization.ENSEMBLE_FORMAT == _header(path)["format"]
+
+
+def test_save_is_refused_while_another_thread_trains_a_member(tmp_path):
+    X, y = _data()
+    members = _members()
+    ens = Ensemble(members)
+    started, release = threading.Event(), threading.Event()
+
+    def hold(epoch, logs):
+        started.set()
+        release.wait(30)
+
+    worker = threading.Thread(target=lambda: members[1].fit(X, y, epochs=1, verbose=0, callbacks=[hold]))
+    worker.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(RuntimeError, match=r"Sequential.save \(of an Ensemble\): this model is being used by another thread"):
+            ens.save(str(tmp_path / "ens.npz"))
+        assert not os.path.exists(tmp_path / "ens.npz")
+    finally:
+        release.set()
+        worker.join()
+    ens.save(str(tmp_path / "ens.npz"))  # free again
+    assert members[0]._owner is None and members[2]._owner is None

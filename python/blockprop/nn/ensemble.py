@@ -2,7 +2,7 @@
 averaged: mean output, mean probability, and their spread across the members; saved as one file."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
 
 import numpy as np
 
@@ -10,7 +10,7 @@ from .. import serialization, training
 from ..many import fit_many
 from ..model import History
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, get_loss
-from .sequential import Sequential
+from .sequential import Sequential, _one_thread
 
 __all__ = ["Ensemble", "load"]
 
@@ -169,12 +169,30 @@ class Ensemble:
     # --- persistence and display --------------------------------------------------------------
     def save(self, path: str) -> None:
         """All members (architecture, weights, training state) to ``path`` as one file, written
-        atomically; :func:`blockprop.load` gives the Ensemble back."""
-        serialization.save_ensemble(list(self.models), path)
+        atomically; :func:`blockprop.load` gives the Ensemble back. Refused (``RuntimeError``)
+        while another thread uses a member, as ``Sequential.save`` is."""
+        _holding(self.models, lambda: serialization.save_ensemble(list(self.models), path))
 
     def __repr__(self) -> str:
         inner = "".join(f"\n  ({i}): " + repr(m).replace("\n", "\n  ") for i, m in enumerate(self.models))
         return f"Ensemble({inner}\n)"
+
+
+def _held(model: Sequential, then: Callable[[], None]) -> None:
+    """``then()`` while this thread holds ``model`` (another thread's use of it is refused)."""
+    then()
+
+
+_held.__name__ = "save (of an Ensemble)"  # how the refusal names it: "Sequential.save (of an Ensemble): ..."
+_hold = _one_thread(_held)
+
+
+def _holding(models: List[Sequential], then: Callable[[], None]) -> None:
+    """``then()`` while this thread holds every model of ``models``."""
+    if not models:
+        then()
+        return
+    _hold(models[0], lambda: _holding(models[1:], then))
 
 
 def _softmax(model: Sequential, X: np.ndarray, batch_size: Optional[int]) -> np.ndarray:
