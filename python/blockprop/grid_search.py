@@ -112,9 +112,10 @@ def _train_epochs(group: List[_Candidate]) -> None:
                                  epochs=min(r["epochs"] for r in requests), batch_size=first["batch_size"],
                                  loss=first["loss"], optimizers=[r["optimizer"] for r in requests],
                                  shuffle=first["shuffle"], verbose=first["verbose"])
-        except Exception:  # noqa: BLE001 - refused as a group: each alone, so that each gets its own error
-            for c in group:
-                _train_epochs([c])
+        except Exception as e:  # noqa: BLE001 - every member's fit failed (error_score), none retried:
+            for c in group:     # some may have trained part of the epochs already
+                c.request, c.error = None, e
+                c.seconds += (time.perf_counter() - start) / len(group)
             return
     share = (time.perf_counter() - start) / len(group)  # the group's time, split evenly
     for c, history in zip(group, histories):

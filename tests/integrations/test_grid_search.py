@@ -256,3 +256,18 @@ def test_multimetric_scoring_is_refused(digits):
 def test_unfitted_search_refuses_predict(digits):
     with pytest.raises(NotFittedError):
         MLPGridSearchCV(MLPClassifier(), {"alpha": [0.1]}).predict(digits[0])
+
+
+def test_a_failing_fit_many_call_fails_its_candidates(digits, monkeypatch):
+    X, y = digits
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(grid_search, "fit_many", broken)
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match="all 4 fits failed; the first error: RuntimeError: boom"):
+        with pytest.warns(FitFailedWarning, match="boom"):
+            MLPGridSearchCV(est, {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    with pytest.raises(RuntimeError, match="boom"):
+        MLPGridSearchCV(est, {"alpha": [1e-4, 1e-2]}, cv=2, error_score="raise").fit(X, y)
