@@ -135,11 +135,11 @@ def train_many(plans: List[Plan], optimizers: List[Any], X: np.ndarray, Ys: List
     """:func:`train_batches` for several models on the same batches ``X[order]`` (each with its
     own targets and learning rates), in one call of the core that runs their first layers as one
     GEMM; returns each model's (Σ loss × rows, rows right, rows)."""
-    models = []
+    models: List[Any] = []
     for p, opt, Y, lr in zip(plans, optimizers, Ys, lrs):
         layers = _layers(p, opt)
         models.append((layers, p.loss, _settings(opt, p.names), Y, lr, p.model.progress.updates))
     out = _core.mlp_many_train_batches(models, X, order, batch_size)
     for p, opt, lr in zip(plans, optimizers, lrs):
         _advance(p, opt, len(lr))
-    return [tuple(r) for r in out]
+    return [(float(loss), int(right), int(seen)) for loss, right, seen in out]
