@@ -10,6 +10,8 @@ on blockprop, theirs on scikit-learn, ours, ...), the best of each with the rang
 """
 from __future__ import annotations
 
+import os
+import platform
 import time
 import warnings
 from typing import Any, Callable, Dict, List, Tuple
@@ -40,6 +42,17 @@ def _searches() -> Tuple[List[Tuple[str, Callable[[], Any]]], np.ndarray, np.nda
             ("GridSearchCV (sklearn MLPClassifier)", lambda: GridSearchCV(theirs, GRID, cv=cv).fit(X, y))], X, y
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def suite_grid(ctx) -> None:
     try:
         import sklearn  # noqa: F401
@@ -49,6 +62,7 @@ def suite_grid(ctx) -> None:
     from sklearn.exceptions import ConvergenceWarning
 
     contenders, X, y = _searches()
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rounds = 2 if ctx.quick else 3
     times: List[List[float]] = [[] for _ in contenders]
     results: List[Any] = [None] * len(contenders)
@@ -71,6 +85,9 @@ def suite_grid(ctx) -> None:
                 f"{rounds} interleaved rounds",
                 ["search", "best s", "range s", "time / MLPGridSearchCV", "fits/s", "best_params_", "best_score_"],
                 rows)
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nCPU: {_cpu_model()}; 1-minute load average {load_before:.1f} before, {load_after:.1f} after "
+          f"(on {os.cpu_count()} CPUs: above that, the contenders shared the cores with other work)")
     a, b = results[0].cv_results_, results[1].cv_results_
     diff = max(float(np.max(np.abs(a[k] - b[k]))) for k in b if k.startswith("split") or k == "mean_test_score")
     same = a["params"] == b["params"] and results[0].best_params_ == results[1].best_params_
