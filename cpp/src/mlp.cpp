@@ -36,11 +36,11 @@ void update(MlpProblem<T>& p, index_t n, T* param, const T* grad, T* const state
 namespace mlp_steps {
 
 template <typename T>
-Buffers<T>::Buffers(const MlpProblem<T>& p, index_t bmax, bool with_rows) {
+Buffers<T>::Buffers(const MlpProblem<T>& p, index_t bmax, bool with_rows, bool shared_first) {
   const auto& layers = p.layers;
   const size_t L = layers.size();
   const index_t n_in = layers.front().in, n_out = layers.back().out;
-  index_t widest = n_in;
+  index_t widest = 0;  // of the dx buffers: layer l's dx is layer l − 1's output (none for l = 0)
   for (const auto& l : layers) widest = std::max(widest, l.out);
   xb.resize(with_rows ? bmax * n_in : 0);
   grad.resize(bmax * n_out);
@@ -52,7 +52,7 @@ Buffers<T>::Buffers(const MlpProblem<T>& p, index_t bmax, bool with_rows) {
   for (size_t l = 0; l < L; ++l) {
     act[l].resize(bmax * layers[l].out);
     drop[l].resize(layers[l].dropout > 0 ? bmax * layers[l].out : 0);
-    dw[l].resize(layers[l].out * layers[l].in);
+    dw[l].resize(l == 0 && shared_first ? 0 : layers[l].out * layers[l].in);
     db[l].resize(layers[l].b ? layers[l].out : 0);
     dwp[l] = dw[l].data();
     dbp[l] = layers[l].b ? db[l].data() : nullptr;

@@ -9,6 +9,7 @@
 #include "blockprop/threading.h"
 #include "dispatch.h"
 #include "mlp_steps.h"
+#include "workspace.h"
 
 namespace blockprop {
 
@@ -56,29 +57,39 @@ void train_group(MlpProblem<T>* models, index_t K, const std::int64_t* order, in
 
   // The first layers side by side: W (S × in), b (S; zeros where a model has none), dW, Zᵀ = W·X_bᵀ
   // (S × B) and δ (B × S).
-  std::vector<T> w(S * n_in), b(S), dw(S * n_in), zt(S * bmax), delta(bmax * S);
+  // Carved from this thread's workspace: called again (every chunk of batches), nothing is
+  // allocated, and every element is written before it is read.
+  const std::size_t sizes[] = {std::size_t(S * n_in), std::size_t(S), std::size_t(S * n_in),
+                               std::size_t(S * bmax), std::size_t(bmax * S)};
+  std::size_t total = 0;
+  for (std::size_t n : sizes) total += (n + 15) / 16 * 16;  // each part 64-byte aligned
+  T* parts[5];
+  T* next = static_cast<T*>(thread_workspace(kManyGroup, sizeof(T) * total));
+  for (int i = 0; i < 5; ++i) parts[i] = next, next += (sizes[i] + 15) / 16 * 16;
+  T *const w = parts[0], *const b = parts[1], *const dw = parts[2], *const zt = parts[3],
+           *const delta = parts[4];
   std::vector<T*> own_w(K), own_b(K);
   std::vector<mlp_steps::Buffers<T>> buf;
   buf.reserve(K);
   for (index_t k = 0; k < K; ++k) {
     auto& l0 = models[k].layers[0];
     own_w[k] = l0.w, own_b[k] = l0.b;
-    std::copy_n(l0.w, l0.out * n_in, w.data() + off[k] * n_in);
-    if (l0.b) std::copy_n(l0.b, l0.out, b.data() + off[k]);
-    buf.emplace_back(models[k], bmax, k == 0);  // model 0's buffers hold the batch's rows
-    buf[k].dwp[0] = dw.data() + off[k] * n_in;
+    std::copy_n(l0.w, l0.out * n_in, w + off[k] * n_in);
+    if (l0.b) std::copy_n(l0.b, l0.out, b + off[k]);
+    buf.emplace_back(models[k], bmax, k == 0, true);  // model 0's buffers hold the batch's rows
+    buf[k].dwp[0] = dw + off[k] * n_in;
   }
   auto give_back = [&]() {
     for (index_t k = 0; k < K; ++k) {
       auto& l0 = models[k].layers[0];
-      std::copy_n(w.data() + off[k] * n_in, l0.out * n_in, own_w[k]);
-      if (own_b[k]) std::copy_n(b.data() + off[k], l0.out, own_b[k]);
+      std::copy_n(w + off[k] * n_in, l0.out * n_in, own_w[k]);
+      if (own_b[k]) std::copy_n(b + off[k], l0.out, own_b[k]);
       l0.w = own_w[k], l0.b = own_b[k];
     }
   };
   for (index_t k = 0; k < K; ++k) {
-    models[k].layers[0].w = w.data() + off[k] * n_in;
-    if (own_b[k]) models[k].layers[0].b = b.data() + off[k];
+    models[k].layers[0].w = w + off[k] * n_in;
+    if (own_b[k]) models[k].layers[0].b = b + off[k];
   }
 
   std::vector<double> loss(K);
@@ -91,7 +102,7 @@ void train_group(MlpProblem<T>* models, index_t K, const std::int64_t* order, in
       // Zᵀ = W·X_bᵀ: every model's first layer in one GEMM. Each element is the sum dense_forward
       // forms for x·Wᵀ (the same products, k in the same order), and this orientation (W as A,
       // packed by row blocks; X_b as the small, shared B) runs 1.5× faster than X_b·Wᵀ at batch 32.
-      gemm<T>(S, B, n_in, T(1), w.data(), n_in, 1, xb, 1, n_in, T(0), zt.data(), B, 1);
+      gemm<T>(S, B, n_in, T(1), w, n_in, 1, xb, 1, n_in, T(0), zt, B, 1);
       // Per model: its segment of Z through its activation, the layers after the first, loss,
       // backward down to the first layer's δ (into its segment of the shared δ) and db.
       auto model_batch = [&](index_t k) {
@@ -102,7 +113,7 @@ void train_group(MlpProblem<T>* models, index_t K, const std::int64_t* order, in
         if (k) mlp_steps::gather(p, bk, idx, B, false);
         // y = f(z + b), as dense_forward's write-back: the bias added in T, then the activation.
         T* a0 = bk.act[0].data();
-        const T* z = zt.data() + off[k] * B;
+        const T* z = zt + off[k] * B;
         for (index_t i = 0; i < B; ++i)
           for (index_t j = 0; j < l0.out; ++j) a0[i * l0.out + j] = l0.b ? z[j * B + i] + l0.b[j] : z[j * B + i];
         activation_forward<T>(l0.act, B * l0.out, a0, a0);
@@ -114,19 +125,19 @@ void train_group(MlpProblem<T>* models, index_t K, const std::int64_t* order, in
         // δ = dy ⊙ f'(y) (dy itself for a linear layer), as dense_backward computes it.
         const T* d = dy;
         if (l0.act != Activation::linear) {
-          activation_backward<T>(l0.act, B * l0.out, dy, a0, bk.dx[0].data() == dy ? bk.dx[1].data()
-                                                                                     : bk.dx[0].data());
-          d = bk.dx[0].data() == dy ? bk.dx[1].data() : bk.dx[0].data();
+          T* scratch = bk.dx[0].data() == dy ? bk.dx[1].data() : bk.dx[0].data();  // not dy's
+          activation_backward<T>(l0.act, B * l0.out, dy, a0, scratch);
+          d = scratch;
         }
         if (l0.b) {
           auto colsum = [&]() { BP_DISPATCH(column_sum<T>, B, l0.out, d, bk.dbp[0], false); };
           colsum();
         }
-        for (index_t i = 0; i < B; ++i) std::copy_n(d + i * l0.out, l0.out, delta.data() + i * S + off[k]);
+        for (index_t i = 0; i < B; ++i) std::copy_n(d + i * l0.out, l0.out, delta + i * S + off[k]);
       };
       parallel_for(K, model_threads, model_batch);
       // dW = δᵀ·X_b: every model's first-layer weight gradient in one GEMM.
-      gemm<T>(S, n_in, B, T(1), delta.data(), 1, S, xb, n_in, 1, T(0), dw.data(), n_in, 1);
+      gemm<T>(S, n_in, B, T(1), delta, 1, S, xb, n_in, 1, T(0), dw, n_in, 1);
       auto model_update = [&](index_t k) {
         mlp_steps::finish(models[k], buf[k], loss[k], B, lrs[k][batch], r[k]);
       };

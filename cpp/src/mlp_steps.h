@@ -20,8 +20,9 @@ struct Buffers {
   // drop[l]: the output after the layer's dropout (act[l] stays the activation's, for backward).
   std::vector<std::vector<T>> act, drop, dw, db;
   std::vector<T*> dwp, dbp;
-  // with_rows: room for the batch's rows of X (false: the caller gathers them).
-  Buffers(const MlpProblem<T>& p, index_t bmax, bool with_rows);
+  // with_rows: room for the batch's rows of X (false: the caller gathers them); shared_first: the
+  // caller provides the first layer's dW (dwp[0]), so dw[0] stays empty.
+  Buffers(const MlpProblem<T>& p, index_t bmax, bool with_rows, bool shared_first = false);
 };
 
 // Rows idx[0:B) of the targets (and of X into xb, with rows), on the kernel threads.
