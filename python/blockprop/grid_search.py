@@ -13,6 +13,7 @@ Needs scikit-learn (imported by :mod:`blockprop.sklearn`, which exports this cla
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 import time
 import warnings
@@ -70,32 +71,63 @@ def _same_data(a: Any, b: Any) -> bool:
     return bool(np.array_equal(a, b))
 
 
+# Request entries that differ from candidate to candidate in one fit_many call: its own model,
+# optimizer and schedule; and the epochs, of which the group trains the fewest any member asks for.
+_OWN = ("optimizer", "schedule", "epochs")
+# fit_many's keywords that a group shares (besides X and y); a request with any other entry (a
+# model_.fit argument fit_many does not take) trains alone.
+_SHARED = {name for name, p in inspect.signature(fit_many).parameters.items()
+           if p.kind is inspect.Parameter.KEYWORD_ONLY} - {"optimizers", "schedules", "epochs"}
+
+
+def _shared_entries(request: Mapping[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in request.items() if k not in _OWN}
+
+
+def _same_request(q: Mapping[str, Any], r: Mapping[str, Any]) -> bool:
+    """Whether two epochs' requests read the same batches with the same shared settings."""
+    a, b = _shared_entries(q), _shared_entries(r)
+    if a.keys() != b.keys():
+        return False
+    for key, value in a.items():
+        other = b[key]
+        if isinstance(value, np.ndarray) or isinstance(other, np.ndarray):
+            if not _same_data(value, other):
+                return False
+        elif type(value) is not type(other) or value != other:
+            return False
+    return True
+
+
 def _groups(candidates: Sequence[_Candidate]) -> List[List[_Candidate]]:
-    """The candidates that can train together as one ``fit_many`` call: the same inputs and
-    targets, batch size, loss, shuffling flag and dtype (the seeds are ``fit_many``'s concern)."""
+    """The candidates that can train together as one ``fit_many`` call: the same model dtype and
+    the same shared request entries (inputs and targets, batch size, loss, shuffling...); the
+    shuffling seeds are ``fit_many``'s concern (it shares batches among the models that have the
+    same). A request with an entry ``fit_many`` does not take trains alone."""
+    alone: List[List[_Candidate]] = []
     groups: List[List[_Candidate]] = []
     for c in candidates:
         r = c.request
         assert r is not None
-        key = (r["batch_size"], r["loss"], r["shuffle"], c.estimator.model_.dtype)
+        if not set(r) - {"X", "y", *_OWN} <= _SHARED:
+            alone.append([c])
+            continue
         for group in groups:
             q = group[0].request
             assert q is not None
-            if (q["batch_size"], q["loss"], q["shuffle"], group[0].estimator.model_.dtype) == key \
-                    and _same_data(q["X"], r["X"]) and _same_data(q["y"], r["y"]):
+            if group[0].estimator.model_.dtype == c.estimator.model_.dtype and _same_request(q, r):
                 group.append(c)
                 break
         else:
             groups.append([c])
-    return groups
+    return groups + alone
 
 
 def _train_epochs(group: List[_Candidate]) -> None:
     """The next epochs of every candidate of ``group`` in one ``fit_many`` call (a lone candidate:
-    its own ``model_.fit``), as many as the one asking for the fewest wants: an estimator's fit
-    takes any number up to what it asked for (``_BaseMLP._fit_steps``), and the group stays at one
-    epoch count, so it shares its batches next time too. Then each one's own fit goes on (its
-    stopping and learning-rate rules) up to its next request."""
+    its own ``model_.fit``), as many as the one asking for the fewest wants (an estimator's fit
+    asks for one at a time). Then each one's own fit goes on (its stopping and learning-rate
+    rules) up to its next request."""
     requests = [c.request for c in group if c.request is not None]
     first = requests[0]
     start = time.perf_counter()
@@ -107,11 +139,12 @@ def _train_epochs(group: List[_Candidate]) -> None:
             group[0].seconds += time.perf_counter() - start
             return
     else:
+        shared = {k: v for k, v in _shared_entries(first).items() if k not in ("X", "y")}
         try:
             histories = fit_many([c.estimator.model_ for c in group], first["X"], first["y"],
-                                 epochs=min(r["epochs"] for r in requests), batch_size=first["batch_size"],
-                                 loss=first["loss"], optimizers=[r["optimizer"] for r in requests],
-                                 shuffle=first["shuffle"], verbose=first["verbose"])
+                                 epochs=min(r["epochs"] for r in requests),
+                                 optimizers=[r["optimizer"] for r in requests],
+                                 schedules=[r.get("schedule") for r in requests], **shared)
         except Exception as e:  # noqa: BLE001 - every member's fit failed (error_score), none retried:
             for c in group:     # some may have trained part of the epochs already
                 c.request, c.error = None, e

@@ -270,17 +270,12 @@ class _BaseMLP(BaseEstimator):
         best_state = self.model_.state_dict() if early else {}
         X = np.ascontiguousarray(X, dtype=self.model_.dtype)  # converted once, not every epoch
         opt = self._optimizer
-        total = 1 if incremental else int(self.max_iter)
-        losses: List[float] = []  # of epochs trained, not yet looked at
-        for epoch in range(total):
-            if not losses:
-                if self.solver == "sgd" and self.learning_rate == "invscaling":
-                    opt.lr = float(self.learning_rate_init) / (self.t_ + 1) ** float(self.power_t)
-                history = yield dict(X=X, y=Y, epochs=self._epochs_at_once(total - epoch, early),
-                                     batch_size=batch, loss=self._loss, optimizer=opt,
-                                     shuffle=bool(self.shuffle), verbose=0)
-                losses = [float(v) for v in history.history["loss"]]
-            loss = losses.pop(0)
+        for _ in range(1 if incremental else int(self.max_iter)):
+            if self.solver == "sgd" and self.learning_rate == "invscaling":
+                opt.lr = float(self.learning_rate_init) / (self.t_ + 1) ** float(self.power_t)
+            history = yield dict(X=X, y=Y, epochs=1, batch_size=batch, loss=self._loss,
+                                 optimizer=opt, shuffle=bool(self.shuffle), verbose=0)
+            loss = float(history.history["loss"][-1])
             if not np.isfinite(loss):
                 raise ValueError(f"{type(self).__name__}: the training loss became {loss} at epoch "
                                  f"{self.n_iter_ + 1}; lower learning_rate_init or scale the inputs")
@@ -324,14 +319,6 @@ class _BaseMLP(BaseEstimator):
         self.best_loss_: Optional[float] = None if early else self._best_loss
         self.validation_scores_: Optional[List[float]] = scores if early else None
         self.best_validation_score_: Optional[float] = best_score if early else None
-
-    def _epochs_at_once(self, left: int, early: bool) -> int:
-        """Epochs that can train in one ``model_.fit`` call: up to the first that a rule may act
-        after (validation, invscaling: every epoch; the stopping and adaptive rules: once the
-        no-improvement count could exceed n_iter_no_change), as the loop would run them one by one."""
-        if early or (self.solver == "sgd" and self.learning_rate == "invscaling"):
-            return 1
-        return max(1, min(left, int(self.n_iter_no_change) + 1 - self._no_improvement_count))
 
     # --- inference -----------------------------------------------------------------------------
     def _outputs(self, X: Any) -> np.ndarray:

@@ -132,16 +132,28 @@ def test_each_folds_candidates_train_as_one_fit_many_group(digits, monkeypatch):
         warnings.simplefilter("ignore", ConvergenceWarning)
         MLPGridSearchCV(est, {"hidden_layer_sizes": [(8,), (16,), (4, 4)], "alpha": [1e-4, 1e-2]},
                         cv=2).fit(X, y)
-    # 2 folds; all 6 candidates together, their 3 epochs in one call (no rule can stop them sooner)
-    assert calls == [(6, 3)] * 2, calls
-    calls.clear()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        MLPGridSearchCV(MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, n_iter_no_change=1, random_state=0),
-                        {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
-    # the stopping rule may act 2 epochs after the last improvement: never more than 2 at once
-    assert all(k == 2 and 1 <= e <= 2 for k, e in calls) and calls[0] == (2, 2), calls
-    assert sum(e for _, e in calls) == 2 * 5, calls  # every epoch of both folds (none stopped)
+    assert calls == [(6, 1)] * (2 * 3), calls  # 2 folds × 3 epochs, all 6 candidates each time
+
+
+class _WithDiagnostics(MLPClassifier):
+    """An estimator whose epochs ask model_.fit for an argument fit_many does not take."""
+
+    def _fit_steps(self, X, y, incremental, classes=None):
+        steps = super()._fit_steps(X, y, incremental, classes)
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send((yield dict(request, diagnostics=False)))
+        except StopIteration:
+            return
+
+
+def test_epochs_that_fit_many_cannot_take_train_alone(digits, monkeypatch):
+    X, y = digits
+    monkeypatch.setattr(grid_search, "fit_many", lambda *a, **k: pytest.fail("fit_many was called"))
+    est = _WithDiagnostics(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    ours, theirs = _both(est, {"alpha": [1e-4, 1e-2]}, X, y, cv=2)
+    _assert_same_results(ours, theirs)
 
 
 def test_without_random_state_a_folds_candidates_share_one_shuffling_seed(digits, monkeypatch):
@@ -158,33 +170,10 @@ def test_without_random_state_a_folds_candidates_share_one_shuffling_seed(digits
         warnings.simplefilter("ignore", ConvergenceWarning)
         search = MLPGridSearchCV(MLPClassifier(max_iter=2), {"hidden_layer_sizes": [(8,), (4, 4)],
                                                              "alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
-    assert len(seeds) == 2 and all(len(s) == 1 for s in seeds) and seeds[0] != seeds[1], seeds
+    # 2 folds × 2 epochs, all 4 candidates each time, one seed a fold
+    assert len(seeds) == 4 and all(len(s) == 1 for s in seeds), seeds
+    assert seeds[0] == seeds[1] != seeds[2] == seeds[3], seeds
     assert search.best_estimator_.random_state is None
-
-
-@pytest.mark.parametrize("params", [dict(), dict(n_iter_no_change=2, tol=0.05),
-                                    dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, tol=0.5),
-                                    dict(solver="sgd", learning_rate="invscaling"), dict(early_stopping=True)],
-                         ids=["plain", "stops", "adaptive", "invscaling", "early_stopping"])
-def test_epochs_trained_at_once_equal_one_at_a_time(digits, params):
-    """The estimator's fit trains several epochs per model_.fit call when no rule can act in
-    between; driven one epoch per call instead, it gives the same weights and curves."""
-    X, y = digits
-    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=9, random_state=0, **params)
-    one = MLPClassifier(**est.get_params())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        est.fit(X, y)
-        steps = one._fit_steps(X, y, incremental=False)
-        try:
-            request = next(steps)
-            while True:
-                request = steps.send(one.model_.fit(**dict(request, epochs=1)))
-        except StopIteration:
-            pass
-    assert est.n_iter_ == one.n_iter_ and est.loss_curve_ == one.loss_curve_
-    for a, b in zip(est.coefs_ + est.intercepts_, one.coefs_ + one.intercepts_):
-        np.testing.assert_array_equal(a, b)
 
 
 def test_refit_false_and_callable(digits):
