@@ -41,8 +41,6 @@ void check(const std::vector<MlpProblem<T>>& models, const std::vector<const dou
   }
 }
 
-}  // namespace
-
 // One group: models[0:K) through every batch, their first layers as one GEMM; results into r.
 template <typename T>
 void train_group(MlpProblem<T>* models, index_t K, const std::int64_t* order, index_t n_order,
@@ -55,8 +53,8 @@ void train_group(MlpProblem<T>* models, index_t K, const std::int64_t* order, in
   for (index_t k = 0; k < K; ++k) off[k + 1] = off[k] + models[k].layers[0].out;
   const index_t S = off[K];
 
-  // The first layers side by side: W (S × in), b (S; zeros where a model has none), dW, Zᵀ = W·X_bᵀ
-  // (S × B) and δ (B × S).
+  // The first layers side by side: W (S × in), b (S; unused where a model has none), dW,
+  // Zᵀ = W·X_bᵀ (S × B) and δ (B × S).
   // Carved from this thread's workspace: called again (every chunk of batches), nothing is
   // allocated, and every element is written before it is read.
   const std::size_t sizes[] = {std::size_t(S * n_in), std::size_t(S), std::size_t(S * n_in),
@@ -149,6 +147,8 @@ void train_group(MlpProblem<T>* models, index_t K, const std::int64_t* order, in
   }
   give_back();
 }
+
+}  // namespace
 
 template <typename T>
 std::vector<MlpTrainResult> mlp_many_train_batches(std::vector<MlpProblem<T>>& models,

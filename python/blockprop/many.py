@@ -249,6 +249,12 @@ def _drive(members: List[_Member], shuffle: bool, verbose: int) -> None:
                                           interrupt, 6, mb.restore)
             if _advance(mb, None):
                 live.append(mb)
+        refused = next((mb.error for mb in members if mb.error is not None), None)
+        if refused is not None:  # in a callback's on_train_begin: no model trains (as fit refuses)
+            for mb in live:
+                mb.loop.close()
+                mb.restore()
+            raise refused
         while live:
             groups: Dict[Any, List[_Member]] = {}
             for mb in live:

@@ -272,3 +272,27 @@ def test_varied_models_on_wide_inputs_equal_their_own_fit(k, dtype, isa, monkeyp
         a.fit(X, y, epochs=2, batch_size=33, loss="cross_entropy", optimizer=o, seed=4, verbose=0)
         assert_same_weights(m, a, f"varied model {i} of {k} ({dtype})")
         assert m.history.history["loss"] == a.history.history["loss"]
+
+
+def test_a_callback_refusing_at_train_begin_refuses_the_whole_call(tmp_path):
+    """As fit refuses a ModelCheckpoint whose directory is missing before any update, fit_many
+    refuses the call before any model trains, and every model is as before."""
+    models = [_mlp(), _mlp()]
+    missing = str(tmp_path / "no" / "such" / "dir" / "m.npz")
+    _refused(models, "director", exc=(OSError, ValueError),
+             callbacks=[[], [callbacks.ModelCheckpoint(missing, monitor="loss")]])
+
+
+@pytest.mark.parametrize("verbose", [0, 1, 2])
+def test_verbose_modes(verbose, capsys):
+    X, y = C.dataset("cross_entropy")
+    case = C.CASES["dense-relu/SGD-momentum"]
+    models = [case.model() for _ in range(2)]
+    bp.fit_many(models, X, y, epochs=2, batch_size=C.BATCH, loss="cross_entropy",
+                optimizers=case.optimizer(), seed=C.SEED, verbose=verbose)
+    out, err = capsys.readouterr()
+    assert out.count("Epoch ") == (4 if verbose == 2 else 0)
+    assert ("fit_many" in err) == (verbose == 1)
+    with pytest.raises(ValueError, match="verbose"):
+        bp.fit_many(models, X, y, epochs=1, batch_size=C.BATCH, loss="cross_entropy",
+                    optimizers=case.optimizer(), verbose=3)
