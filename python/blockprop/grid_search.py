@@ -16,9 +16,10 @@ from __future__ import annotations
 import inspect
 import numbers
 import time
+from concurrent.futures import ThreadPoolExecutor
 import warnings
 from collections import defaultdict
-from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, Optional, Sequence, cast
+from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
 
 import numpy as np
 from numpy.ma import MaskedArray
@@ -29,6 +30,7 @@ from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils import indexable
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ._runtime import get_num_threads
 from .many import fit_many
 from .model import History
 
@@ -277,10 +279,10 @@ class MLPGridSearchCV(MetaEstimatorMixin, BaseEstimator):
         first_error: Optional[BaseException] = None
         failures = 0
         data = _shared_inputs(X, {np.dtype(p.get("dtype", self.estimator.dtype)).name for p in candidates})
-        for s, (tr, te) in enumerate(splits):
-            X_tr, y_tr = _take(data, tr), _take(y, tr)
+        for s, fold in enumerate(self._fit_folds(candidates, data, y, splits)):
+            tr, te = splits[s]
             X_te, y_te = _take(X, te), _take(y, te)
-            fold = self._fit_fold(candidates, X_tr, y_tr)
+            y_tr = _take(y, tr)
             for c in fold:
                 fit_time[c.index, s] = c.seconds
                 if c.error is not None:
@@ -316,6 +318,25 @@ class MLPGridSearchCV(MetaEstimatorMixin, BaseEstimator):
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
+
+    def _fit_folds(self, candidates: List[Dict[str, Any]], X: Any, y: Any,
+                   splits: List[Tuple[Any, Any]]) -> List[List[_Candidate]]:
+        """Every fold's candidates trained, the folds in parallel threads (at most twice
+        blockprop's thread count): the C++ loop releases the GIL, so one fold's epochs run while
+        another's Python work (the estimators' checks and rules) goes on. The results are those
+        of one fold after the other (each fold's models are its own; the kernels give the same
+        bits on any thread count). Ctrl-C: the running folds finish, the others do not start."""
+        def run(split: Tuple[Any, Any]) -> List[_Candidate]:
+            return self._fit_fold(candidates, _take(X, split[0]), _take(y, split[0]))
+
+        workers = min(len(splits), 2 * get_num_threads())
+        if workers <= 1:
+            return [run(split) for split in splits]
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="MLPGridSearchCV")
+        try:
+            return list(pool.map(run, splits))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _fit_fold(self, candidates: List[Dict[str, Any]], X: Any, y: Any) -> List[_Candidate]:
         """Every candidate's fit on one fold, the epochs of those that can share them trained
