@@ -4,7 +4,7 @@
 Every model runs :func:`blockprop.training.epoch_loop`, the loop of ``fit`` itself (shuffles,
 learning rates, metrics, validation, callbacks), here driven round by round: each round, every
 model still training asks for its next chunk of updates. Models on the C++ loop that read the same
-batches (same rows in the same order: batch size, shuffling seed, epoch, dtype, input width) form a
+batches (same rows in the same order: shuffling seed, epoch, dtype) form a
 group and their chunks run as one call of :func:`blockprop._fastpath.train_many`; any other model
 trains through its own :class:`blockprop.training.Trainer`. A model that stops (a callback, an
 error in its callback) leaves its group; the others go on. Ctrl-C stops every model at an update
@@ -132,8 +132,8 @@ class _Member:
         t = self.trainer
         if t.fast is None or self.request is None:
             return None
-        return (id(t.X), t.batch_size, self.model.progress.seed, self.model.progress.epochs,
-                t.order is None, self.request[0], self.request[1])
+        return (id(t.X), self.model.dtype, t.batch_size, self.model.progress.seed,
+                self.model.progress.epochs, t.order is None, self.request[0], self.request[1])
 
 
 class _Tick(Callback):
@@ -161,9 +161,10 @@ def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: 
     model's seed from an earlier fit and gives the others one fresh seed, the same for all (so
     they share batches). ``callbacks``: a list copied for each model, or one list per model.
     ``verbose``: 0 silent, 1 one progress bar over all models' epochs, 2 one line per model and
-    epoch. Everything is checked before any model trains: models of different input widths or
-    dtypes, duplicates, an empty list, counts of optimizers / schedules / callback lists that
-    do not match, a model in use by another thread raise a clear error.
+    epoch. Models of different dtypes train in separate groups (X is converted once per dtype).
+    Everything is checked before any model trains: models of different input widths,
+    duplicates, an empty list, counts of optimizers / schedules / callback lists that do not
+    match, a model in use by another thread raise a clear error.
     """
     if isinstance(models, (str, bytes)) or not isinstance(models, (list, tuple)):
         raise TypeError(f"models must be a list of models, got {type(models).__name__}")
@@ -182,11 +183,6 @@ def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: 
         i = widths.index(next(w for w in widths if w != widths[0]))
         raise ValueError(f"fit_many: the models take different input widths (models[0] takes "
                          f"{widths[0]} features, models[{i}] {widths[i]}); all read the same X")
-    dtypes = [m.dtype for m in models]
-    if len(set(dtypes)) > 1:
-        i = dtypes.index(next(d for d in dtypes if d != dtypes[0]))
-        raise ValueError(f"fit_many: the models have different dtypes (models[0] {dtypes[0]}, "
-                         f"models[{i}] {dtypes[i]}); convert them with astype")
     if isinstance(verbose, bool) or verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     epochs = training._count("epochs", epochs, 0)

@@ -170,7 +170,6 @@ def _refused(models, match, exc=ValueError, **kw):
 def test_bad_calls_are_refused_before_training():
     _refused([], "empty")
     _refused([_mlp(), _mlp(features=C.FEATURES + 1)], "different input widths")
-    _refused([_mlp(), _mlp(dtype="float32")], "different dtypes")
     m = _mlp()
     _refused([m, m], "same model")
     _refused([_mlp(), _mlp()], "optimizers: got 3 for 2 models", optimizers=[optim.SGD(0.1)] * 3)
@@ -296,3 +295,19 @@ def test_verbose_modes(verbose, capsys):
     with pytest.raises(ValueError, match="verbose"):
         bp.fit_many(models, X, y, epochs=1, batch_size=C.BATCH, loss="cross_entropy",
                     optimizers=case.optimizer(), verbose=3)
+
+
+def test_models_of_both_dtypes_train_in_separate_groups_each_as_its_own_fit(isa, monkeypatch):
+    X, y = C.dataset("cross_entropy")
+    case = C.CASES["l2/SGD-momentum"]
+    dtypes = ["float32", "float64", "float32", "float64"]
+    models = [case.model(dt) for dt in dtypes]
+    sizes = []
+    real = _fastpath.train_many
+    monkeypatch.setattr(_fastpath, "train_many", lambda plans, *a: sizes.append(len(plans)) or real(plans, *a))
+    bp.fit_many(models, X, y, epochs=C.EPOCHS, batch_size=C.BATCH, loss="cross_entropy",
+                optimizers=case.optimizer(), seed=C.SEED, verbose=0)
+    assert set(sizes) == {2}  # one group per dtype
+    for m, dt in zip(models, dtypes):
+        assert m.dtype == np.dtype(dt)
+        assert_same_weights(m, _fit_alone(case, dt), f"{dt} model beside models of the other dtype")
