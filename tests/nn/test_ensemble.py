@@ -287,3 +287,18 @@ def test_save_is_refused_while_another_thread_trains_a_member(tmp_path):
         worker.join()
     ens.save(str(tmp_path / "ens.npz"))  # free again
     assert members[0]._owner is None and members[2]._owner is None
+
+
+def test_members_of_different_dtypes_train_and_average():
+    X, y = _data()
+    members = [Sequential(Dense(5, 8, "relu", seed=1), Dense(8, 3, seed=2)),
+               Sequential(Dense(5, 8, "relu", seed=1, dtype="float64"), Dense(8, 3, seed=2, dtype="float64"))]
+    twins = [_copy(m) for m in members]
+    ens = Ensemble(members)
+    ens.fit(X, y, epochs=2, batch_size=16, loss="cross_entropy", optimizer=Adam(0.01), seed=3, verbose=0)
+    for m, twin in zip(members, twins):
+        twin.fit(X, y, epochs=2, batch_size=16, loss="cross_entropy", optimizer=Adam(0.01), seed=3, verbose=0)
+        _assert_same_weights(m, twin)
+    mean = ens.predict(X)
+    assert mean.dtype == np.float64
+    np.testing.assert_allclose(mean, (members[0].predict(X).astype(np.float64) + members[1].predict(X)) / 2, rtol=1e-6)
