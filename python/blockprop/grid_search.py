@@ -4,7 +4,8 @@ fold's candidates trained together by :func:`blockprop.fit_many`.
 Every candidate runs the estimator's own ``fit`` (``_BaseMLP._fit_steps``: the same checks,
 initialisation, learning-rate rules and stopping rules), one epoch at a time; the candidates of a
 fold that are still training and share their data, batch size, loss and shuffling train each
-epoch as one ``fit_many`` group, so they share that fold's batches and the first layer's GEMMs.
+epoch as one ``fit_many`` group, so they share that fold's batches and the first layer's GEMMs;
+the folds train in parallel threads.
 Each candidate therefore ends with the weights its own ``fit`` gives (``fit_many``'s contract), and
 the scores, ranks and ``best_params_`` are those of ``sklearn.model_selection.GridSearchCV`` on the
 same estimator, grid and folds.
@@ -16,9 +17,9 @@ from __future__ import annotations
 import inspect
 import numbers
 import time
-from concurrent.futures import ThreadPoolExecutor
 import warnings
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
 
 import numpy as np
@@ -28,7 +29,7 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils import indexable
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from ._runtime import get_num_threads
 from .many import fit_many
@@ -456,4 +457,4 @@ def _take(data: Any, rows: np.ndarray) -> Any:
         return data.iloc[rows]
     if isinstance(data, np.ndarray):
         return np.ascontiguousarray(data[rows])
-    return np.asarray(data)[rows] if _num_samples(data) else data
+    return np.asarray(data)[rows]  # a list
