@@ -106,7 +106,15 @@ def _remove_stale_temporaries(path: str, directory: str) -> None:
 
 
 def save(model: Model, path: str) -> None:
-    """Write ``model`` to ``path`` atomically (see the module docstring for the format)."""
+    """Write ``model`` to ``path`` atomically (see the module docstring for the format); an
+    ``Ensemble`` (no ``layers``, its own ``save``) writes itself."""
+    if not hasattr(model, "layers"):
+        own = getattr(model, "save", None)
+        if callable(own) and hasattr(model, "models"):
+            own(path)
+            return
+        raise TypeError(f"blockprop.save: {type(model).__name__} is not a blockprop model "
+                        "(Sequential or Ensemble)")
     header = _header(model)
     arrays, header["optimizer"] = _arrays_and_optimizer(model)
     _write(path, header, arrays)

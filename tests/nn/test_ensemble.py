@@ -302,3 +302,14 @@ def test_members_of_different_dtypes_train_and_average():
     mean = ens.predict(X)
     assert mean.dtype == np.float64
     np.testing.assert_allclose(mean, (members[0].predict(X).astype(np.float64) + members[1].predict(X)) / 2, rtol=1e-6)
+
+
+def test_blockprop_save_takes_an_ensemble_and_refuses_what_is_no_model(tmp_path):
+    ens, X, y = _trained()
+    bp.save(ens, str(tmp_path / "e.npz"))
+    back = bp.load(tmp_path / "e.npz")
+    assert isinstance(back, Ensemble)
+    np.testing.assert_array_equal(back.predict(X), ens.predict(X))
+    with pytest.raises(TypeError, match="int is not a blockprop model"):
+        bp.save(3, str(tmp_path / "x.npz"))  # type: ignore[arg-type]
+    assert not os.path.exists(tmp_path / "x.npz")
