@@ -5,6 +5,8 @@ undisturbed; bad calls are refused before any model changes.
 """
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 import numpy as np
@@ -316,8 +318,6 @@ def test_models_of_both_dtypes_train_in_separate_groups_each_as_its_own_fit(isa,
 def test_ctrl_c_stops_every_model_at_an_update_boundary():
     """A SIGINT during the call (here from a callback) stops every model after its chunk in flight,
     each consistent (its completed epochs in its history); KeyboardInterrupt is raised."""
-    import os
-    import signal
     X, y = C.dataset("cross_entropy")
     cases = [C.CASES["dense-relu/SGD-momentum"], C.CASES["BatchNorm1d/Adam"], C.CASES["l2/SGD-momentum"]]
     models = [case.model() for case in cases]
