@@ -5,6 +5,8 @@ undisturbed; bad calls are refused before any model changes.
 """
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 import numpy as np
@@ -311,3 +313,25 @@ def test_models_of_both_dtypes_train_in_separate_groups_each_as_its_own_fit(isa,
     for m, dt in zip(models, dtypes):
         assert m.dtype == np.dtype(dt)
         assert_same_weights(m, _fit_alone(case, dt), f"{dt} model beside models of the other dtype")
+
+
+def test_ctrl_c_stops_every_model_at_an_update_boundary():
+    """A SIGINT during the call (here from a callback) stops every model after its chunk in flight,
+    each consistent (its completed epochs in its history); KeyboardInterrupt is raised."""
+    X, y = C.dataset("cross_entropy")
+    cases = [C.CASES["dense-relu/SGD-momentum"], C.CASES["BatchNorm1d/Adam"], C.CASES["l2/SGD-momentum"]]
+    models = [case.model() for case in cases]
+
+    def interrupt(epoch, logs):
+        if epoch == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        bp.fit_many(models, X, y, epochs=C.EPOCHS, batch_size=C.BATCH, loss="cross_entropy",
+                    optimizers=[case.optimizer() for case in cases], seed=C.SEED, verbose=0,
+                    callbacks=[[interrupt], [], []])
+    assert [len(m.history.epoch) for m in models] == [1, 1, 1]
+    steps = -(-C.N // C.BATCH)
+    assert all(steps < m.progress.updates < C.EPOCHS * steps for m in models)  # stopped inside epoch 2
+    assert all(m.progress.epochs == 2 for m in models)  # the interrupted epoch counts, as in fit
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
