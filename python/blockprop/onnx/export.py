@@ -101,8 +101,9 @@ class _Graph:
 
 def _layers(g: _Graph, model: Sequential, x: str, out: str) -> str:
     """Nodes computing ``model`` (evaluation mode) from tensor ``x``; the last writes ``out``."""
-    n = len(model.layers)
-    for i, layer in enumerate(model.layers):
+    layers: List[Any] = list(model.layers)  # dispatched on the exact type below
+    n = len(layers)
+    for i, layer in enumerate(layers):
         name = out if i == n - 1 else f"layers.{i}"
         kind = type(layer)
         if kind is Dense:

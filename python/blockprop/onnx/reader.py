@@ -116,8 +116,8 @@ class _Reader:
     ``("dense", W, b, node name)``, ``("act", kind, alpha, node name)``, ``("softmax",)``,
     ``("identity", node name)``, ``("batchnorm", arrays, eps)``, ``("layernorm", arrays, eps)``."""
 
-    def __init__(self, g: _Graph) -> None:
-        self.g = g
+    def __init__(self, g: _Graph, opset: int, input_shape: Optional[List[Any]]) -> None:
+        self.g, self.opset, self.input_shape = g, opset, input_shape
         self.specs: List[Tuple[Any, ...]] = []
         self.features: Optional[int] = None
         self.rank = 2
@@ -184,7 +184,7 @@ class _Reader:
                                    "the exact (erf) one")
             return self.activation(node, "gelu", None)
         if op == "Softmax":
-            default = -1 if self.opset() >= 13 else 1
+            default = -1 if self.opset >= 13 else 1
             if a.get("axis", default) not in (1, -1):
                 raise g.fail(node, f"is a softmax over axis {a['axis']}; blockprop's is over the features")
             return self.record(node, ("softmax",))
@@ -204,11 +204,6 @@ class _Reader:
         if op in ("Flatten", "Reshape"):
             return self.flatten(node, a)
         return None
-
-    def opset(self) -> int:
-        return self._opset
-
-    _opset = 13
 
     def record(self, node: Any, spec: Optional[Tuple[Any, ...]], *more: Any) -> str:
         if spec is not None:
@@ -322,8 +317,6 @@ class _Reader:
             self.rank = 2
         return self.record(node, None)
 
-    input_shape: Optional[List[Any]] = None
-
     # --- multi-node patterns ------------------------------------------------------------------
     def gelu(self, x: str, users: List[Any]) -> Optional[str]:
         """``x·(1 + erf(x/√2))·½`` in the orders exporters write it."""
@@ -334,8 +327,8 @@ class _Reader:
         if scale is None:
             return None
         erf = g.sole_user(scale.output[0], "Erf")
-        add = erf and g.sole_user(erf.output[0], "Add")
-        if add is None or not _close(g.const(add.input[1] if add.input[0] == erf.output[0] else add.input[0]), 1.0):
+        add = g.sole_user(erf.output[0], "Add") if erf is not None else None
+        if erf is None or add is None or not _close(g.const(add.input[1] if add.input[0] == erf.output[0] else add.input[0]), 1.0):
             return None
         nodes, half, has_x = [scale, erf, add], 1.0, False
         t = add.output[0]
@@ -436,7 +429,8 @@ def _build_as_written(specs: List[Tuple[Any, ...]], configs: Any, dtype: str) ->
 
     try:
         for entry in configs:
-            cls, config = LAYER_TYPES[entry["class"]], dict(entry["config"], **({"dtype": dtype} if "dtype" in entry["config"] else {}))
+            cls: Any = LAYER_TYPES[entry["class"]]
+            config = dict(entry["config"], **({"dtype": dtype} if "dtype" in entry["config"] else {}))
             if cls is Dense:
                 spec = take("dense")
                 act = config.get("activation")
@@ -461,7 +455,7 @@ def _build_as_written(specs: List[Tuple[Any, ...]], configs: Any, dtype: str) ->
                 return None
             elif cls is Dropout and take("identity") is None:
                 return None
-            layer = cls(**config)
+            layer: Any = cls(**config)
             if cls in (BatchNorm1d, LayerNorm):
                 spec = take("batchnorm" if cls is BatchNorm1d else "layernorm")
                 if spec is None:
@@ -521,9 +515,8 @@ def from_onnx(source: Any, dtype: Optional[str] = None) -> Sequential:
     shape = None
     if x.type.tensor_type.HasField("shape"):
         shape = [d.dim_value if d.HasField("dim_value") else None for d in x.type.tensor_type.shape.dim]
-    reader = _Reader(g)
-    reader._opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
-    reader.input_shape = shape
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    reader = _Reader(g, opset, shape)
     reader.read(x.name, shape)
     if not any(s[0] == "dense" for s in reader.specs):
         raise ValueError("from_onnx: the graph has no linear layer (Gemm or MatMul)")
