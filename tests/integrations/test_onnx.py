@@ -233,7 +233,23 @@ def test_estimator_round_trip_gives_its_network():
         back = from_onnx(to_onnx(clf))  # the label head is left out: the logits, as model_
         _same_weights(back, clf.model_)
         assert np.array_equal(back.predict(X), clf.model_.predict(X))
-        _assert_close(back.predict_proba(X)[:, -1], clf.predict_proba(X)[:, -1], "probabilities")
+        assert back.loss is not None and type(back.loss) is type(clf.model_.loss)
+        proba = back.predict_proba(X)  # the head's softmax / sigmoid, from the loss
+        if proba.shape[1] == 1:
+            proba = np.hstack([1 - proba, proba])
+        _assert_close(proba, clf.predict_proba(X), "probabilities")
+
+
+def test_float64_estimator():
+    sk = _sklearn()
+    X = _data(1000, 50, dtype=np.float64)
+    clf = _fit_quietly(sk.MLPClassifier(hidden_layer_sizes=(32,), max_iter=3, random_state=0, dtype="float64"),
+                       X, _labels(X, "str"))
+    proto = to_onnx(clf)
+    assert proto.graph.input[0].type.tensor_type.elem_type == TensorProto.DOUBLE
+    label, proba = _run(proto, X)
+    assert np.array_equal(label, clf.predict(X))
+    _assert_close(proba, clf.predict_proba(X), "float64 probabilities", atol=1e-12)
 
 
 # ---- from_onnx of other writers ----------------------------------------------------------------
@@ -288,6 +304,12 @@ def test_reads_skl2onnx_mlp(activation):
             proba = np.hstack([1 - proba, proba])
         _assert_close(proba, clf.predict_proba(X), f"skl2onnx {activation}")
         assert np.array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+    multilabel = _labels(X, "multilabel")
+    clf = _fit_quietly(MLPClassifier(hidden_layer_sizes=(16,), activation=activation, max_iter=20,
+                                     random_state=0), X, multilabel)
+    model = from_onnx(skl_to_onnx(clf, X[:1]))  # one sigmoid per label: BCE
+    _assert_close(model.predict_proba(X), clf.predict_proba(X), f"skl2onnx multi-label {activation}")
+    assert np.array_equal(model.predict_classes(X), clf.predict(X))
     reg = _fit_quietly(MLPRegressor(hidden_layer_sizes=(32,), activation=activation, max_iter=20,
                                     random_state=0), X, X[:, 0] - X[:, 1])
     model = from_onnx(skl_to_onnx(reg, X[:1]))

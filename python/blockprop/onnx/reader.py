@@ -11,8 +11,9 @@ right after a linear layer is fused into the Dense layer, as blockprop writes it
 A classifier graph (skl2onnx's, blockprop's ``to_onnx`` of an ``MLPClassifier``) ends in nodes
 that turn probabilities into labels (ArgMax, ZipMap, ArrayFeatureExtractor, ...): they are left
 out, and so is the Softmax / Sigmoid before them, so the Sequential computes the logits, like
-``MLPClassifier.model_`` (its ``predict_proba`` gives the probabilities again). Anything else
-raises ``ValueError`` naming the node and its op.
+``MLPClassifier.model_``; its ``loss`` is set to match (cross-entropy after a softmax, BCE after
+sigmoids), so ``predict_proba`` gives the probabilities again. Anything else raises
+``ValueError`` naming the node and its op.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..nn.layers import (ELU, GELU, LAYER_TYPES, BatchNorm1d, Dense, Dropout, Layer, LayerNorm,
                          LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh)
+from ..nn.losses import get_loss
 from ..nn.sequential import Sequential
 from ._common import node_label, onnx_module
 
@@ -121,6 +123,7 @@ class _Reader:
         self.specs: List[Tuple[Any, ...]] = []
         self.features: Optional[int] = None
         self.rank = 2
+        self.loss: Optional[str] = None  # a classifier's: how predict_proba turns logits into probabilities
 
     # --- the walk ---------------------------------------------------------------------------
     def read(self, x: str, shape: Optional[List[Any]]) -> None:
@@ -155,11 +158,12 @@ class _Reader:
         if not rest and x not in self.g.outputs:
             raise ValueError(f"from_onnx: tensor {x!r} ends the network but is not a graph output")
         if rest:  # a classifier: keep its logits (drop the Softmax / Sigmoid the head reads)
-            last = self.specs[-1] if self.specs else None
-            if last is not None and last[0] == "softmax":
+            ops = {n.op_type for n in users}  # the head's softmax / sigmoid, or the one dropped here
+            last = self.specs[-1] if self.specs else ("",)
+            if last[0] == "softmax" or last[0] == "act" and last[1] == "sigmoid":
+                ops.add("Softmax" if last[0] == "softmax" else "Sigmoid")
                 self.specs.pop()
-            elif last is not None and last[0] == "act" and last[1] == "sigmoid":
-                self.specs.pop()
+            self.loss = "cross_entropy" if "Softmax" in ops else "bce" if "Sigmoid" in ops else None
 
     def step(self, node: Any, x: str) -> Optional[str]:
         """Match the layer that starts at ``node`` (its input ``x``); None when ``node`` is no
@@ -529,4 +533,6 @@ def from_onnx(source: Any, dtype: Optional[str] = None) -> Sequential:
             layers = _build_as_written(reader.specs, json.loads(meta["blockprop.layers"]), dtype)
         except ValueError:
             layers = None
-    return Sequential(*(layers if layers is not None else _build(reader.specs, dtype)))
+    result = Sequential(*(layers if layers is not None else _build(reader.specs, dtype)))
+    result.loss = get_loss(reader.loss)  # softmax or sigmoid for predict_proba (and fit's default)
+    return result
