@@ -371,7 +371,7 @@ def _graph(nodes, initializers=(), inputs=None, opset=18):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
-W = ("W", np.ones((3, 4), np.float32))
+W = ("W", np.random.default_rng(3).normal(size=(3, 4)).astype(np.float32))
 
 
 @pytest.mark.parametrize("nodes, extra, message", [
@@ -392,6 +392,29 @@ W = ("W", np.ones((3, 4), np.float32))
 def test_unsupported_graphs_name_the_node(nodes, extra, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         from_onnx(_graph(nodes, [W, *extra]))
+
+
+@pytest.mark.parametrize("form", ["div", "mul", "half_x"])
+def test_reads_the_erf_forms_of_gelu(form):
+    """x·(1 + erf(x/√2))·½ as exporters write it: x/√2 or x·(1/√2), the ½ last or on x first."""
+    h = "h"
+    nodes = [helper.make_node("Gemm", ["x", "W"], [h], transB=1)]
+    if form == "div":
+        nodes.append(helper.make_node("Div", [h, "sqrt2"], ["z"]))
+    else:
+        nodes.append(helper.make_node("Mul", ["inv_sqrt2", h], ["z"]))
+    nodes += [helper.make_node("Erf", ["z"], ["e"]), helper.make_node("Add", ["one", "e"], ["s"])]
+    if form == "half_x":
+        nodes += [helper.make_node("Mul", [h, "half"], ["hx"]), helper.make_node("Mul", ["hx", "s"], ["y"])]
+    else:
+        nodes += [helper.make_node("Mul", ["half", "s"], ["hs"]), helper.make_node("Mul", [h, "hs"], ["y"])]
+    consts = [W, ("sqrt2", np.array(np.sqrt(2), np.float32)), ("inv_sqrt2", np.array(1 / np.sqrt(2), np.float32)),
+              ("one", np.array(1, np.float32)), ("half", np.array(0.5, np.float32))]
+    proto = _graph(nodes, [(n, a) for n, a in consts if n in {i for node in nodes for i in node.input}])
+    model = from_onnx(proto)
+    assert repr(model.layers) == "[Dense(4, 3, activation='gelu', bias=False)]"
+    X = _data(100, 4)
+    _assert_close(model.predict(X), _run(proto, X)[0], f"gelu {form}")
 
 
 def test_bad_sources():

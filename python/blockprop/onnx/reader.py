@@ -154,7 +154,9 @@ class _Reader:
         rest = [n for i, n in enumerate(self.g.nodes) if i not in self.g.used]
         for node in users + rest:
             if node.op_type not in _HEAD_OPS or node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
-                raise self.g.fail(node, f"is not supported (blockprop reads MLP graphs: {SUPPORTED})")
+                # Name where the network stops being readable: the first node after it.
+                first = users[0] if users else node
+                raise self.g.fail(first, f"is not supported here (blockprop reads MLP graphs: {SUPPORTED})")
         if not rest and x not in self.g.outputs:
             raise ValueError(f"from_onnx: tensor {x!r} ends the network but is not a graph output")
         if rest:  # a classifier: keep its logits (drop the Softmax / Sigmoid the head reads)
