@@ -266,7 +266,7 @@ def test_a_copy_is_free_and_pickles_without_the_record_of_use():
         t.join(60)
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer")  # max_iter kept small on purpose
 def test_sklearn_estimators_serve_threads():
     pytest.importorskip("sklearn")
     from blockprop.sklearn import MLPClassifier, MLPRegressor
