@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, List, Tuple
+from typing import Any, List
 
 import numpy as np
 
@@ -165,12 +165,10 @@ def _emit(w: _Writer, index: int, layer: Any, width: int) -> int:
 
 def _source(net: Sequential, name: str) -> str:
     w = _Writer(name, net.dtype)
-    widths: List[Tuple[int, Any]] = []
-    width = net.in_features
+    widest = width = net.in_features
     for i, layer in enumerate(net.layers):
         width = _emit(w, i, layer, width)
-        widths.append((width, layer))
-    widest = max([net.in_features] + [wd for wd, _ in widths])
+        widest = max(widest, width)
     up, t = name.upper(), w.t
     summary = "\n".join(f" *   {i}: {layer!r}" for i, layer in enumerate(net.layers))
     guard = f"{up}_IMPLEMENTATION_INCLUDED_"
