@@ -158,8 +158,9 @@ class Sequential:
     # --- mode ---------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Sequential":
         """Training mode (as PyTorch): dropout drops, batch norm uses and updates batch statistics.
-        ``fit`` and ``train_step`` train in this mode; ``evaluate`` and ``predict*`` always run in
-        evaluation mode. Each restores the mode it found. Returns the model."""
+        ``fit`` and ``train_step`` train in this mode and restore the mode they found;
+        ``evaluate`` and ``predict*`` always compute in evaluation mode, without switching the
+        model's. Returns the model."""
         self.training = bool(mode)
         for layer in self.layers:
             layer.training = self.training
