@@ -151,18 +151,8 @@ def test_a_custom_layer_without_infer_still_predicts_one_thread_at_a_time():
     expected = model.layers[2].infer(2 * model.layers[0].infer(X))
     _same(model.predict(X), expected, "custom layer predict")  # evaluation mode was set for it
     assert model.training  # and the mode restored
-    entered, release = threading.Event(), threading.Event()
-
-    class Waiting:  # an X whose conversion holds predict inside the model
-        def __array__(self, dtype=None, copy=None):
-            entered.set()
-            release.wait(60)
-            return X
-
-    t = threading.Thread(target=model.predict, args=(Waiting(),))
-    t.start()
+    t, release = _holding(model, X)
     try:
-        assert entered.wait(60)
         with pytest.raises(RuntimeError, match="another thread"):
             model.predict(X)
     finally:
