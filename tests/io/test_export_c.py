@@ -186,7 +186,8 @@ def test_weights_are_written_exactly(tmp_path):
         assert ("static const float" in source) == (dtype == "float32")
         assert "#define MODEL_IN_FEATURES 20" in source and "#define MODEL_OUT_FEATURES 3" in source
         assert "void model_predict(const float *x, int n, float *y);" in source
-        assert "malloc" not in source and "#include <stdlib.h>" not in source
+        assert "malloc" not in source and "static float" not in source and "static double" not in source
+        assert set(re.findall(r"#include\s*[<\"]([^>\"]+)", source)) == {"math.h", "stddef.h"}
 
 
 @pytest.mark.parametrize("name", ["", "1net", "my-net", "net.c", "int", "static", "__net", "_Net", "n\u00e9t", 3, None])
