@@ -37,8 +37,8 @@ def _enter(model: "Sequential", name: str, exclusive: bool) -> None:
         others = sum(n for thread, n in readers.items() if thread != me)
         if exclusive and others:
             raise RuntimeError(f"Sequential.{name}: this model is being used by another thread "
-                               f"({others} inference or save call{'s' if others > 1 else ''} in "
-                               "progress); train a copy (copy.deepcopy(model)) and swap it in")
+                               f"({others} call{'s' if others > 1 else ''} reading it in progress: "
+                               "inference, save, state_dict); train a copy (copy.deepcopy(model)) and swap it in")
         if exclusive:
             if model._depth == 0:
                 model._task = name
@@ -94,8 +94,8 @@ class Sequential:
 
     Training state (``loss``, ``optimizer``, ``schedule``, ``progress``, ``history``) stays on
     the model, so a second ``fit`` continues the first and ``save`` keeps all of it.
-    Threads: inference (``predict*``, ``evaluate``, ``model(X)`` in evaluation mode, ``save``)
-    changes nothing on the model, so any number of threads may run it at once on one model,
+    Threads: inference (``predict*``, ``evaluate``, ``model(X)`` in evaluation mode) and reading
+    the weights (``save``, ``state_dict``, ``astype``) change nothing on the model, so any number of threads may run it at once on one model,
     each getting what it would alone. Training (``fit``, ``train_step``, ``load_state_dict``)
     takes the model for itself: started while another thread runs either, it raises
     ``RuntimeError``, and so does inference while another thread trains (it never sees weights
@@ -149,6 +149,7 @@ class Sequential:
             features = layer.output_features(features)
         return features
 
+    @_shared
     def astype(self, dtype: Any) -> "Sequential":
         """A copy with parameters of ``dtype`` (architecture, weights, buffers and mode; no
         training state)."""
@@ -230,6 +231,7 @@ class Sequential:
         return {f"{i}.{name}": b for i, layer in enumerate(self.layers)
                 for name, b in layer.buffers().items()}
 
+    @_shared
     def state_dict(self) -> Dict[str, np.ndarray]:
         """Copies of the weights and buffers by name (``W`` as ``(out, in)``, like PyTorch's
         ``nn.Linear``)."""
