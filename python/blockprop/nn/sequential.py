@@ -2,10 +2,7 @@
 ``fit`` / ``evaluate`` / ``predict`` (the loops live in :mod:`blockprop.training`)."""
 from __future__ import annotations
 
-import contextlib
-import functools
-import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar, cast
+from typing import Any, Callable, Dict, List, Optional, cast
 
 import numpy as np
 
@@ -14,80 +11,7 @@ from ..model import History, Progress
 from ..optim import Optimizer
 from .layers import Dense, Layer, Parameter, check_dtype
 from .losses import Loss
-
-_USE = threading.Lock()  # guards every model's record of use (_owner, _task, _depth, _readers)
-_USAGE = ("_owner", "_task", "_depth", "_readers")  # that record: not copied or pickled with the model
-
-
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _enter(model: "Sequential", name: str, exclusive: bool) -> None:
-    """Record a call on ``model``, or refuse it: a training call (``exclusive``) while another
-    thread uses the model at all, inference while another thread trains it. Re-entry from the
-    thread in the model is fine (a callback of fit may predict)."""
-    me = threading.get_ident()
-    with _USE:
-        readers: Dict[int, int] = vars(model).setdefault("_readers", {})
-        if model._owner is not None and model._owner != me:
-            raise RuntimeError(f"Sequential.{name}: this model is being used by another thread (in "
-                               f"Sequential.{model._task}, which changes it); train one model per "
-                               "thread, and predict from a copy (copy.deepcopy(model)) while the "
-                               "original trains")
-        others = sum(n for thread, n in readers.items() if thread != me)
-        if exclusive and others:
-            raise RuntimeError(f"Sequential.{name}: this model is being used by another thread "
-                               f"({others} call{'s' if others > 1 else ''} reading it in progress: "
-                               "inference, save, state_dict); train a copy (copy.deepcopy(model)) and swap it in")
-        if exclusive:
-            if model._depth == 0:
-                model._task = name
-            model._owner, model._depth = me, model._depth + 1
-        else:
-            readers[me] = readers.get(me, 0) + 1
-
-
-def _leave(model: "Sequential", exclusive: bool) -> None:
-    me = threading.get_ident()
-    with _USE:
-        if exclusive:
-            model._depth -= 1
-            if model._depth == 0:
-                model._owner = None
-        else:
-            readers = model._readers
-            readers[me] -= 1
-            if readers[me] == 0:
-                del readers[me]
-
-
-@contextlib.contextmanager
-def _using(model: "Sequential", name: str, exclusive: bool) -> Iterator[None]:
-    """A call on ``model``: a training call (``exclusive``: one thread at a time, and only while
-    no other thread runs inference) or one that only reads the model (any number of threads at
-    once, but not while another trains; see :func:`_enter`). Inference through a custom layer
-    without ``infer`` runs ``forward`` in evaluation mode, so it too takes the model exclusively."""
-    alone = exclusive or model._inference() is None
-    _enter(model, name, alone)
-    try:
-        yield
-    finally:
-        _leave(model, alone)
-
-
-def _guarded(exclusive: bool) -> Callable[[_Method], _Method]:
-    """Decorator of a method that runs :func:`_using` the model."""
-    def decorate(method: _Method) -> _Method:  # typed: the decorated methods keep their signatures
-        @functools.wraps(method)
-        def guarded(self, *args, **kwargs):
-            with _using(self, method.__name__, exclusive):
-                return method(self, *args, **kwargs)
-        return cast(_Method, guarded)
-    return decorate
-
-
-_exclusive, _shared = _guarded(True), _guarded(False)
-
+from .usage import USAGE, exclusive, shared, using
 
 class Sequential:
     """Layers applied in order. ``Sequential(Dense(2, 64, "relu"), Dense(64, 3))``.
@@ -104,7 +28,7 @@ class Sequential:
     _owner: Optional[int] = None  # thread inside a training method, the method, and the nesting depth
     _task = ""
     _depth = 0
-    _readers: Dict[int, int]  # thread → inference calls it is inside (see _enter)
+    _readers: Dict[int, int]  # thread → calls reading the model it is inside (see usage.enter)
 
     def __init__(self, *layers: Layer):
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
@@ -149,7 +73,7 @@ class Sequential:
             features = layer.output_features(features)
         return features
 
-    @_shared
+    @shared
     def astype(self, dtype: Any) -> "Sequential":
         """A copy with parameters of ``dtype`` (architecture, weights, buffers and mode; no
         training state)."""
@@ -210,7 +134,7 @@ class Sequential:
         the model (as ``predict``, without its input checks), from any number of threads."""
         if self.training:
             return self.forward(X)
-        with _using(self, "__call__", exclusive=False):
+        with using(self, "__call__", exclusive=False):
             return training.infer(self, X)
 
     def backward(self, dY: np.ndarray, need_dx: bool = False) -> Optional[np.ndarray]:
@@ -231,7 +155,7 @@ class Sequential:
         return {f"{i}.{name}": b for i, layer in enumerate(self.layers)
                 for name, b in layer.buffers().items()}
 
-    @_shared
+    @shared
     def state_dict(self) -> Dict[str, np.ndarray]:
         """Copies of the weights and buffers by name (``W`` as ``(out, in)``, like PyTorch's
         ``nn.Linear``)."""
@@ -239,7 +163,7 @@ class Sequential:
         state.update({name: b.copy() for name, b in self.buffers().items()})
         return state
 
-    @_exclusive
+    @exclusive
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Copy weights (and buffers) in by name; names and shapes must match exactly."""
         arrays = {name: p.data for name, p in self.parameters().items()}
@@ -265,7 +189,7 @@ class Sequential:
         return sum((layer.penalty(add_grad) for layer in self.layers if isinstance(layer, Dense)), 0.0)
 
     # --- training -----------------------------------------------------------------------------
-    @_exclusive
+    @exclusive
     def train_step(self, X: Any, y: Any, loss: Any = None, optimizer: Any = None,
                    lr: Optional[float] = None) -> float:
         """One update on the batch ``(X, y)``: forward, loss, backward, optimizer step.
@@ -290,7 +214,7 @@ class Sequential:
         self.progress.updates += 1
         return value
 
-    @_exclusive
+    @exclusive
     def fit(self, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
             optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
             shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
@@ -307,36 +231,36 @@ class Sequential:
                             shuffle=shuffle, seed=seed, verbose=verbose, callbacks=callbacks,
                             diagnostics=diagnostics)
 
-    @_shared
+    @shared
     def evaluate(self, X: Any, y: Any, batch_size: Optional[int] = None, loss: Any = None) -> Dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` (accuracy for classification losses)."""
         return training.evaluate(self, X, y, batch_size=batch_size, loss=loss)
 
-    @_shared
+    @shared
     def predict(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
         """The network's outputs (logits for classifiers), computed in batches of ``batch_size``
         rows; None: as many as keep the widest activation under 8 MiB, at least 1024."""
         return training.predict(self, X, batch_size=batch_size)
 
-    @_shared
+    @shared
     def predict_proba(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
         """Class probabilities: softmax of the outputs (sigmoid for a BCE / single-output model)."""
         return training.predict_proba(self, X, batch_size=batch_size)
 
-    @_shared
+    @shared
     def predict_classes(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
         """Predicted class per row: argmax, or ``output > 0`` for a BCE / single-output model."""
         return training.predict_classes(self, X, batch_size=batch_size)
 
     # --- persistence and display --------------------------------------------------------------
-    @_shared
+    @shared
     def save(self, path: str) -> None:
         """Save architecture, weights and training state to ``path`` (see :mod:`blockprop.serialization`)."""
         serialization.save(self, path)
 
     def __getstate__(self) -> Dict[str, Any]:
         """Pickling and ``copy.deepcopy``: a copy starts free, whichever threads use the original."""
-        return {k: v for k, v in vars(self).items() if k not in _USAGE}
+        return {k: v for k, v in vars(self).items() if k not in USAGE}
 
     def summary(self) -> None:
         """Print a table of the layers, their output shapes and parameter counts."""
