@@ -13,19 +13,20 @@ from .layers import Dense, Layer, Parameter, check_dtype
 from .losses import Loss
 from .usage import USAGE, exclusive, shared, using
 
+
 class Sequential:
     """Layers applied in order. ``Sequential(Dense(2, 64, "relu"), Dense(64, 3))``.
 
     Training state (``loss``, ``optimizer``, ``schedule``, ``progress``, ``history``) stays on
     the model, so a second ``fit`` continues the first and ``save`` keeps all of it.
     Threads: inference (``predict*``, ``evaluate``, ``model(X)`` in evaluation mode) and reading
-    the weights (``save``, ``state_dict``, ``astype``) change nothing on the model, so any number of threads may run it at once on one model,
-    each getting what it would alone. Training (``fit``, ``train_step``, ``load_state_dict``)
+    the weights (``save``, ``state_dict``, ``astype``) change nothing on the model, so any number
+    of threads may run them at once on one model, each getting what it would alone. Training (``fit``, ``train_step``, ``load_state_dict``)
     takes the model for itself: started while another thread runs either, it raises
     ``RuntimeError``, and so does inference while another thread trains (it never sees weights
     half-way through an update). Separate models train concurrently.
     """
-    _owner: Optional[int] = None  # thread inside a training method, the method, and the nesting depth
+    _owner: Optional[int] = None  # thread inside a training method, the method, its nesting depth
     _task = ""
     _depth = 0
     _readers: Dict[int, int]  # thread → calls reading the model it is inside (see usage.enter)
