@@ -21,10 +21,11 @@ class Sequential:
     the model, so a second ``fit`` continues the first and ``save`` keeps all of it.
     Threads: inference (``predict*``, ``evaluate``, ``model(X)`` in evaluation mode) and reading
     the weights (``save``, ``state_dict``, ``astype``) change nothing on the model, so any number
-    of threads may run them at once on one model, each getting what it would alone. Training (``fit``, ``train_step``, ``load_state_dict``)
-    takes the model for itself: started while another thread runs either, it raises
-    ``RuntimeError``, and so does inference while another thread trains (it never sees weights
-    half-way through an update). Separate models train concurrently.
+    of threads may run them at once on one model, each getting what it would alone. Training
+    (``fit``, ``train_step``, ``load_state_dict``) takes the model for itself: started while
+    another thread runs either, it raises ``RuntimeError``, and so does inference while another
+    thread trains (it never sees weights half-way through an update). Separate models train
+    concurrently (:mod:`blockprop.nn.usage`).
     """
     _owner: Optional[int] = None  # thread inside a training method, the method, its nesting depth
     _task = ""
