@@ -160,6 +160,24 @@ def test_a_custom_layer_without_infer_still_predicts_one_thread_at_a_time():
         t.join(60)
 
 
+class _ScaledWithInfer(_Scaled):
+    def infer(self, x):
+        return 2 * x
+
+
+def test_a_custom_layer_with_infer_serves_threads():
+    model = Sequential(Dense(20, 8, "relu", seed=0), _ScaledWithInfer(), Dense(8, 3, seed=1))
+    X, _ = _data("float32", n=50)
+    expected = model.layers[2].infer(2 * model.layers[0].infer(X))
+    t, release = _holding(model, X)
+    try:
+        _same(model.predict(X), expected, "custom layer with infer, beside a held predict")
+    finally:
+        release.set()
+        t.join(60)
+    assert model.layers[1].calls == 0  # forward never ran
+
+
 def _holding(model, X, call="predict"):
     """A thread inside ``model.<call>`` until the returned event is set."""
     entered, release = threading.Event(), threading.Event()
