@@ -6,12 +6,13 @@ the model stays consistent, ``model.history`` keeps the completed epochs, and th
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Tuple, cast
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, cast
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -27,7 +28,7 @@ from .optim import SGD, get_optimizer
 from .schedules import Constant
 
 __all__ = ["Progress", "History", "Trainer", "run_epochs", "fit", "evaluate", "predict",
-           "predict_proba", "predict_classes", "as_inputs", "as_targets", "as_validation",
+           "predict_proba", "predict_classes", "infer", "as_inputs", "as_targets", "as_validation",
            "resolve_settings"]
 
 
@@ -208,9 +209,31 @@ class _Mode:
     def __exit__(self, *exc: Any) -> None:
         if hasattr(self.model, "train"):
             self.model.train(self.before)
-        if not self.training:  # nothing runs backward on an evaluation pass: drop its arrays
-            for layer in getattr(self.model, "layers", ()):
-                getattr(layer, "_release", lambda: None)()
+        if not self.training:
+            _release(self.model)
+
+
+def _release(model: Any) -> None:
+    """Drop what forward kept on the layers: nothing runs backward after an evaluation pass, and
+    a backward then is refused rather than run on an older batch."""
+    for layer in getattr(model, "layers", ()):
+        getattr(layer, "_release", lambda: None)()
+
+
+@contextlib.contextmanager
+def _evaluation(model: Any) -> Iterator[Callable[[int, np.ndarray], np.ndarray]]:
+    """For a block, the model's evaluation-mode output of layers ``start`` on, ``run(start, X)``:
+    its own inference when it has one (``Sequential._inference``: nothing on the model changes,
+    so threads may run it at once), else ``forward`` in evaluation mode (:class:`_Mode`)."""
+    infer = getattr(model, "_inference", lambda: None)()
+    if infer is not None:
+        try:
+            yield infer
+        finally:
+            _release(model)  # idempotent, so concurrent calls may all do it
+        return
+    with _Mode(model, False):
+        yield lambda start, X: model.forward(X) if start == 0 else model._forward_from(start, X)
 
 
 # --- the epoch loop ----------------------------------------------------------------------------
@@ -461,12 +484,13 @@ def _batches(n: int, batch_size: int):
 
 def _evaluate(model: Any, loss_fn: Loss, X: np.ndarray, Y: np.ndarray, batch_size: int) -> Dict[str, float]:
     total, correct = 0.0, 0
-    for rows in _batches(len(X), batch_size):
-        pred = model.forward(X[rows].astype(model.dtype, copy=False))
-        value, _ = loss_fn(pred, Y[rows])
-        total += value * (rows.stop - rows.start)
-        if loss_fn.classifier:
-            correct += loss_fn.correct(pred, Y[rows])
+    with _evaluation(model) as run:
+        for rows in _batches(len(X), batch_size):
+            pred = run(0, X[rows].astype(model.dtype, copy=False))
+            value, _ = loss_fn(pred, Y[rows])
+            total += value * (rows.stop - rows.start)
+            if loss_fn.classifier:
+                correct += loss_fn.correct(pred, Y[rows])
     scores = {"loss": total / len(X)}
     if loss_fn.classifier:
         scores["accuracy"] = correct / len(X)
@@ -483,8 +507,14 @@ def evaluate(model: Any, X: Any, y: Any, batch_size: Optional[int] = None,
     X = as_inputs(model, X, keep_float64=True)  # rounded batch by batch, as in fit
     Y = as_targets(model, loss_fn, y, len(X))
     batch_size = batch_size or _auto_batch(model, X)
-    with _Mode(model, False):
-        return _evaluate(model, loss_fn, X, Y, batch_size)
+    return _evaluate(model, loss_fn, X, Y, batch_size)
+
+
+def infer(model: Any, X: np.ndarray) -> np.ndarray:
+    """The evaluation-mode output for a batch ``X`` of the model's dtype, unchecked (``model(X)``
+    in evaluation mode)."""
+    with _evaluation(model) as run:
+        return run(0, X)
 
 
 def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
@@ -493,7 +523,7 @@ def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
     if batch_size is not None:
         batch_size = _count("batch_size", batch_size, 1)
     # A model that says its forward starts with a Dense layer (Sequential._counting_layer) has X
-    # checked for NaN and infinity in that layer's GEMM (Dense.forward_counted): a separate pass
+    # checked for NaN and infinity in that layer's GEMM (Dense.infer_counted): a separate pass
     # over X cost 7–25% of predict on 784-128-10. Only when it finds a non-finite value is X
     # checked in full, which raises for X (and lets an overflow inside the layer through).
     counting = getattr(model, "_counting_layer", None)
@@ -502,18 +532,18 @@ def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
     batch_size = batch_size or _auto_batch(model, X)
     out = np.empty((len(X), model.out_features), dtype=model.dtype)
     checked = first is None
-    with _Mode(model, False):
+    with _evaluation(model) as run:
         for rows in _batches(len(X), batch_size):
             if first is None:
-                out[rows] = model.forward(X[rows].astype(model.dtype, copy=False))
+                out[rows] = run(0, X[rows].astype(model.dtype, copy=False))
                 continue
             with np.errstate(over="ignore"):  # a float64 value beyond float32: refused just below
                 xb = X[rows].astype(model.dtype, copy=False)
-            h, bad = first.forward_counted(xb)
+            h, bad = first.infer_counted(xb)
             if bad and not checked:
                 as_inputs(model, X, keep_float64=True)
                 checked = True
-            out[rows] = model._forward_from(1, h)
+            out[rows] = run(1, h)
     return out
 
 
