@@ -6,12 +6,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "blockprop/losses.h"
 #include "blockprop/optimizers.h"
 #include "blockprop/types.h"
 
 namespace blockprop {
 
-enum class LossKind : int { mse = 0, cross_entropy = 1, bce = 2 };
 enum class OptimizerKind : int { sgd = 0, adam = 1 };
 
 // One dense layer y = f(x·Wᵀ + b), its weight penalty and its optimizer state, all owned by the
