@@ -141,7 +141,8 @@ class AdamSettings:
 def mlp_train_batches(layers: Sequence[MlpLayer], loss: LossKind,
                       optimizer: Union[SgdSettings, AdamSettings], x: ArrayLike, y: ArrayLike,
                       order: ArrayLike, batch_size: int, lrs: ArrayLike,
-                      dropout_step: int = 0) -> Tuple[float, int, int]: ...
+                      dropout_step: int = 0,
+                      weights: Optional[ArrayLike] = None) -> Tuple[float, int, int]: ...
 
 # --- dropout (bind_dropout.cpp): counter-based mask from (seed, step) --------------------------
 def dropout(x: ArrayLike, p: float, seed: int, step: int) -> _Array: ...
