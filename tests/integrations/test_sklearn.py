@@ -29,6 +29,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 # Checks left out of the run, with why. This one skips itself: it tests decision_function, which
 # these estimators (like scikit-learn's MLPClassifier) do not have.
 NOT_APPLICABLE = {"check_classifiers_multilabel_output_format_decision_function"}
+# Checks run on the estimator in float64: this one compares weighted fits with fits on repeated or
+# removed rows to rtol 1e-7, below float32's rounding (the default dtype differs by ~1e-5).
+FLOAT64_CHECKS = {"check_sample_weight_equivalence_on_dense_data"}
 
 
 def _estimator_checks():
@@ -55,6 +58,8 @@ def test_sklearn_estimator_checks(estimator, check, monkeypatch):
     # check_array_api_input runs only with array-API dispatch allowed; blockprop declares no array
     # API support, so the check verifies that NumPy input gives the same results with it enabled.
     monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    if getattr(check, "func", check).__name__ in FLOAT64_CHECKS:
+        estimator.set_params(dtype="float64")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
@@ -177,16 +182,18 @@ def test_pipeline_and_grid_search():
         warnings.simplefilter("ignore", ConvergenceWarning)
         grid.fit(X, y)
     assert len(grid.cv_results_["params"]) == 4
-    assert grid.best_score_ > 0.9, grid.best_score_
+    assert grid.best_score_ > 0.85, grid.best_score_  # scikit-learn's own MLPClassifier: 0.873
     assert grid.score(X, y) > 0.9
     best = grid.best_estimator_[-1]
     assert isinstance(best, MLPClassifier) and best.hidden_layer_sizes in [(4,), (32,)]
 
 
 def test_fit_is_sequential_fit_with_sklearns_parameters():
-    # SGD without momentum, no shuffling: the estimator's epochs are Sequential.fit's epochs with
-    # weight_decay = alpha / batch_size, bit for bit.
-    X, y = _regression(n=100)
+    # SGD without momentum, no shuffling: the estimator's epochs are Sequential.fit's epochs, bit
+    # for bit, with scikit-learn's L2 (alpha/2·ΣW²/batch, weights only) as each Dense layer's l2
+    # and its gradient scale: mse's gradient is c = 2 times scikit-learn's halved squared error,
+    # so the penalty is c times too, the rate 1/c, and loss_curve_ the mean loss / c.
+    X, y = _regression(n=96)
     kw = dict(hidden_layer_sizes=(7,), solver="sgd", momentum=0.0, alpha=0.3, batch_size=16,
               learning_rate_init=0.05, shuffle=False, random_state=3, n_iter_no_change=100)
     with warnings.catch_warnings():
@@ -194,13 +201,15 @@ def test_fit_is_sequential_fit_with_sklearns_parameters():
         reg = MLPRegressor(max_iter=1, **kw).fit(X, y)
         start = [layer.astype("float32") for layer in reg.model_.layers]
         reg.set_params(warm_start=True, max_iter=4).fit(X, y)
+    for layer in start:
+        layer.l2 = 2 * 0.3 / (2 * 16)
     model = blockprop.Sequential(*start)
     history = model.fit(X.astype(np.float32), y.reshape(-1, 1).astype(np.float32), epochs=4,
                         batch_size=16, loss="mse", shuffle=False, verbose=0,
-                        optimizer=blockprop.optim.SGD(0.05, weight_decay=0.3 / 16))
+                        optimizer=blockprop.optim.SGD(0.05 / 2))
     for got, want in zip(reg.model_.state_dict().values(), model.state_dict().values()):
         np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(reg.loss_curve_[1:], history.history["loss"])
+    np.testing.assert_array_equal(reg.loss_curve_[1:], np.array(history.history["loss"]) / 2)
 
 
 def test_random_state_reproducible_and_distinct():
@@ -226,7 +235,8 @@ def test_partial_fit():
     for _ in range(60):
         clf.partial_fit(X, labels)
     assert clf.n_iter_ == 61 and clf.t_ == 100 + 60 * len(X)
-    assert clf.loss_curve_[-1] < clf.loss_curve_[0] / 2 and clf.score(X, labels) > 0.9
+    # scikit-learn's MLPClassifier, the same calls: 1.391 → 0.592, score 0.8125
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0] / 2 and clf.score(X, labels) > 0.75
     with pytest.raises(ValueError, match="not in classes_"):
         clf.partial_fit(X[:3], ["x", "w", "x"])
     with pytest.raises(ValueError, match="differs from the first call"):
@@ -280,13 +290,14 @@ def test_learning_rate_schedules_for_sgd():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         inv.fit(X, y)
-    # the rate of the last epoch: lr_init / (samples seen before it + 1) ** power_t
-    assert inv._optimizer.lr == pytest.approx(0.01 / (2 * 50 + 1) ** 0.5)
+    # the rate of the last epoch: lr_init / (samples seen before it + 1) ** power_t, in
+    # scikit-learn's units (blockprop's optimizer runs at 1/c of it, c = 2 for squared error)
+    assert inv._optimizer.lr * 2 == pytest.approx(0.01 / (2 * 50 + 1) ** 0.5)
     ada = MLPRegressor(learning_rate="adaptive", tol=1e6, n_iter_no_change=1, max_iter=1000,
                        **common).fit(X, y)
     # never "improves" by 1e6: the rate is divided by 5 every 2 epochs until it is ≤ 1e-6
-    assert ada._optimizer.lr <= 1e-6 and ada.n_iter_ < 1000
-    assert ada._optimizer.lr == pytest.approx(0.01 / 5 ** 6)
+    assert ada._optimizer.lr * 2 <= 1e-6 and ada.n_iter_ < 1000
+    assert ada._optimizer.lr * 2 == pytest.approx(0.01 / 5 ** 6)
 
 
 def test_pickle_round_trip_and_float64():
@@ -335,3 +346,4 @@ def test_bad_data():
     scipy_sparse = pytest.importorskip("scipy.sparse")
     with pytest.raises(TypeError, match="[Ss]parse"):
         clf.fit(scipy_sparse.csr_matrix(X), y)
+
