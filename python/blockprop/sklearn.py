@@ -13,7 +13,9 @@ same early-stopping split and the same per-epoch shuffles, in scikit-learn's ord
 ``alpha·W/n`` on the weights only (not the biases); ``loss_curve_``, ``tol`` / ``n_iter_no_change``
 and the adaptive rate follow its rules. On scikit-learn's regression check data, R² after 5 / 10 /
 20 / 40 epochs equals scikit-learn's to the third decimal (tests/integrations/test_sklearn_parity.py).
-Sample weights are taken internally (``_fit``) and not yet by ``fit``.
+``sample_weight`` (``fit``, ``partial_fit``) has scikit-learn 1.7's meaning: each batch's loss is
+the weighted mean, the L2 term ``alpha/2·ΣW²/Σw``; ``class_weight`` (classifier) multiplies it as in
+``LogisticRegression``.
 
 How they get there, and where they still differ:
 
@@ -33,6 +35,7 @@ How they get there, and where they still differ:
   rate, not right after ``invscaling`` / ``adaptive`` change it.
 - ``n_iter_`` counts the epochs of every ``fit`` / ``partial_fit`` so far (scikit-learn: of the last
   call), and ``warm_start`` restarts the ``tol`` count (scikit-learn keeps ``best_loss_``).
+- ``class_weight="balanced"`` needs all the data: ``partial_fit`` refuses it (pass a dict).
 - ``coefs_[i]`` is ``(in, out)`` as in scikit-learn; it is a transposed *view* of blockprop's
   ``model_.layers[k].W``, which is ``(out, in)`` as PyTorch's ``nn.Linear``. Writing into it (or
   assigning a list of arrays to ``coefs_`` / ``intercepts_``) changes the model.
@@ -406,6 +409,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     >>> clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=50, random_state=0).fit(X, y)
 
+    ``class_weight`` (extra, as ``LogisticRegression``'s): None, ``"balanced"`` (class c weighs
+    ``Σw / (n_classes · Σ_{y=c} w)``) or a dict ``{label: weight}`` (other labels weigh 1); it
+    multiplies ``sample_weight``. Not for multilabel targets.
+
     Fitted attributes as scikit-learn's: ``classes_``, ``coefs_``, ``intercepts_``, ``loss_curve_``,
     ``n_iter_``, ``n_features_in_``, ``n_layers_``, ``n_outputs_``, ``out_activation_``, ``t_``,
     ``best_loss_``, ``validation_scores_``, ``best_validation_score_``; plus ``model_``, the trained
@@ -414,17 +421,73 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     classes_: np.ndarray
 
-    def fit(self, X: ArrayLike, y: ArrayLike) -> "MLPClassifier":
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, dtype: str = "float32", class_weight: Any = None):
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+                         power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+                         tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+                         nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+                         validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype)
+        self.class_weight = class_weight
+
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None) -> "MLPClassifier":
         """Train from scratch (or, with ``warm_start``, from the current weights) for up to
-        ``max_iter`` epochs."""
-        self._fit(X, y, incremental=False)
+        ``max_iter`` epochs. ``sample_weight``: one weight ≥ 0 per sample (the loss is their
+        weighted mean; 0 leaves the sample out), multiplied by ``class_weight``'s."""
+        self._fit(X, y, incremental=False, sample_weight=sample_weight)
         return self
 
-    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: Optional[ArrayLike] = None) -> "MLPClassifier":
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None,
+                    classes: Optional[ArrayLike] = None) -> "MLPClassifier":
         """One epoch over ``(X, y)``, continuing the weights and the optimizer state. The first call
-        needs ``classes``, every label that will ever appear."""
-        self._fit(X, y, incremental=True, classes=classes)
+        needs ``classes``, every label that will ever appear. Arguments in scikit-learn's order."""
+        self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
         return self
+
+    def _sample_weight(self, sample_weight: Any, y: np.ndarray, n: int,
+                       incremental: bool) -> Optional[np.ndarray]:
+        """Sample weights × class weights (LogisticRegression's rule): ``"balanced"`` gives class c
+        ``Σw / (n_classes · Σ_{y=c} w)`` (w: the sample weights, else 1); a dict maps labels to
+        weights, labels it leaves out weigh 1."""
+        sw = super()._sample_weight(sample_weight, y, n, incremental)
+        cw = self.class_weight
+        if cw is None:
+            return sw
+        if self._multilabel:
+            raise ValueError("class_weight is not supported for multilabel targets")
+        k = len(self.classes_)
+        index = np.searchsorted(self.classes_, y)  # classes_ is sorted
+        if isinstance(cw, str) and cw == "balanced":
+            if incremental:
+                raise ValueError("class_weight='balanced' needs every sample at once; partial_fit sees "
+                                 "one batch: pass a dict, e.g. from sklearn.utils.class_weight."
+                                 "compute_class_weight('balanced', classes=..., y=all_labels)")
+            counts = np.bincount(index, weights=sw, minlength=k)
+            present = counts > 0
+            per_class = np.zeros(k)
+            per_class[present] = counts.sum() / (present.sum() * counts[present])
+        elif isinstance(cw, dict):
+            known = set(self.classes_.tolist())
+            unknown = [c for c in cw if c not in known]
+            if unknown:
+                raise ValueError(f"class_weight names labels that are not classes: {unknown!r} "
+                                 f"(classes_: {self.classes_.tolist()!r})")
+            per_class = np.array([_real(f"class_weight[{c!r}]", cw.get(c, 1.0), 0.0)
+                                  for c in self.classes_.tolist()])
+        else:
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {cw!r}")
+        w = per_class[index]
+        w = w if sw is None else sw * w
+        return as_sample_weight(w, n, name="sample_weight × class_weight")
 
     def _targets(self, y: np.ndarray, first: bool, incremental: bool, classes: Any) -> np.ndarray:
         if y.ndim == 2 and y.shape[1] == 1:
@@ -512,15 +575,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _loss = "mse"
 
-    def fit(self, X: ArrayLike, y: ArrayLike) -> "MLPRegressor":
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None) -> "MLPRegressor":
         """Train from scratch (or, with ``warm_start``, from the current weights) for up to
-        ``max_iter`` epochs."""
-        self._fit(X, y, incremental=False)
+        ``max_iter`` epochs. ``sample_weight``: one weight ≥ 0 per sample (the loss is their
+        weighted mean; 0 leaves the sample out)."""
+        self._fit(X, y, incremental=False, sample_weight=sample_weight)
         return self
 
-    def partial_fit(self, X: ArrayLike, y: ArrayLike) -> "MLPRegressor":
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None) -> "MLPRegressor":
         """One epoch over ``(X, y)``, continuing the weights and the optimizer state."""
-        self._fit(X, y, incremental=True)
+        self._fit(X, y, incremental=True, sample_weight=sample_weight)
         return self
 
     def _targets(self, y: np.ndarray, first: bool, incremental: bool, classes: Any) -> np.ndarray:

@@ -347,3 +347,115 @@ def test_bad_data():
     with pytest.raises(TypeError, match="[Ss]parse"):
         clf.fit(scipy_sparse.csr_matrix(X), y)
 
+
+# --- sample_weight and class_weight ----------------------------------------------------------------
+def test_sample_weight_zero_is_the_sample_left_out():
+    # Full batch (batch_size ≥ n): the batches line up, so a weight of 0 is the row left out;
+    # float64, so the only difference is the order of a few sums.
+    X, y = _regression(n=120)
+    w = np.ones(len(X))
+    w[::3] = 0
+    kw = dict(hidden_layer_sizes=(8,), max_iter=30, random_state=0, dtype="float64")  # batch: all (n < 200)
+    weighted = MLPRegressor(**kw).fit(X, y, sample_weight=w)
+    left_out = MLPRegressor(**kw).fit(X[w > 0], y[w > 0])
+    np.testing.assert_allclose(weighted.predict(X), left_out.predict(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(weighted.loss_curve_, left_out.loss_curve_, rtol=1e-9)
+    Xc, yc = _classification(n=150)
+    w = (np.arange(len(Xc)) % 4 != 0).astype(float)
+    kw["hidden_layer_sizes"] = (6,)
+    weighted = MLPClassifier(**kw).fit(Xc, yc, sample_weight=w)
+    left_out = MLPClassifier(**kw).fit(Xc[w > 0], yc[w > 0])
+    np.testing.assert_allclose(weighted.predict_proba(Xc), left_out.predict_proba(Xc), rtol=1e-9, atol=1e-12)
+
+
+def test_sample_weight_changes_the_fit_and_partial_fit_takes_it():
+    X, y = _classification()
+    kw = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    plain = MLPClassifier(**kw).fit(X, y)
+    w = np.where(y == 0, 5.0, 0.2)
+    weighted = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    assert not np.allclose(plain.predict_proba(X), weighted.predict_proba(X))
+    # the heavily weighted class is found more often
+    assert np.mean(weighted.predict(X)[y == 0] == 0) >= np.mean(plain.predict(X)[y == 0] == 0)
+    inc = MLPRegressor(hidden_layer_sizes=(4,), random_state=0)
+    Xr, yr = _regression()
+    inc.partial_fit(Xr, yr, sample_weight=np.linspace(0, 2, len(Xr)))
+    again = MLPRegressor(hidden_layer_sizes=(4,), random_state=0).partial_fit(Xr, yr)
+    assert not np.array_equal(inc.predict(Xr), again.predict(Xr))
+
+
+@pytest.mark.parametrize("weights,match", [
+    (np.ones(10), "shape"),
+    (-np.ones(240), "≥ 0"),
+    (np.r_[np.nan, np.ones(239)], "NaN or infinity"),
+    (np.r_[np.inf, np.ones(239)], "NaN or infinity"),
+    (np.zeros(240), "zero for every sample"),
+])
+def test_bad_sample_weight_is_refused_by_name(weights, match):
+    X, y = _classification()
+    for est in (MLPClassifier(max_iter=2), MLPRegressor(max_iter=2)):
+        with pytest.raises(ValueError, match=match):
+            est.fit(X, y, sample_weight=weights)
+        with pytest.raises(ValueError, match=match):
+            est.partial_fit(X, y, sample_weight=weights, **({"classes": [0, 1, 2]} if hasattr(est, "predict_proba") else {}))
+
+
+def test_weighted_score_is_sklearns_weighted_metric():
+    from sklearn.metrics import accuracy_score, r2_score
+    X, y = _classification()
+    w = np.linspace(0.1, 3, len(X))
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=10, random_state=0).fit(X, y)
+    assert clf.score(X, y, sample_weight=w) == accuracy_score(y, clf.predict(X), sample_weight=w)
+    Xr, yr = _regression()
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=10, random_state=0).fit(Xr, yr)
+    w = np.linspace(0.1, 3, len(Xr))
+    assert reg.score(Xr, yr, sample_weight=w) == r2_score(yr, reg.predict(Xr), sample_weight=w)
+
+
+def test_class_weight_dict_is_per_class_sample_weights():
+    X, y = _classification()
+    labels = np.array(["a", "b", "c"])[y]
+    kw = dict(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    by_class = MLPClassifier(class_weight={"a": 3.0, "c": 0.5}, **kw).fit(X, labels)
+    by_sample = MLPClassifier(**kw).fit(X, labels, sample_weight=np.array([3.0, 1.0, 0.5])[y])
+    np.testing.assert_array_equal(by_class.predict_proba(X), by_sample.predict_proba(X))
+    # both together multiply
+    sw = np.linspace(0.5, 1.5, len(X))
+    both = MLPClassifier(class_weight={"a": 3.0, "c": 0.5}, **kw).fit(X, labels, sample_weight=sw)
+    product = MLPClassifier(**kw).fit(X, labels, sample_weight=sw * np.array([3.0, 1.0, 0.5])[y])
+    np.testing.assert_array_equal(both.predict_proba(X), product.predict_proba(X))
+
+
+def test_class_weight_balanced_is_logistic_regressions_rule():
+    from sklearn.utils.class_weight import compute_class_weight
+    X, y = _classification(n=300)
+    keep = (y != 2) | (np.arange(len(y)) % 5 == 0)  # class 2 rare
+    X, y = X[keep], y[keep]
+    sw = np.linspace(0.5, 2, len(X))
+    kw = dict(hidden_layer_sizes=(8,), max_iter=10, random_state=0, dtype="float64")
+    for weights in (None, sw):
+        want = compute_class_weight("balanced", classes=np.unique(y), y=y, sample_weight=weights)
+        balanced = MLPClassifier(class_weight="balanced", **kw).fit(X, y, sample_weight=weights)
+        manual = MLPClassifier(**kw).fit(X, y, sample_weight=want[y] * (1 if weights is None else weights))
+        np.testing.assert_allclose(balanced.predict_proba(X), manual.predict_proba(X), rtol=1e-12)
+    plain = MLPClassifier(**kw).fit(X, y)
+    balanced = MLPClassifier(class_weight="balanced", **kw).fit(X, y)
+    recall = [np.mean(m.predict(X)[y == 2] == 2) for m in (plain, balanced)]
+    assert recall[1] > recall[0], recall
+
+
+def test_class_weight_refuses_what_it_cannot_mean():
+    X, y = _classification()
+    with pytest.raises(ValueError, match=r"not classes: \[7\]"):
+        MLPClassifier(class_weight={0: 1.0, 7: 2.0}, max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="class_weight must be"):
+        MLPClassifier(class_weight="balance", max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match=r"class_weight\[1\]"):
+        MLPClassifier(class_weight={1: -2.0}, max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit"):
+        MLPClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
+    Y = np.c_[y == 0, y == 1].astype(int)
+    with pytest.raises(ValueError, match="multilabel"):
+        MLPClassifier(class_weight={0: 2.0}, max_iter=2).fit(X, Y)
+    clf = MLPClassifier(class_weight={2: 4.0}, random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.get_params()["class_weight"] == {2: 4.0}

@@ -133,3 +133,20 @@ def test_check_regressors_train_passes_with_few_epochs():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check_regressors_train("MLPRegressor", MLPRegressor(max_iter=20, random_state=0))
 
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_sample_weight_follows_sklearn(early_stopping):
+    # scikit-learn 1.7+'s weighted mean loss, the same random_state: the same fit. 600 rows, so
+    # mini-batches of 200 (their weight sums differ: blockprop scales the L2 term by the mean
+    # weight, see the docstring) and, with early stopping, the weights split as scikit-learn does.
+    X, y = make_classification(n_samples=600, n_features=12, n_informative=6, n_classes=3, random_state=1)
+    X = StandardScaler().fit_transform(X)
+    w = np.random.default_rng(0).uniform(0, 3, len(X))
+    w[::7] = 0
+    kw = dict(random_state=0, early_stopping=early_stopping, max_iter=40)
+    theirs = sk.MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    ours = MLPClassifier(dtype="float64", **kw).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-3)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-3)
+    if early_stopping:
+        np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
