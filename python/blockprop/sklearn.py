@@ -465,7 +465,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self._multilabel:
             raise ValueError("class_weight is not supported for multilabel targets")
         k = len(self.classes_)
-        index = np.searchsorted(self.classes_, y)  # classes_ is sorted
+        index = np.searchsorted(self.classes_, np.ravel(y))  # classes_ is sorted; y may be a column
         if isinstance(cw, str) and cw == "balanced":
             if incremental:
                 raise ValueError("class_weight='balanced' needs every sample at once; partial_fit sees "

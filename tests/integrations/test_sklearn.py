@@ -459,3 +459,7 @@ def test_class_weight_refuses_what_it_cannot_mean():
         MLPClassifier(class_weight={0: 2.0}, max_iter=2).fit(X, Y)
     clf = MLPClassifier(class_weight={2: 4.0}, random_state=0).partial_fit(X, y, classes=[0, 1, 2])
     assert clf.get_params()["class_weight"] == {2: 4.0}
+    with pytest.warns(sklearn.exceptions.DataConversionWarning):  # y as a column, as scikit-learn
+        column = MLPClassifier(class_weight="balanced", max_iter=2, random_state=0).fit(X, y.reshape(-1, 1))
+    row = MLPClassifier(class_weight="balanced", max_iter=2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(column.predict_proba(X), row.predict_proba(X))
