@@ -33,8 +33,8 @@ How they get there, and where they still differ:
   gradients are as small as ``epsilon``.
 - SGD momentum is PyTorch's form (``v = μ·v + g``, ``p −= lr·v``): scikit-learn's at a constant
   rate, not right after ``invscaling`` / ``adaptive`` change it.
-- ``n_iter_`` counts the epochs of every ``fit`` / ``partial_fit`` so far (scikit-learn: of the last
-  call), and ``warm_start`` restarts the ``tol`` count (scikit-learn keeps ``best_loss_``).
+- With ``early_stopping``, a ``warm_start`` fit starts its search for the best validation score
+  afresh (scikit-learn keeps the best score and weights of the previous fits).
 - ``class_weight="balanced"`` needs all the data: ``partial_fit`` refuses it (pass a dict).
 - ``coefs_[i]`` is ``(in, out)`` as in scikit-learn; it is a transposed *view* of blockprop's
   ``model_.layers[k].W``, which is ``(out, in)`` as PyTorch's ``nn.Linear``. Writing into it (or
@@ -296,7 +296,10 @@ class _BaseMLP(BaseEstimator):
                                       rng)
             self.n_layers_ = len(sizes) + 2
             self.n_outputs_ = self.model_.out_features
-            self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
+            self.t_, self.loss_curve_ = 0, []
+            self._no_improvement_count = 0  # kept across warm starts and partial_fit, as scikit-learn
+            self._best_loss = np.inf
+        self.n_iter_ = 0  # this call's epochs, as scikit-learn
         early = self.early_stopping and not incremental
         swv = None
         if early:
@@ -304,8 +307,6 @@ class _BaseMLP(BaseEstimator):
         batch = self._batch_size(len(X))
         if first or not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer()
-            self._no_improvement_count = 0
-            self._best_loss = np.inf
         self._penalize(batch, 1.0 if sw is None else float(np.mean(sw)))
         c = self._scale()
         scores: List[float] = []

@@ -150,3 +150,27 @@ def test_sample_weight_follows_sklearn(early_stopping):
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-3)
     if early_stopping:
         np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+
+
+def test_warm_start_and_partial_fit_follow_sklearn():
+    # n_iter_ counts the last call's epochs; the tol count and best_loss_ carry over; partial_fit
+    # redraws the same shuffle for an int random_state, as scikit-learn does.
+    X, y = _check_data()
+    # epsilon tiny: where Adam adds it is the one difference left (with 1e-8 the curves drift apart
+    # by ~4e-5 over 100 epochs, every warm start restarting Adam's bias correction)
+    kw = dict(hidden_layer_sizes=(16,), max_iter=30, tol=1e-3, n_iter_no_change=3, random_state=0,
+              warm_start=True, epsilon=1e-13)
+    ours, theirs = MLPRegressor(dtype="float64", **kw), sk.MLPRegressor(**kw)
+    for _ in range(4):
+        ours.fit(X, y)
+        theirs.fit(X, y)
+        assert ours.n_iter_ == theirs.n_iter_ and len(ours.loss_curve_) == len(theirs.loss_curve_)
+        assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=1e-9)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    ours = MLPRegressor(dtype="float64", random_state=0, epsilon=1e-13)
+    theirs = sk.MLPRegressor(random_state=0, epsilon=1e-13)
+    for _ in range(5):
+        ours.partial_fit(X, y)
+        theirs.partial_fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 1
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7, atol=1e-8)
