@@ -417,7 +417,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Fitted attributes as scikit-learn's: ``classes_``, ``coefs_``, ``intercepts_``, ``loss_curve_``,
     ``n_iter_``, ``n_features_in_``, ``n_layers_``, ``n_outputs_``, ``out_activation_``, ``t_``,
     ``best_loss_``, ``validation_scores_``, ``best_validation_score_``; plus ``model_``, the trained
-    :class:`blockprop.nn.Sequential` (save it, export it to PyTorch, ...).
+    :class:`blockprop.nn.Sequential` (save it, export it to PyTorch, ...); its Dense layers carry the
+    L2 term as ``l2``, which a further ``model_.fit`` keeps applying.
     """
 
     classes_: np.ndarray

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("sklearn", reason="scikit-learn is not installed (pip install blockprop[sklearn])")
 
 import sklearn.neural_network as sk  # noqa: E402
-from sklearn.datasets import make_classification, make_multilabel_classification  # noqa: E402
+from sklearn.datasets import make_classification, make_multilabel_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
 from sklearn.preprocessing import StandardScaler, scale  # noqa: E402
@@ -28,7 +28,6 @@ EPOCHS = (5, 10, 20, 40)
 
 def _check_data():
     """scikit-learn's regression check data (estimator_checks._regression_dataset): 200 × 10."""
-    from sklearn.datasets import make_regression
     X, y = make_regression(n_samples=200, n_features=10, n_informative=1, bias=5.0, noise=20,
                            random_state=42)
     return StandardScaler().fit_transform(X), scale(y)
