@@ -160,7 +160,7 @@ void state_of(const py::tuple& given, size_t needed, const std::string& name,
 template <typename T>
 py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::handle optimizer,
                 py::array x_a, py::handle y_obj, py::handle order_obj, index_t batch_size,
-                py::handle lrs_obj, std::uint64_t dropout_step) {
+                py::handle lrs_obj, std::uint64_t dropout_step, py::handle weights_obj) {
   MlpProblem<T> p;
   p.loss = loss;
   p.dropout_step = dropout_step;
@@ -235,6 +235,19 @@ py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::h
     p.targets = targets.data();
   }
 
+  // Sample weights, checked whole by the caller (training.as_sample_weight): here only the shape
+  // and that none is negative or NaN, so the loop cannot read out of bounds or go astray.
+  py::array_t<double, py::array::c_style | py::array::forcecast> weights;
+  if (!weights_obj.is_none()) {
+    weights = py::array_t<double, py::array::c_style | py::array::forcecast>(
+        as_ndarray(weights_obj, kFn, "weights", "a 1-D array of sample weights"));
+    check_shape(kFn, weights, "weights", {n});
+    for (index_t i = 0; i < n; ++i)
+      if (!(weights.data()[i] >= 0) || !std::isfinite(weights.data()[i]))
+        throw py::value_error("mlp_train_batches: weights must be finite and >= 0");
+    p.weights = weights.data();
+  }
+
   // Throwing conversions: ensure() would hand back a null array when a copy cannot be allocated.
   py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> order(
       as_ndarray(order_obj, "mlp_train_batches", "order", "a 1-D index array"));
@@ -270,7 +283,7 @@ py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::h
 
 py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py::handle x_obj,
                    py::handle y, py::handle order, index_t batch_size, py::handle lrs,
-                   py::handle dropout_step) {
+                   py::handle dropout_step, py::handle weights) {
   const std::uint64_t first_step = uint64(kFn, "dropout_step", dropout_step);
   if (!py::isinstance<py::list>(layers) && !py::isinstance<py::tuple>(layers))
     throw py::type_error(std::string(kFn) + ": layers must be a list of blockprop._core.MlpLayer, got " +
@@ -294,7 +307,7 @@ py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py:
   py::array w0 = float_array(specs[0]->w, kFn, "layers[0].W");
   return dispatch_float(w0, [&](auto tag) {
     return train<decltype(tag)>(specs, loss.cast<LossKind>(), optimizer, x, y, order, batch_size, lrs,
-                                first_step);
+                                first_step, weights);
   });
 }
 
@@ -392,7 +405,7 @@ void bind_mlp(py::module_& m) {
 
   m.def("mlp_train_batches", &train_py, py::arg("layers"), py::arg("loss"), py::arg("optimizer"),
         py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch_size"), py::arg("lrs"),
-        py::arg("dropout_step") = 0,
+        py::arg("dropout_step") = 0, py::arg("weights") = py::none(),
         "Trains a chain of dense layers (a list of MlpLayer) on x[order] in batches, entirely in C++ "
         "(see blockprop/mlp.h); batch i draws its dropout masks at step dropout_step + i. Returns "
         "(loss_sum, correct, samples).");

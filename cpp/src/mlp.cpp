@@ -51,6 +51,7 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
                                                                std::vector<T>(bmax * widest)};
   std::vector<T> targets(p.loss == LossKind::cross_entropy ? 0 : bmax * n_out);
   std::vector<std::int64_t> labels(p.loss == LossKind::cross_entropy ? bmax : 0);
+  std::vector<double> weights(p.weights ? bmax : 0);
   // drop[l]: the output after the layer's dropout (act[l] stays the activation's, for backward).
   std::vector<std::vector<T>> act(L), drop(L), dw(L), db(L);
   for (size_t l = 0; l < L; ++l) {
@@ -76,6 +77,7 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
           std::copy_n(p.x + idx[i] * n_in, n_in, xb.data() + i * n_in);
         if (p.loss == LossKind::cross_entropy) labels[i] = p.labels[idx[i]];
         else std::copy_n(p.targets + idx[i] * n_out, n_out, targets.data() + i * n_out);
+        if (p.weights) weights[i] = p.weights[idx[i]];
       }
     };
     const index_t chunks = (B + kGatherRows - 1) / kGatherRows;
@@ -95,16 +97,19 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
     // loss and its gradient at the output
     const T* out = in;
     double loss = 0;
+    if (p.weights)
+      loss = weighted_loss<T>(p.loss, B, n_out, out, labels.data(), targets.data(), weights.data(),
+                              grad.data());
     switch (p.loss) {
       case LossKind::cross_entropy:
-        loss = softmax_cross_entropy<T>(B, n_out, out, labels.data(), grad.data());
+        if (!p.weights) loss = softmax_cross_entropy<T>(B, n_out, out, labels.data(), grad.data());
         r.correct += count_correct<T>(B, n_out, out, labels.data(), nullptr);
         break;
       case LossKind::mse:
-        loss = mse_loss<T>(B * n_out, out, targets.data(), grad.data());
+        if (!p.weights) loss = mse_loss<T>(B * n_out, out, targets.data(), grad.data());
         break;
       case LossKind::bce:
-        loss = binary_cross_entropy<T>(B * n_out, out, targets.data(), grad.data());
+        if (!p.weights) loss = binary_cross_entropy<T>(B * n_out, out, targets.data(), grad.data());
         r.correct += count_correct<T>(B, n_out, out, nullptr, targets.data());
         break;
     }

@@ -95,9 +95,11 @@ def _settings(optimizer: Any, names: List[str]) -> Any:
 
 
 def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: np.ndarray,
-                  batch_size: int, lrs: np.ndarray) -> Tuple[float, int, int]:
-    """Train on X[order] in batches of batch_size with one learning rate per batch; returns
-    (Σ batch loss × batch size, rows classified right, rows seen)."""
+                  batch_size: int, lrs: np.ndarray,
+                  weights: Optional[np.ndarray] = None) -> Tuple[float, int, int]:
+    """Train on X[order] in batches of batch_size with one learning rate per batch (and, given
+    sample weights for every row of X, each batch's weighted mean loss); returns (Σ batch loss ×
+    batch size, rows classified right, rows seen)."""
     layers = []
     for (i, d, act), drop in zip(p.dense, p.dropout):
         b = cast(np.ndarray, d.b) if d.use_bias else None
@@ -110,7 +112,7 @@ def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: 
     # Dropout masks: batch k is update progress.updates + k, as step.gradients numbers them.
     first = p.model.progress.updates
     loss_sum, correct, seen = _core.mlp_train_batches(layers, p.loss, settings, X, Y, order,
-                                                      batch_size, lrs, dropout_step=first)
+                                                      batch_size, lrs, dropout_step=first, weights=weights)
     optimizer.advance_steps(p.names, len(lrs))
     for drop in p.dropout:
         if drop is not None:  # as the Python step leaves it after its last batch

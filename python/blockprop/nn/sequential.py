@@ -220,23 +220,28 @@ class Sequential:
     def fit(self, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
             optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
             shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
-            callbacks: Optional[List[Any]] = None, diagnostics: Any = False) -> History:
+            callbacks: Optional[List[Any]] = None, diagnostics: Any = False,
+            sample_weight: Any = None) -> History:
         """Train in mini-batches; returns the per-epoch History. ``loss``, ``optimizer`` and
         ``schedule`` default to the previous fit's (state included), else "cross_entropy",
         ``SGD(0.01)``, constant. ``callbacks``: :mod:`blockprop.callbacks` objects or plain
         ``fn(epoch, logs)`` callables, run after every epoch. ``diagnostics=True`` records
         per-layer gradient/weight norms, update ratios and dead ReLUs in the history and warns
-        (:class:`blockprop.diagnostics.TrainingDiagnosticWarning`) on trouble. Ctrl-C stops after
-        the current batch and re-raises ``KeyboardInterrupt``. Details: :func:`blockprop.training.fit`."""
+        (:class:`blockprop.diagnostics.TrainingDiagnosticWarning`) on trouble. ``sample_weight``
+        (one weight ≥ 0 per row) makes each batch's loss the weighted mean ``Σ w·ℓ / Σ w``.
+        Ctrl-C stops after the current batch and re-raises ``KeyboardInterrupt``. Details:
+        :func:`blockprop.training.fit`."""
         return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, loss=loss,
                             optimizer=optimizer, schedule=schedule, validation_data=validation_data,
                             shuffle=shuffle, seed=seed, verbose=verbose, callbacks=callbacks,
-                            diagnostics=diagnostics)
+                            diagnostics=diagnostics, sample_weight=sample_weight)
 
     @shared
-    def evaluate(self, X: Any, y: Any, batch_size: Optional[int] = None, loss: Any = None) -> Dict[str, float]:
-        """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` (accuracy for classification losses)."""
-        return training.evaluate(self, X, y, batch_size=batch_size, loss=loss)
+    def evaluate(self, X: Any, y: Any, batch_size: Optional[int] = None, loss: Any = None,
+                 sample_weight: Any = None) -> Dict[str, float]:
+        """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` (accuracy for classification losses),
+        weighted means with ``sample_weight``."""
+        return training.evaluate(self, X, y, batch_size=batch_size, loss=loss, sample_weight=sample_weight)
 
     @shared
     def predict(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
