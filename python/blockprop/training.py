@@ -47,20 +47,26 @@ def _count(name: str, value: Any, minimum: int, limit: Optional[int] = None) -> 
 _FLOAT32_OVERFLOW = 2.0 ** 128 - 2.0 ** 103
 
 
+def _numeric_array(x: Any, name: str) -> np.ndarray:
+    """``x`` as a NumPy array of booleans, integers or floats, or a TypeError naming ``name``."""
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array, got a {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{name} must be a numeric array ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
+    return arr
+
+
 def as_inputs(model: Any, X: Any, name: str = "X", keep_float64: bool = False,
               check_finite: bool = True) -> np.ndarray:
     """``X`` as a C-contiguous array of the model's dtype, checked: 2-D, numeric, finite (unless
     ``check_finite`` is off: the caller checks), the right number of features, not empty. With
     ``keep_float64``, float64 ``X`` for a float32 model stays float64 (fit rounds it a batch at a
     time rather than copying the data set), checked as if converted."""
-    if isinstance(X, (str, bytes)):
-        raise TypeError(f"{name} must be a numeric array, got a {type(X).__name__}")
-    try:
-        arr = np.asarray(X)
-    except (ValueError, TypeError) as e:
-        raise TypeError(f"{name} must be a numeric array ({e})") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
+    arr = _numeric_array(X, name)
     if arr.ndim != 2:
         hint = (" (use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample)"
                 if arr.ndim == 1 else "")
@@ -111,14 +117,7 @@ def as_sample_weight(sample_weight: Any, n: int, loss: Optional[Loss] = None,
     if loss is not None and type(loss).weighted is Loss.weighted:
         raise TypeError(f"{name}: the loss {loss!r} does not take sample weights (the built-in "
                         "'mse', 'cross_entropy' and 'bce' do)")
-    if isinstance(sample_weight, (str, bytes)):
-        raise TypeError(f"{name} must be numeric, got a {type(sample_weight).__name__}")
-    try:
-        w = np.asarray(sample_weight)
-    except (ValueError, TypeError) as e:
-        raise TypeError(f"{name} must be a numeric array ({e})") from None
-    if w.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be numeric, got an array of dtype {w.dtype}")
+    w = _numeric_array(sample_weight, name)
     if w.ndim == 0:
         w = np.full(n, w, dtype=np.float64)
     if w.ndim != 1 or len(w) != n:
