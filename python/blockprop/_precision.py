@@ -7,7 +7,9 @@ optimizer, the master weights) stay float32. bfloat16 is for float32 arrays only
 """
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from contextvars import ContextVar
+from typing import Any, Iterator
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -34,3 +36,25 @@ def check_dtype(precision: str, dtype: Any, fn: str) -> None:
     if precision == "bfloat16" and str(dtype) != "float32":
         raise TypeError(f"{fn}: precision='bfloat16' takes float32 arrays (bfloat16 products, "
                         f"float32 accumulation), got {dtype}")
+
+
+# The precision the dense layers compute in now: set for the length of a fit, evaluate or predict
+# call (per thread, as those calls are), read by nn.Dense and the C++ training loop.
+_current: ContextVar[str] = ContextVar("blockprop_precision", default="float32")
+
+
+def current() -> str:
+    """The precision of the call in progress (``"float32"`` outside any)."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def computing_in(precision: Any, dtype: Any, fn: str) -> Iterator[str]:
+    """Checks ``precision`` (name, and the model's ``dtype``) and makes it :func:`current` for the
+    block."""
+    check_dtype(check_precision(precision, fn), dtype, fn)
+    token = _current.set(precision)
+    try:
+        yield precision
+    finally:
+        _current.reset(token)

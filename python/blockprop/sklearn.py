@@ -19,6 +19,8 @@ Where they differ from scikit-learn's MLPs (all measured against the same maths)
   constant learning rate. Biases start at zero (weights: Glorot-uniform, as scikit-learn).
 - ``dtype`` (extra parameter, default ``"float32"``: the fast path) is the precision of the
   weights and the arithmetic; predictions are returned as float64.
+- ``precision`` (extra parameter, default ``"float32"``): ``"bfloat16"`` trains and predicts with
+  bfloat16 products and float32 sums (float32 ``dtype`` only; see ``Sequential.fit``).
 - Sparse input is refused (``TypeError``): convert it with ``X.toarray()`` if it fits in memory.
 """
 from __future__ import annotations
@@ -44,6 +46,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("blockprop.sklearn needs scikit-learn >= 1.6: pip install 'scikit-learn>=1.6'"
                       f" ({e})") from e
 
+from . import _precision
 from . import kernels as K
 from .nn.layers import Dense
 from .nn.sequential import Sequential
@@ -86,7 +89,7 @@ class _BaseMLP(BaseEstimator):
                  warm_start: bool = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 n_iter_no_change: int = 10, dtype: str = "float32"):
+                 n_iter_no_change: int = 10, dtype: str = "float32", precision: str = "float32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -110,6 +113,7 @@ class _BaseMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
+        self.precision = precision
 
     # --- what subclasses provide ---------------------------------------------------------------
     _loss = ""  # blockprop loss of the output layer (set by ``_targets``)
@@ -161,6 +165,8 @@ class _BaseMLP(BaseEstimator):
             dtype_ok = False
         if not dtype_ok:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        _precision.check_dtype(_precision.check_precision(self.precision, type(self).__name__),
+                               np.dtype(self.dtype).name, type(self).__name__)
         return sizes
 
     def _batch_size(self, n: int) -> int:
@@ -260,7 +266,8 @@ class _BaseMLP(BaseEstimator):
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 opt.lr = float(self.learning_rate_init) / (self.t_ + 1) ** float(self.power_t)
             history = self.model_.fit(X, Y, epochs=1, batch_size=batch, loss=self._loss,
-                                      optimizer=opt, shuffle=bool(self.shuffle), verbose=0)
+                                      optimizer=opt, shuffle=bool(self.shuffle), verbose=0,
+                                      precision=self.precision)
             loss = float(history.history["loss"][-1])
             if not np.isfinite(loss):
                 raise ValueError(f"{type(self).__name__}: the training loss became {loss} at epoch "
@@ -315,7 +322,7 @@ class _BaseMLP(BaseEstimator):
         return self._raw(X)
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict(X).astype(np.float64)
+        return self.model_.predict(X, precision=self.precision).astype(np.float64)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")

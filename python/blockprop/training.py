@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple, cast
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _fastpath, optim, step
+from . import _fastpath, _precision, optim, step
 from . import callbacks as callbacks_module
 from . import diagnostics as diagnostics_module
 from . import kernels as K
@@ -386,7 +386,8 @@ def start(model: Model, loss_fn: Loss, opt: Any, sched: Any, seed: Optional[int]
 def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
         optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
         shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
-        callbacks: Optional[List[Any]] = None, diagnostics: Any = False) -> History:
+        callbacks: Optional[List[Any]] = None, diagnostics: Any = False,
+        precision: str = "float32") -> History:
     """Train ``model`` on ``(X, y)`` in mini-batches (the last one may be smaller) and return a
     :class:`History`, also kept as ``model.history``. Batches run in training mode, validation
     in evaluation mode; the model's mode is restored at the end.
@@ -404,7 +405,11 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     a constant rate. ``seed`` fixes the shuffling (kept for later fits when omitted).
     ``verbose``: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
     Ctrl-C finishes the current batch, then re-raises ``KeyboardInterrupt`` (see the module doc).
+    ``precision="bfloat16"`` (float32 models): the layers' matrix products take bfloat16-rounded
+    operands and sum in float32; weights (the master copy), gradients' reductions, loss and
+    optimizer stay float32. Validation runs at the same precision.
     """
+    _precision.check_dtype(_precision.check_precision(precision, "fit"), model.dtype, "fit")
     epochs, batch_size, loss_fn, opt, sched = resolve_settings(model, epochs, batch_size, loss,
                                                                optimizer, schedule)
     cbs = callbacks_module.prepare(callbacks)
@@ -433,8 +438,9 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     except BaseException:
         restore()
         raise
-    return run_epochs(model, trainer, epochs, shuffle, verbose, cbs, val, stacklevel=5,
-                      restore=restore)
+    with _precision.computing_in(precision, model.dtype, "fit"):
+        return run_epochs(model, trainer, epochs, shuffle, verbose, cbs, val, stacklevel=5,
+                          restore=restore)
 
 
 # --- inference ---------------------------------------------------------------------------------
@@ -474,22 +480,26 @@ def _evaluate(model: Any, loss_fn: Loss, X: np.ndarray, Y: np.ndarray, batch_siz
 
 
 def evaluate(model: Any, X: Any, y: Any, batch_size: Optional[int] = None,
-             loss: Any = None) -> Dict[str, float]:
+             loss: Any = None, precision: str = "float32") -> Dict[str, float]:
     """Mean loss (and accuracy for classification losses) over ``(X, y)``, in batches
-    (``batch_size`` rows; None: see :func:`predict`)."""
+    (``batch_size`` rows; None: see :func:`predict`); ``precision`` as for :func:`fit`."""
+    _precision.check_dtype(_precision.check_precision(precision, "evaluate"), model.dtype, "evaluate")
     if batch_size is not None:
         batch_size = _count("batch_size", batch_size, 1)
     loss_fn = resolve_loss(model, loss)
     X = as_inputs(model, X, keep_float64=True)  # rounded batch by batch, as in fit
     Y = as_targets(model, loss_fn, y, len(X))
     batch_size = batch_size or _auto_batch(model, X)
-    with _Mode(model, False):
+    with _Mode(model, False), _precision.computing_in(precision, model.dtype, "evaluate"):
         return _evaluate(model, loss_fn, X, Y, batch_size)
 
 
-def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+def predict(model: Any, X: Any, batch_size: Optional[int] = None,
+            precision: str = "float32") -> np.ndarray:
     """Network outputs for ``X``, one batch of ``batch_size`` rows at a time. None (the default)
-    takes as many rows as keep a batch's widest activation under 8 MiB, and at least 1024."""
+    takes as many rows as keep a batch's widest activation under 8 MiB, and at least 1024.
+    ``precision`` as for :func:`fit`."""
+    _precision.check_dtype(_precision.check_precision(precision, "predict"), model.dtype, "predict")
     if batch_size is not None:
         batch_size = _count("batch_size", batch_size, 1)
     # A model that says its forward starts with a Dense layer (Sequential._counting_layer) has X
@@ -502,7 +512,7 @@ def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
     batch_size = batch_size or _auto_batch(model, X)
     out = np.empty((len(X), model.out_features), dtype=model.dtype)
     checked = first is None
-    with _Mode(model, False):
+    with _Mode(model, False), _precision.computing_in(precision, model.dtype, "predict"):
         for rows in _batches(len(X), batch_size):
             if first is None:
                 out[rows] = model.forward(X[rows].astype(model.dtype, copy=False))
@@ -521,19 +531,21 @@ def _is_binary(model: Any) -> bool:
     return isinstance(model.loss, BCEWithLogitsLoss) or (model.loss is None and model.out_features == 1)
 
 
-def predict_proba(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+def predict_proba(model: Any, X: Any, batch_size: Optional[int] = None,
+                  precision: str = "float32") -> np.ndarray:
     """Softmax of the outputs (sigmoid for BCE or single-output models); outputs unchanged when
     the last layer already is a Softmax/Sigmoid."""
-    out = predict(model, X, batch_size)
+    out = predict(model, X, batch_size, precision)
     if isinstance(model.layers[-1], (Softmax, Sigmoid)):
         return out
     return K.sigmoid(out) if _is_binary(model) else K.softmax(out)
 
 
-def predict_classes(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+def predict_classes(model: Any, X: Any, batch_size: Optional[int] = None,
+                    precision: str = "float32") -> np.ndarray:
     """Class index per row (argmax); for BCE / single-output models ``probability > 0.5``
     (shape ``(n,)`` for one output, ``(n, outputs)`` for multi-label)."""
-    proba = predict_proba(model, X, batch_size)
+    proba = predict_proba(model, X, batch_size, precision)
     if _is_binary(model):
         classes = (proba > 0.5).astype(np.int64)
         return classes[:, 0] if classes.shape[1] == 1 else classes

@@ -44,6 +44,8 @@ struct MlpProblem {
   const double* x_wide = nullptr;
   const std::int64_t* labels = nullptr;  // cross-entropy: (n_samples,) in [0, classes)
   const T* targets = nullptr;            // mse / bce: (n_samples, layers.back().out)
+  // The GEMMs' products (dense.h); all else, the weights included, stays in T.
+  Precision precision = Precision::float32;
 };
 
 struct MlpTrainResult {
