@@ -14,7 +14,8 @@ from bf16_paths import BF16_PATHS, PATH_IDS, running_on
 from conftest import assert_close, f64, random_array
 
 SHAPES = [(1, 1, 1), (3, 5, 7), (7, 13, 6), (15, 17, 33), (33, 257, 9), (14, 385, 17),
-          (64, 784, 128), (256, 1024, 1024), (37, 128, 10), (5, 3, 1001)]
+          (64, 784, 128), (256, 1024, 1024), (37, 128, 10), (5, 3, 1001),
+          (3, 2100, 4200)]  # a k slice of Wᵀ over 16 MiB: the bias applied per column block
 SHAPE_IDS = [f"b{b}-in{i}-out{o}" for b, i, o in SHAPES]
 ACTIVATIONS = ["linear", "relu", "tanh", "sigmoid"]
 BACKWARD = {"relu": blockprop.relu_backward, "tanh": blockprop.tanh_backward,

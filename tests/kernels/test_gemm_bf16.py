@@ -1,7 +1,7 @@
 """gemm(precision="bfloat16") against the bfloat16 reference on every bf16 path this machine has
 (and the portable one always): all transposes, alpha/beta/out, odd and prime shapes on both sides
-of each path's tile (MR 6/14/32, NR 8/16/32), of its k step (pairs for AVX512-BF16, 32 for AMX)
-and of KC, the rounding itself (ties to even), NaN/inf, and bad arguments.
+of each path's tile (MR 6/14/32, NR 8/16/32), of its k step (pairs for AVX512-BF16, 32 for AMX),
+of KC and MC, column blocks, the rounding itself (ties to even), NaN/inf, and bad arguments.
 
 Tolerance: the reference rounds the operands to bfloat16 exactly as the kernels must, then sums
 the products in float64. A product of two bfloat16 values (8-bit significands) is exact in float32,
@@ -29,6 +29,8 @@ SHAPES = [
     (14, 32, 32), (15, 33, 33), (16, 16, 16), (31, 31, 63), (32, 32, 64), (33, 34, 65),
     (6, 97, 129), (29, 127, 257), (3, 7, 1023), (11, 5, 2047), (4, 9, 2049), (2, 3, 4099),
     (100, 10, 784), (256, 128, 784), (129, 257, 100), (1009, 3, 17), (5, 1031, 13),
+    (1100, 40, 70),  # more rows than one thread's strip holds (MC 960–1024)
+    (5, 4200, 2100),  # a k slice of B over 16 MiB: C in column blocks
 ]
 SHAPE_IDS = [f"{m}x{n}x{k}" for m, n, k in SHAPES]
 

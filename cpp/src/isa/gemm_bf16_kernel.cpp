@@ -1,9 +1,10 @@
 // The bfloat16 GEMM driver (gemm_bf16 in gemm.h), one build per instruction set: C = alpha·
 // bf16(A)·bf16(B) + beta·C, rounding each operand to bf16 as it is packed (no pass of its own).
 // A path is a policy (the packed element, its tile, how it packs and multiplies); the loops are
-// the same for all: per k slice (KC), B̃ packed once and shared by the threads; the threads take
-// chunks of C (row strips × column groups), each packing its strip's rows of Ã, then NC-wide
-// blocks of B̃ (in L2), each MR-row panel of Ã sweeping its NR-column panels. Every element of C
+// the same for all: per column block (B̃ ≤ 16 MiB) and k slice (KC), B̃ packed once and shared by
+// the threads; the threads take chunks of C (row strips of at most MC rows × column groups), each
+// packing its strip's rows of Ã, then NC-wide blocks of B̃ (in L2), each MR-row panel of Ã
+// sweeping its NR-column panels. Every element of C
 // is summed by one thread in a fixed order: the result does not depend on the thread count.
 #include "isa/isa_prelude.h"
 
@@ -42,7 +43,7 @@ struct Portable {
   using P = float;
   static constexpr int MR = blocking::BP_ISA_NS<float>::MR, NR = blocking::BP_ISA_NS<float>::NR;
   static constexpr index_t KSTEP = 1, KC = blocking::BP_ISA_NS<float>::KC;
-  static constexpr index_t NC = blocking::BP_ISA_NS<float>::NC;
+  static constexpr index_t MC = blocking::BP_ISA_NS<float>::MC, NC = blocking::BP_ISA_NS<float>::NC;
   static void begin() {}
   static void end() {}
   // dst[p·MR + i] = bf16(A(i, p)), zero rows past mr.
@@ -73,7 +74,8 @@ struct Portable {
 struct Dpbf16 {
   using P = bf16::bf16_t;
   static constexpr int MR = blocking::avx512_bf16::MR, NR = blocking::avx512_bf16::NR;
-  static constexpr index_t KSTEP = 2, KC = blocking::avx512_bf16::KC, NC = blocking::avx512_bf16::NC;
+  static constexpr index_t KSTEP = 2, KC = blocking::avx512_bf16::KC;
+  static constexpr index_t MC = blocking::avx512_bf16::MC, NC = blocking::avx512_bf16::NC;
   static void begin() {}
   static void end() {}
   static void pack_a(index_t mr, index_t kc, const float* a, index_t rsa, index_t csa, P* dst,
@@ -96,7 +98,7 @@ struct Amx {
   using P = bf16::bf16_t;
   static constexpr int MR = blocking::amx_bf16::MR, NR = blocking::amx_bf16::NR;
   static constexpr index_t KSTEP = blocking::amx_bf16::KSTEP, KC = blocking::amx_bf16::KC;
-  static constexpr index_t NC = blocking::amx_bf16::NC;
+  static constexpr index_t MC = blocking::amx_bf16::MC, NC = blocking::amx_bf16::NC;
   static void begin() { bf16::amx_begin(); }
   static void end() { bf16::amx_end(); }
   static void pack_a(index_t mr, index_t kc, const float* a, index_t rsa, index_t csa, P* dst,
@@ -114,10 +116,11 @@ struct Amx {
 };
 #endif
 
+// Columns [col0, col0 + n) of C (the bias's columns there too) over k slices: see the file's top.
 template <class K>
-void run(index_t m, index_t n, index_t k, float alpha, const float* a, index_t rsa, index_t csa,
-         const float* b, index_t rsb, index_t csb, float beta, float* c, index_t rsc, index_t csc,
-         const Epilogue<float>& ep) {
+void run_columns(index_t m, index_t n, index_t k, float alpha, const float* a, index_t rsa,
+                 index_t csa, const float* b, index_t rsb, index_t csb, float beta, float* c,
+                 index_t rsc, index_t csc, const Epilogue<float>& ep, index_t col0, int nt) {
   using P = typename K::P;
   constexpr int MR = K::MR, NR = K::NR;
   constexpr index_t NC = K::NC;
@@ -125,11 +128,10 @@ void run(index_t m, index_t n, index_t k, float alpha, const float* a, index_t r
   // k in equal slices of at most KC, each padded to the path's k step with zeros.
   const index_t slices = ceil_div(k, K::KC), KC = ceil_div(ceil_div(k, slices), K::KSTEP) * K::KSTEP;
   const index_t m_panels = ceil_div(m, MR), n_panels = ceil_div(n, NR), n_pad = n_panels * NR;
-  const int nt = static_cast<int>(std::max<index_t>(
-      1, std::min<index_t>(get_num_threads(), m * n * k / blocking::kMinWorkPerThread)));
-  // Chunks: row strips, and column groups too when there are too few strips to share out.
+  // Chunks: row strips (no taller than MC, which bounds each thread's Ã), and column groups too
+  // when there are too few strips to share out.
   const index_t target = nt == 1 ? 1 : nt * blocking::kChunksPerThread;
-  const index_t strips = std::min(m_panels, target);
+  const index_t strips = std::max(std::min(m_panels, target), ceil_div(m_panels, K::MC / MR));
   const index_t strip_rows = ceil_div(m_panels, strips) * MR;
   const index_t n_strips = ceil_div(m, strip_rows);
   const index_t groups = std::min(n_panels, ceil_div(target, n_strips));
@@ -163,7 +165,7 @@ void run(index_t m, index_t n, index_t k, float alpha, const float* a, index_t r
             const index_t nr = std::min<index_t>(NR, n - j);
             float* ct = c + i * rsc + j * csc;
             K::kernel(kp, ap + ir * MR * kp, bp + j * kp, alpha, beta_s, ct, rsc, csc, mr, nr);
-            if (last) apply_epilogue(ep, ct, rsc, csc, mr, nr, j);
+            if (last) apply_epilogue(ep, ct, rsc, csc, mr, nr, col0 + j);
           }
         }
       }
@@ -171,6 +173,22 @@ void run(index_t m, index_t n, index_t k, float alpha, const float* a, index_t r
     };
     parallel_for(n_strips * n_groups, nt, chunk);
   }
+}
+
+// All of C: column blocks whose B̃ (one k slice of them) is at most kMaxSharedPackBytes, each
+// summed over every k slice in order, so the result is the same whatever the blocks.
+template <class K>
+void run(index_t m, index_t n, index_t k, float alpha, const float* a, index_t rsa, index_t csa,
+         const float* b, index_t rsb, index_t csb, float beta, float* c, index_t rsc, index_t csc,
+         const Epilogue<float>& ep) {
+  const int nt = static_cast<int>(std::max<index_t>(
+      1, std::min<index_t>(get_num_threads(), m * n * k / blocking::kMinWorkPerThread)));
+  const index_t slice_bytes = index_t(sizeof(typename K::P)) * std::min(k + K::KSTEP, K::KC);
+  const index_t cols = std::max<index_t>(
+      K::NC, blocking::kMaxSharedPackBytes / slice_bytes / K::NC * K::NC);
+  for (index_t j = 0; j < n; j += cols)
+    run_columns<K>(m, std::min(cols, n - j), k, alpha, a, rsa, csa, b + j * csb, rsb, csb, beta,
+                   c + j * csc, rsc, csc, ep, j, nt);
 }
 
 }  // namespace
