@@ -38,29 +38,39 @@ inline __m512i pairs_across(__m512 x, __m512 y) {
   return _mm512_permutexvar_epi16(idx, to_bf16(x, y));
 }
 
+// The unmasked unpack/shuffle intrinsics pass an undefined vector that GCC 12 reports as used
+// uninitialized (GCC bug 105593, as in isa/gemm_pack.h): the masked forms with every lane
+// selected are the same instructions.
+inline __m512i lo32(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi32(a, 0xFFFF, a, b); }
+inline __m512i hi32(__m512i a, __m512i b) { return _mm512_mask_unpackhi_epi32(a, 0xFFFF, a, b); }
+inline __m512i lo64(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi64(a, 0xFF, a, b); }
+inline __m512i hi64(__m512i a, __m512i b) { return _mm512_mask_unpackhi_epi64(a, 0xFF, a, b); }
+template <int Imm>
+inline __m512i lanes128(__m512i a, __m512i b) {
+  return _mm512_mask_shuffle_i32x4(a, 0xFFFF, a, b, Imm);
+}
+
 // r[c] ← column c of the 16×16 matrix of 32-bit words whose rows are r.
 inline void transpose16(__m512i r[16]) {
   __m512i t[16];
   for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    t[i] = lo32(r[i], r[i + 1]);
+    t[i + 1] = hi32(r[i], r[i + 1]);
   }
   for (int g = 0; g < 16; g += 4) {
-    r[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
-    r[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
-    r[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
-    r[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    r[g] = lo64(t[g], t[g + 2]);
+    r[g + 1] = hi64(t[g], t[g + 2]);
+    r[g + 2] = lo64(t[g + 1], t[g + 3]);
+    r[g + 3] = hi64(t[g + 1], t[g + 3]);
   }
   __m512i o[16];
   for (int c = 0; c < 4; ++c) {
-    const __m512i c0 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x88);
-    const __m512i c1 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xDD);
-    const __m512i d0 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x88);
-    const __m512i d1 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xDD);
-    o[c] = _mm512_shuffle_i32x4(c0, d0, 0x88);
-    o[4 + c] = _mm512_shuffle_i32x4(c1, d1, 0x88);
-    o[8 + c] = _mm512_shuffle_i32x4(c0, d0, 0xDD);
-    o[12 + c] = _mm512_shuffle_i32x4(c1, d1, 0xDD);
+    const __m512i c0 = lanes128<0x88>(r[c], r[4 + c]), c1 = lanes128<0xDD>(r[c], r[4 + c]);
+    const __m512i d0 = lanes128<0x88>(r[8 + c], r[12 + c]), d1 = lanes128<0xDD>(r[8 + c], r[12 + c]);
+    o[c] = lanes128<0x88>(c0, d0);
+    o[4 + c] = lanes128<0x88>(c1, d1);
+    o[8 + c] = lanes128<0xDD>(c0, d0);
+    o[12 + c] = lanes128<0xDD>(c1, d1);
   }
   for (int i = 0; i < 16; ++i) r[i] = o[i];
 }
