@@ -6,6 +6,7 @@
     python benchmarks/run.py --plot gemm.png # also plot GFLOP/s against size (needs matplotlib)
     python benchmarks/run.py --suite memory  # peak RSS of fit against params + activations + data set
     python benchmarks/run.py --suite serve   # requests/s of one model predicting from 1, 2, 4 threads
+    python benchmarks/run.py --suite bf16    # precision="bfloat16": GEMM, epoch, MNIST accuracy
 
 GFLOP/s are quoted against the machine's FMA peak, measured here by a register-only FMA loop.
 """
@@ -27,7 +28,7 @@ import suites  # noqa: E402
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", default="peak,gemm,layer,train,predict,memory,serve",
+    p.add_argument("--suite", default="peak,gemm,layer,train,predict,memory,serve,bf16",
                    help="comma-separated suites to run (default: all)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every library")
     p.add_argument("--quick", action="store_true", help="fewer sizes and shorter timings")

@@ -160,8 +160,9 @@ void state_of(const py::tuple& given, size_t needed, const std::string& name,
 template <typename T>
 py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::handle optimizer,
                 py::array x_a, py::handle y_obj, py::handle order_obj, index_t batch_size,
-                py::handle lrs_obj, std::uint64_t dropout_step, py::handle weights_obj) {
+                py::handle lrs_obj, std::uint64_t dropout_step, py::handle weights_obj, bool bf16) {
   MlpProblem<T> p;
+  p.precision = precision_for(kFn, specs[0]->w, bf16);
   p.loss = loss;
   p.dropout_step = dropout_step;
   size_t n_state = 0;
@@ -283,7 +284,7 @@ py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::h
 
 py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py::handle x_obj,
                    py::handle y, py::handle order, index_t batch_size, py::handle lrs,
-                   py::handle dropout_step, py::handle weights) {
+                   py::handle dropout_step, py::handle weights, bool bf16) {
   const std::uint64_t first_step = uint64(kFn, "dropout_step", dropout_step);
   if (!py::isinstance<py::list>(layers) && !py::isinstance<py::tuple>(layers))
     throw py::type_error(std::string(kFn) + ": layers must be a list of blockprop._core.MlpLayer, got " +
@@ -307,7 +308,7 @@ py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py:
   py::array w0 = float_array(specs[0]->w, kFn, "layers[0].W");
   return dispatch_float(w0, [&](auto tag) {
     return train<decltype(tag)>(specs, loss.cast<LossKind>(), optimizer, x, y, order, batch_size, lrs,
-                                first_step, weights);
+                                first_step, weights, bf16);
   });
 }
 
@@ -405,9 +406,10 @@ void bind_mlp(py::module_& m) {
 
   m.def("mlp_train_batches", &train_py, py::arg("layers"), py::arg("loss"), py::arg("optimizer"),
         py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch_size"), py::arg("lrs"),
-        py::arg("dropout_step") = 0, py::arg("weights") = py::none(),
+        py::arg("dropout_step") = 0, py::arg("weights") = py::none(), py::arg("bf16") = false,
         "Trains a chain of dense layers (a list of MlpLayer) on x[order] in batches, entirely in C++ "
-        "(see blockprop/mlp.h); batch i draws its dropout masks at step dropout_step + i. Returns "
+        "(see blockprop/mlp.h); batch i draws its dropout masks at step dropout_step + i; bf16: "
+        "bfloat16 products (float32 models). Returns "
         "(loss_sum, correct, samples).");
 }
 

@@ -86,7 +86,7 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
     const T* in = xb.data();
     for (size_t l = 0; l < L; ++l) {
       dense_forward<T>(B, layers[l].in, layers[l].out, in, layers[l].w, layers[l].b, layers[l].act,
-                       act[l].data());
+                       act[l].data(), nullptr, p.precision);
       in = act[l].data();
       if (layers[l].dropout > 0) {
         dropout_forward<T>(B * layers[l].out, in, drop[l].data(), layers[l].dropout,
@@ -121,7 +121,8 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
       const T* x_l = !l ? xb.data() : layers[l - 1].dropout > 0 ? drop[l - 1].data() : act[l - 1].data();
       T* dx_l = l ? dx[l % 2].data() : nullptr;
       dense_backward<T>(B, layers[l].in, layers[l].out, x_l, layers[l].w, dy, act[l].data(),
-                        layers[l].act, dx_l, dw[l].data(), layers[l].b ? db[l].data() : nullptr);
+                        layers[l].act, dx_l, dw[l].data(), layers[l].b ? db[l].data() : nullptr,
+                        false, p.precision);
       dy = dx_l;
     }
     // Weight penalties on the weights before the update, in layer order, summed from 0.0 and then

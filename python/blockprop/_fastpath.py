@@ -14,7 +14,7 @@ from typing import Any, List, Optional, Tuple, cast
 
 import numpy as np
 
-from . import _core
+from . import _core, _precision
 from .nn.dropout import Dropout
 from .nn.layers import ELU, Dense, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
@@ -112,7 +112,8 @@ def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: 
     # Dropout masks: batch k is update progress.updates + k, as step.gradients numbers them.
     first = p.model.progress.updates
     loss_sum, correct, seen = _core.mlp_train_batches(layers, p.loss, settings, X, Y, order,
-                                                      batch_size, lrs, dropout_step=first, weights=weights)
+                                                      batch_size, lrs, dropout_step=first, weights=weights,
+                                                      bf16=_precision.current() == "bfloat16")
     optimizer.advance_steps(p.names, len(lrs))
     for drop in p.dropout:
         if drop is not None:  # as the Python step leaves it after its last batch

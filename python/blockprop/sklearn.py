@@ -41,6 +41,8 @@ How they get there, and where they still differ:
   assigning a list of arrays to ``coefs_`` / ``intercepts_``) changes the model.
 - ``dtype`` (extra parameter, default ``"float32"``: the fast path) is the precision of the
   weights and the arithmetic (scikit-learn: that of X); predictions are returned as float64.
+- ``precision`` (extra parameter, default ``"float32"``): ``"bfloat16"`` trains and predicts with
+  bfloat16 products and float32 sums (float32 ``dtype`` only; see ``Sequential.fit``).
 - Sparse input is refused (``TypeError``): convert it with ``X.toarray()`` if it fits in memory.
 """
 from __future__ import annotations
@@ -66,6 +68,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("blockprop.sklearn needs scikit-learn >= 1.6: pip install 'scikit-learn>=1.6'"
                       f" ({e})") from e
 
+from . import _precision
 from . import kernels as K
 from .nn.layers import Dense
 from .nn.sequential import Sequential
@@ -109,7 +112,7 @@ class _BaseMLP(BaseEstimator):
                  warm_start: bool = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 n_iter_no_change: int = 10, dtype: str = "float32"):
+                 n_iter_no_change: int = 10, dtype: str = "float32", precision: str = "float32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -133,6 +136,7 @@ class _BaseMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
+        self.precision = precision
 
     # --- what subclasses provide ---------------------------------------------------------------
     _loss = ""  # blockprop loss of the output layer (set by ``_targets``)
@@ -185,6 +189,8 @@ class _BaseMLP(BaseEstimator):
             dtype_ok = False
         if not dtype_ok:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        _precision.check_dtype(_precision.check_precision(self.precision, type(self).__name__),
+                               np.dtype(self.dtype).name, type(self).__name__)
         return sizes
 
     def _batch_size(self, n: int) -> int:
@@ -323,7 +329,8 @@ class _BaseMLP(BaseEstimator):
             rows = order if self.shuffle else slice(None)
             history = self.model_.fit(X[rows], Y[rows], epochs=1, batch_size=batch, loss=self._loss,
                                       optimizer=opt, shuffle=False, verbose=0,
-                                      sample_weight=None if sw is None else sw[rows])
+                                      sample_weight=None if sw is None else sw[rows],
+                                      precision=self.precision)
             loss = float(history.history["loss"][-1]) / c  # in scikit-learn's scale
             if not np.isfinite(loss):
                 raise ValueError(f"{type(self).__name__}: the training loss became {loss} at epoch "
@@ -393,7 +400,7 @@ class _BaseMLP(BaseEstimator):
         return self._raw(X)
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict(X).astype(np.float64)
+        return self.model_.predict(X, precision=self.precision).astype(np.float64)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
@@ -431,14 +438,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  warm_start: bool = False, momentum: float = 0.9, nesterovs_momentum: bool = True,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 n_iter_no_change: int = 10, dtype: str = "float32", class_weight: Any = None):
+                 n_iter_no_change: int = 10, dtype: str = "float32", precision: str = "float32",
+                 class_weight: Any = None):
         super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init,
                          power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
                          tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
                          nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-                         epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype)
+                         epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype,
+                         precision=precision)
         self.class_weight = class_weight
 
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None) -> "MLPClassifier":

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, cast
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _fastpath, optim, step
+from . import _fastpath, _precision, optim, step
 from . import callbacks as callbacks_module
 from . import diagnostics as diagnostics_module
 from . import kernels as K
@@ -443,7 +443,7 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
         optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
         shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
         callbacks: Optional[List[Any]] = None, diagnostics: Any = False,
-        sample_weight: Any = None) -> History:
+        sample_weight: Any = None, precision: str = "float32") -> History:
     """Train ``model`` on ``(X, y)`` in mini-batches (the last one may be smaller) and return a
     :class:`History`, also kept as ``model.history``. Batches run in training mode, validation
     in evaluation mode; the model's mode is restored at the end.
@@ -463,7 +463,11 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     ``Σ w·ℓ / Σ w`` (:func:`as_sample_weight`); the epoch's ``loss`` averages the batches' as
     without weights (by rows, as scikit-learn's ``loss_curve_``). ``verbose``: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
     Ctrl-C finishes the current batch, then re-raises ``KeyboardInterrupt`` (see the module doc).
+    ``precision="bfloat16"`` (float32 models): the layers' matrix products take bfloat16-rounded
+    operands and sum in float32; weights (the master copy), gradients' reductions, loss and
+    optimizer stay float32. Validation runs at the same precision.
     """
+    _precision.check_dtype(_precision.check_precision(precision, "fit"), model.dtype, "fit")
     epochs, batch_size, loss_fn, opt, sched = resolve_settings(model, epochs, batch_size, loss,
                                                                optimizer, schedule)
     cbs = callbacks_module.prepare(callbacks)
@@ -493,8 +497,9 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     except BaseException:
         restore()
         raise
-    return run_epochs(model, trainer, epochs, shuffle, verbose, cbs, val, stacklevel=5,
-                      restore=restore)
+    with _precision.computing_in(precision, model.dtype, "fit"):
+        return run_epochs(model, trainer, epochs, shuffle, verbose, cbs, val, stacklevel=5,
+                          restore=restore)
 
 
 # --- inference ---------------------------------------------------------------------------------
@@ -552,10 +557,12 @@ def _evaluate(model: Any, loss_fn: Loss, X: np.ndarray, Y: np.ndarray, batch_siz
 
 
 def evaluate(model: Any, X: Any, y: Any, batch_size: Optional[int] = None,
-             loss: Any = None, sample_weight: Any = None) -> Dict[str, float]:
+             loss: Any = None, sample_weight: Any = None, precision: str = "float32") -> Dict[str, float]:
     """Mean loss (and accuracy for classification losses) over ``(X, y)``, in batches
     (``batch_size`` rows; None: see :func:`predict`); with ``sample_weight``, both are
-    weighted means (``Σ w·ℓ / Σ w``, the weights' share of the rows classified right)."""
+    weighted means (``Σ w·ℓ / Σ w``, the weights' share of the rows classified right);
+    ``precision`` as for :func:`fit`."""
+    _precision.check_dtype(_precision.check_precision(precision, "evaluate"), model.dtype, "evaluate")
     if batch_size is not None:
         batch_size = _count("batch_size", batch_size, 1)
     loss_fn = resolve_loss(model, loss)
@@ -563,7 +570,8 @@ def evaluate(model: Any, X: Any, y: Any, batch_size: Optional[int] = None,
     Y = as_targets(model, loss_fn, y, len(X))
     weights = None if sample_weight is None else as_sample_weight(sample_weight, len(X), loss_fn)
     batch_size = batch_size or _auto_batch(model, X)
-    return _evaluate(model, loss_fn, X, Y, batch_size, weights)
+    with _precision.computing_in(precision, model.dtype, "evaluate"):
+        return _evaluate(model, loss_fn, X, Y, batch_size, weights)
 
 
 def infer(model: Any, X: np.ndarray) -> np.ndarray:
@@ -573,9 +581,12 @@ def infer(model: Any, X: np.ndarray) -> np.ndarray:
         return run(0, X)
 
 
-def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+def predict(model: Any, X: Any, batch_size: Optional[int] = None,
+            precision: str = "float32") -> np.ndarray:
     """Network outputs for ``X``, one batch of ``batch_size`` rows at a time. None (the default)
-    takes as many rows as keep a batch's widest activation under 8 MiB, and at least 1024."""
+    takes as many rows as keep a batch's widest activation under 8 MiB, and at least 1024.
+    ``precision`` as for :func:`fit`."""
+    _precision.check_dtype(_precision.check_precision(precision, "predict"), model.dtype, "predict")
     if batch_size is not None:
         batch_size = _count("batch_size", batch_size, 1)
     # A model that says its forward starts with a Dense layer (Sequential._counting_layer) has X
@@ -588,7 +599,7 @@ def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
     batch_size = batch_size or _auto_batch(model, X)
     out = np.empty((len(X), model.out_features), dtype=model.dtype)
     checked = first is None
-    with _evaluation(model) as run:
+    with _evaluation(model) as run, _precision.computing_in(precision, model.dtype, "predict"):
         for rows in _batches(len(X), batch_size):
             if first is None:
                 out[rows] = run(0, X[rows].astype(model.dtype, copy=False))
@@ -607,19 +618,21 @@ def _is_binary(model: Any) -> bool:
     return isinstance(model.loss, BCEWithLogitsLoss) or (model.loss is None and model.out_features == 1)
 
 
-def predict_proba(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+def predict_proba(model: Any, X: Any, batch_size: Optional[int] = None,
+                  precision: str = "float32") -> np.ndarray:
     """Softmax of the outputs (sigmoid for BCE or single-output models); outputs unchanged when
     the last layer already is a Softmax/Sigmoid."""
-    out = predict(model, X, batch_size)
+    out = predict(model, X, batch_size, precision)
     if isinstance(model.layers[-1], (Softmax, Sigmoid)):
         return out
     return K.sigmoid(out) if _is_binary(model) else K.softmax(out)
 
 
-def predict_classes(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+def predict_classes(model: Any, X: Any, batch_size: Optional[int] = None,
+                    precision: str = "float32") -> np.ndarray:
     """Class index per row (argmax); for BCE / single-output models ``probability > 0.5``
     (shape ``(n,)`` for one output, ``(n, outputs)`` for multi-label)."""
-    proba = predict_proba(model, X, batch_size)
+    proba = predict_proba(model, X, batch_size, precision)
     if _is_binary(model):
         classes = (proba > 0.5).astype(np.int64)
         return classes[:, 0] if classes.shape[1] == 1 else classes

@@ -464,3 +464,21 @@ def test_class_weight_refuses_what_it_cannot_mean():
         column = MLPClassifier(class_weight="balanced", max_iter=2, random_state=0).fit(X, y.reshape(-1, 1))
     row = MLPClassifier(class_weight="balanced", max_iter=2, random_state=0).fit(X, y)
     np.testing.assert_array_equal(column.predict_proba(X), row.predict_proba(X))
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_precision_bfloat16():
+    """precision="bfloat16": trained and scored with bfloat16 products, close to float32; bad values
+    are refused at fit with the estimator's name."""
+    from blockprop.sklearn import MLPClassifier
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 10))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    kw = dict(hidden_layer_sizes=(32,), max_iter=60, learning_rate_init=0.01, random_state=0)
+    c16 = MLPClassifier(precision="bfloat16", **kw).fit(X, y)
+    c32 = MLPClassifier(**kw).fit(X, y)
+    assert c16.get_params()["precision"] == "bfloat16" and c32.get_params()["precision"] == "float32"
+    assert not np.array_equal(c16.predict_proba(X), c32.predict_proba(X))
+    assert abs(c16.score(X, y) - c32.score(X, y)) < 0.03 and c32.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="MLPClassifier: precision must be one of"):
+        MLPClassifier(precision="bf16", **kw).fit(X, y)
+    with pytest.raises(TypeError, match="precision='bfloat16' takes float32"):
+        MLPClassifier(precision="bfloat16", dtype="float64", **kw).fit(X, y)

@@ -200,6 +200,9 @@ REFERENCE_ONLY = {
     "dropout_mask": "the counter-based keep-mask that dropout and dropout_backward apply, public so "
                     "that NumPy code can reproduce a kernel's mask (docs/features.md); the kernels "
                     "apply it inside dropout and have no function that returns it",
+    "round_bfloat16": "the rounding to bfloat16 that precision='bfloat16' applies to the operands of "
+                      "every product, public so that NumPy code can reproduce it; the kernels round "
+                      "while they pack and have no function that returns it",
 }
 KERNELS_ONLY: dict = {}
 SIGNATURE_EXCEPTIONS: dict = {}  # name -> reason; none so far

@@ -45,6 +45,8 @@ struct MlpProblem {
   const std::int64_t* labels = nullptr;  // cross-entropy: (n_samples,) in [0, classes)
   const T* targets = nullptr;            // mse / bce: (n_samples, layers.back().out)
   const double* weights = nullptr;       // sample weights (n_samples,) ≥ 0, or null: unweighted
+  // The GEMMs' products (dense.h); all else, the weights included, stays in T.
+  Precision precision = Precision::float32;
 };
 
 struct MlpTrainResult {

@@ -221,7 +221,7 @@ class Sequential:
             optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
             shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
             callbacks: Optional[List[Any]] = None, diagnostics: Any = False,
-            sample_weight: Any = None) -> History:
+            sample_weight: Any = None, precision: str = "float32") -> History:
         """Train in mini-batches; returns the per-epoch History. ``loss``, ``optimizer`` and
         ``schedule`` default to the previous fit's (state included), else "cross_entropy",
         ``SGD(0.01)``, constant. ``callbacks``: :mod:`blockprop.callbacks` objects or plain
@@ -229,35 +229,41 @@ class Sequential:
         per-layer gradient/weight norms, update ratios and dead ReLUs in the history and warns
         (:class:`blockprop.diagnostics.TrainingDiagnosticWarning`) on trouble. ``sample_weight``
         (one weight ≥ 0 per row) makes each batch's loss the weighted mean ``Σ w·ℓ / Σ w``.
-        Ctrl-C stops after the current batch and re-raises ``KeyboardInterrupt``. Details:
+        ``precision="bfloat16"``: bfloat16 products, float32 sums and master weights. Ctrl-C stops
+        after the current batch and re-raises ``KeyboardInterrupt``. Details:
         :func:`blockprop.training.fit`."""
         return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, loss=loss,
                             optimizer=optimizer, schedule=schedule, validation_data=validation_data,
                             shuffle=shuffle, seed=seed, verbose=verbose, callbacks=callbacks,
-                            diagnostics=diagnostics, sample_weight=sample_weight)
+                            diagnostics=diagnostics, sample_weight=sample_weight, precision=precision)
 
     @shared
     def evaluate(self, X: Any, y: Any, batch_size: Optional[int] = None, loss: Any = None,
-                 sample_weight: Any = None) -> Dict[str, float]:
+                 sample_weight: Any = None, precision: str = "float32") -> Dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` (accuracy for classification losses),
         weighted means with ``sample_weight``."""
-        return training.evaluate(self, X, y, batch_size=batch_size, loss=loss, sample_weight=sample_weight)
+        return training.evaluate(self, X, y, batch_size=batch_size, loss=loss,
+                                 sample_weight=sample_weight, precision=precision)
 
     @shared
-    def predict(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+    def predict(self, X: Any, batch_size: Optional[int] = None,
+                precision: str = "float32") -> np.ndarray:
         """The network's outputs (logits for classifiers), computed in batches of ``batch_size``
-        rows; None: as many as keep the widest activation under 8 MiB, at least 1024."""
-        return training.predict(self, X, batch_size=batch_size)
+        rows; None: as many as keep the widest activation under 8 MiB, at least 1024.
+        ``precision="bfloat16"``: bfloat16 products, float32 sums."""
+        return training.predict(self, X, batch_size=batch_size, precision=precision)
 
     @shared
-    def predict_proba(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+    def predict_proba(self, X: Any, batch_size: Optional[int] = None,
+                      precision: str = "float32") -> np.ndarray:
         """Class probabilities: softmax of the outputs (sigmoid for a BCE / single-output model)."""
-        return training.predict_proba(self, X, batch_size=batch_size)
+        return training.predict_proba(self, X, batch_size=batch_size, precision=precision)
 
     @shared
-    def predict_classes(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+    def predict_classes(self, X: Any, batch_size: Optional[int] = None,
+                        precision: str = "float32") -> np.ndarray:
         """Predicted class per row: argmax, or ``output > 0`` for a BCE / single-output model."""
-        return training.predict_classes(self, X, batch_size=batch_size)
+        return training.predict_classes(self, X, batch_size=batch_size, precision=precision)
 
     # --- persistence and display --------------------------------------------------------------
     @shared
