@@ -69,8 +69,9 @@ echo "== install it into a fresh virtual environment"
 rm -rf build/venv-test
 "$SYSTEM_PY" -m venv build/venv-test
 wheel=$(ls build/wheelhouse/blockprop-*.whl)
-# With every optional extra, and the CPU build of PyTorch for the weight-exchange tests.
-build/venv-test/bin/pip install -q --disable-pip-version-check "$wheel[test,sklearn,mpi,plot]" torch==2.13.0
+# With every optional extra, and the CPU build of PyTorch for the weight-exchange tests (and
+# onnxscript, which torch.onnx.export needs for its default, dynamo, exporter: the ONNX tests).
+build/venv-test/bin/pip install -q --disable-pip-version-check "$wheel[test,sklearn,mpi,plot,onnx]" torch==2.13.0 onnxscript
 
 echo "== pytest (installed package)"
 # Run from build/ so that nothing in the source tree shadows the installed package.

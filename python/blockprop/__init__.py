@@ -17,6 +17,7 @@ from .gradcheck import gradcheck as gradcheck  # noqa: E402
 from .many import fit_many as fit_many  # noqa: E402
 from .nn import Dense as Dense, Sequential as Sequential  # noqa: E402
 from .nn.sequential import load as load  # noqa: E402
+from .export_c import export_c as export_c  # noqa: E402
 from .serialization import save as save  # noqa: E402  (model.save(path) is the same)
 
 __version__ = "0.1.0"

@@ -29,6 +29,7 @@ __all__ = [
     "softmax",
     "softmax_backward",
     "mse_loss",
+    "weighted_loss",
     "softmax_cross_entropy",
     "binary_cross_entropy",
     "count_correct",
@@ -150,6 +151,14 @@ def binary_cross_entropy(logits, targets) -> Tuple[float, np.ndarray]:
     """Binary cross-entropy on logits, ``L = mean(max(z,0) − z·t + log(1 + e^−|z|))``;
     returns ``(L, (sigmoid(z) − t) / n)``."""
     return _core.binary_cross_entropy(logits, targets)
+
+
+def weighted_loss(kind: str, pred, target, weights) -> Tuple[float, np.ndarray]:
+    """Weighted mean over rows of the loss ``kind`` ("mse", "cross_entropy" with integer labels,
+    "bce"): ``L = Σ_r w_r·ℓ_r / Σ_r w_r``, ``ℓ_r`` that loss on row ``r`` of ``pred (batch,
+    outputs)`` alone; returns ``(L, ∂L/∂pred)``, row ``r`` of which is ``(w_r/Σw)·∂ℓ_r/∂pred_r``.
+    ``weights``: float64 ``(batch,)``, finite, ≥ 0; all 0 gives ``(0.0, zeros)``."""
+    return _core.weighted_loss(kind, pred, target, weights)
 
 
 def count_correct(logits, targets) -> int:

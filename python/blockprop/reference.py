@@ -116,6 +116,28 @@ def softmax_cross_entropy(logits, labels):
     return loss, grad / max(batch, 1)
 
 
+def weighted_loss(kind, pred, target, weights):
+    """L = Σ_r w_r·ℓ_r / Σ_r w_r, ℓ_r the loss of row r alone;  ∂L/∂pred_r = (w_r/Σw)·∂ℓ_r/∂pred_r"""
+    w = np.asarray(weights, dtype=np.float64)
+    diff = pred - target if kind != "cross_entropy" else None
+    if kind == "mse":
+        rows_loss, grad = (diff.astype(np.float64) ** 2).mean(axis=1), 2 * diff / pred.shape[1]
+    elif kind == "bce":
+        z, t = pred, target
+        per_element = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+        rows_loss, grad = per_element.astype(np.float64).mean(axis=1), (sigmoid(z) - t) / pred.shape[1]
+    else:
+        rows = np.arange(pred.shape[0])
+        z = pred - pred.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        rows_loss, grad = -log_p[rows, target].astype(np.float64), np.exp(log_p)
+        grad[rows, target] -= 1
+    total = w.sum()
+    if total == 0:
+        return 0.0, np.zeros_like(pred)
+    return float((w * rows_loss).sum() / total), grad * (w / total).astype(pred.dtype)[:, None]
+
+
 def binary_cross_entropy(logits, targets):
     """L = mean(max(z,0) − z·t + log(1 + e^−|z|));  ∂L/∂z = (sigmoid(z) − t)/n"""
     z, t = logits, targets

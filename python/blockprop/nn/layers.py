@@ -132,14 +132,13 @@ class Dense(Layer):
         self._x, self._y, self._z = x, y, z
         return y
 
-    def forward_counted(self, x: np.ndarray) -> Tuple[np.ndarray, int]:
-        """``forward`` in evaluation mode, and the number of non-finite values of ``x·Wᵀ + b``
-        (0 proves ``x`` finite): how ``predict`` checks its input."""
-        if self.training:
-            raise RuntimeError("Dense.forward_counted runs in evaluation mode only")
-        y, bad = K._dense_forward_counted(x, self.weight.data, self.b, self.activation)
-        self._x, self._y, self._z = x, y, None
-        return y, bad
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return K.dense_forward(x, self.weight.data, self.b, self.activation)
+
+    def infer_counted(self, x: np.ndarray) -> Tuple[np.ndarray, int]:
+        """``infer``, and the number of non-finite values of ``x·Wᵀ + b`` (0 proves ``x``
+        finite): how ``predict`` checks its input."""
+        return K._dense_forward_counted(x, self.weight.data, self.b, self.activation)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._x is None:
@@ -206,6 +205,9 @@ class _Activation(Layer):
         self._y = type(self)._forward(x)
         return self._y
 
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return type(self)._forward(x)
+
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._y is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
@@ -260,6 +262,9 @@ class LeakyReLU(_Activation):
         self._y = K.leaky_relu(x, self.negative_slope)
         return self._y
 
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return K.leaky_relu(x, self.negative_slope)
+
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._y is None:
             raise RuntimeError("LeakyReLU.backward called before forward")
@@ -287,6 +292,9 @@ class ELU(_Activation):
         self._y = K.elu(x, self.alpha)
         return self._y
 
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return K.elu(x, self.alpha)
+
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._y is None:
             raise RuntimeError("ELU.backward called before forward")
@@ -310,6 +318,9 @@ class GELU(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
+        return K.gelu(x)
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
         return K.gelu(x)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
