@@ -16,6 +16,7 @@ class Context:
     quick: bool
     peak: Dict[Tuple[str, int], float] = field(default_factory=dict)  # (isa, threads) -> GFLOP/s
     gemm_points: List[Tuple[str, int, float, float, Optional[float]]] = field(default_factory=list)
+    plot_many: Optional[str] = None  # the many suite's plot of model-samples/s against K
 
     def peak_for(self, isa: str, threads: int) -> float:
         key = (isa, threads)
@@ -215,3 +216,4 @@ from training import suite_predict, suite_train  # noqa: E402,F401  (registered 
 from memory import suite_memory  # noqa: E402,F401  (registered by name in run.py)
 from serve import suite_serve  # noqa: E402,F401  (registered by name in run.py)
 from bf16 import suite_bf16  # noqa: E402,F401  (registered by name in run.py)
+from many import suite_many  # noqa: E402,F401  (registered by name in run.py)

@@ -12,6 +12,7 @@
 #include "arrays.h"
 #include "bindings.h"
 #include "blockprop/mlp.h"
+#include "blockprop/mlp_many.h"
 
 namespace blockprop {
 namespace bind {
@@ -157,11 +158,24 @@ void state_of(const py::tuple& given, size_t needed, const std::string& name,
     out[s] = inplace<T>(given[s], name + "[" + std::to_string(s) + "]", shape);
 }
 
+// One model's problem, checked, with the arrays it points into kept alive.
 template <typename T>
-py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::handle optimizer,
-                py::array x_a, py::handle y_obj, py::handle order_obj, index_t batch_size,
-                py::handle lrs_obj, std::uint64_t dropout_step, py::handle weights_obj, bool bf16) {
+struct Prepared {
   MlpProblem<T> p;
+  py::array_t<T, py::array::c_style> x, targets;
+  py::array_t<double, py::array::c_style> x_wide;
+  py::array_t<std::int64_t, py::array::c_style> labels;
+  py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> order;
+  py::array_t<double, py::array::c_style | py::array::forcecast> lrs, weights;
+  index_t n_order = 0;
+};
+
+template <typename T>
+void prepare(Prepared<T>& prep, const std::vector<const LayerSpec*>& specs, LossKind loss,
+             py::handle optimizer, py::array x_a, py::handle y_obj, py::handle order_obj,
+             index_t batch_size, py::handle lrs_obj, std::uint64_t dropout_step,
+             py::handle weights_obj, bool bf16) {
+  MlpProblem<T>& p = prep.p;
   p.precision = precision_for(kFn, specs[0]->w, bf16);
   p.loss = loss;
   p.dropout_step = dropout_step;
@@ -210,35 +224,31 @@ py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::h
   check_shape(kFn, x_a, "x", {x_a.shape(0), n_in});
   // float64 x for a float32 model is read as it is and rounded batch by batch (no copy of x).
   const bool wide = std::is_same<T, float>::value && x_a.dtype().is(py::dtype::of<double>());
-  py::array_t<T, py::array::c_style> x;
-  py::array_t<double, py::array::c_style> x_wide;
   if (wide) {
-    x_wide = contiguous<double>(x_a);
-    p.x_wide = x_wide.data();
+    prep.x_wide = contiguous<double>(x_a);
+    p.x_wide = prep.x_wide.data();
   } else {
     check_same_dtype(kFn, specs[0]->w, "layers[0].W", x_a, "x");
-    x = contiguous<T>(x_a);
-    p.x = x.data();
+    prep.x = contiguous<T>(x_a);
+    p.x = prep.x.data();
   }
   const index_t n = x_a.shape(0);
 
-  py::array_t<std::int64_t, py::array::c_style> labels;
-  py::array_t<T, py::array::c_style> targets;
   if (loss == LossKind::cross_entropy) {
-    labels = class_labels(y_obj, kFn, "y", n, n_out);
-    p.labels = labels.data();
+    prep.labels = class_labels(y_obj, kFn, "y", n, n_out);
+    p.labels = prep.labels.data();
   } else {
     py::array y = float_array(y_obj, kFn, "y");
     // Targets come in the model's dtype (x may be wider, see above).
     check_same_dtype(kFn, specs[0]->w, "layers[0].W", y, "y");
     check_shape(kFn, y, "y", {n, n_out});
-    targets = contiguous<T>(y);
-    p.targets = targets.data();
+    prep.targets = contiguous<T>(y);
+    p.targets = prep.targets.data();
   }
 
   // Sample weights, checked whole by the caller (training.as_sample_weight): here only the shape
   // and that none is negative or NaN, so the loop cannot read out of bounds or go astray.
-  py::array_t<double, py::array::c_style | py::array::forcecast> weights;
+  auto& weights = prep.weights;
   if (!weights_obj.is_none()) {
     weights = py::array_t<double, py::array::c_style | py::array::forcecast>(
         as_ndarray(weights_obj, kFn, "weights", "a 1-D array of sample weights"));
@@ -250,17 +260,17 @@ py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::h
   }
 
   // Throwing conversions: ensure() would hand back a null array when a copy cannot be allocated.
-  py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> order(
-      as_ndarray(order_obj, "mlp_train_batches", "order", "a 1-D index array"));
+  auto& order = prep.order;
+  order = decltype(prep.order)(as_ndarray(order_obj, "mlp_train_batches", "order", "a 1-D index array"));
   if (order.ndim() != 1) throw py::value_error("mlp_train_batches: order must be a 1-D index array");
-  const index_t n_order = order.shape(0);
+  const index_t n_order = prep.n_order = order.shape(0);
   for (index_t i = 0; i < n_order; ++i)
     if (order.data()[i] < 0 || order.data()[i] >= n)
       throw py::value_error("mlp_train_batches: order holds an index out of range");
   if (batch_size < 1) throw py::value_error("mlp_train_batches: batch_size must be >= 1");
   const index_t n_batches = (n_order + batch_size - 1) / batch_size;
-  py::array_t<double, py::array::c_style | py::array::forcecast> lrs(
-      as_ndarray(lrs_obj, "mlp_train_batches", "lrs", "an array of learning rates"));
+  auto& lrs = prep.lrs;
+  lrs = decltype(prep.lrs)(as_ndarray(lrs_obj, "mlp_train_batches", "lrs", "an array of learning rates"));
   if (lrs.ndim() != 1 || lrs.shape(0) != n_batches)
     throw py::value_error("mlp_train_batches: lrs must hold one learning rate per batch (" +
                           std::to_string(n_batches) + ")");
@@ -274,18 +284,25 @@ py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::h
                             "; it must be finite and >= 0 (check the schedule)");
   }
 
+}
+
+template <typename T>
+py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::handle optimizer,
+                py::array x_a, py::handle y_obj, py::handle order_obj, index_t batch_size,
+                py::handle lrs_obj, std::uint64_t dropout_step, py::handle weights_obj, bool bf16) {
+  Prepared<T> prep;
+  prepare<T>(prep, specs, loss, optimizer, x_a, y_obj, order_obj, batch_size, lrs_obj, dropout_step,
+             weights_obj, bf16);
   MlpTrainResult r;
   {
     py::gil_scoped_release release;
-    r = mlp_train_batches<T>(p, order.data(), n_order, batch_size, lrs.data());
+    r = mlp_train_batches<T>(prep.p, prep.order.data(), prep.n_order, batch_size, prep.lrs.data());
   }
   return py::make_tuple(r.loss_sum, r.correct, r.samples);
 }
 
-py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py::handle x_obj,
-                   py::handle y, py::handle order, index_t batch_size, py::handle lrs,
-                   py::handle dropout_step, py::handle weights, bool bf16) {
-  const std::uint64_t first_step = uint64(kFn, "dropout_step", dropout_step);
+// The layers of one model, and its loss and optimizer settings, type-checked.
+std::vector<const LayerSpec*> layer_specs(py::handle layers, py::handle loss, py::handle optimizer) {
   if (!py::isinstance<py::list>(layers) && !py::isinstance<py::tuple>(layers))
     throw py::type_error(std::string(kFn) + ": layers must be a list of blockprop._core.MlpLayer, got " +
                          type_name(layers));
@@ -302,6 +319,14 @@ py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py:
   if (!py::isinstance<SgdSettings>(optimizer) && !py::isinstance<AdamSettings>(optimizer))
     throw py::type_error(std::string(kFn) + ": optimizer must be a blockprop._core.SgdSettings or "
                          "AdamSettings, got " + type_name(optimizer));
+  return specs;
+}
+
+py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py::handle x_obj,
+                   py::handle y, py::handle order, index_t batch_size, py::handle lrs,
+                   py::handle dropout_step, py::handle weights, bool bf16) {
+  const std::uint64_t first_step = uint64(kFn, "dropout_step", dropout_step);
+  const auto specs = layer_specs(layers, loss, optimizer);
   py::array x = float_array(x_obj, kFn, "x");
   check_ndim(kFn, x, "x", 2);
   // The model's dtype (its first W) decides; x may be wider (see train).
@@ -309,6 +334,53 @@ py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py:
   return dispatch_float(w0, [&](auto tag) {
     return train<decltype(tag)>(specs, loss.cast<LossKind>(), optimizer, x, y, order, batch_size, lrs,
                                 first_step, weights, bf16);
+  });
+}
+
+// Many models on the same batches (blockprop/mlp_many.h): each model is a tuple (layers, loss,
+// optimizer, y, lrs, dropout_step), checked as mlp_train_batches checks its arguments.
+py::list train_many_py(py::handle models, py::handle x_obj, py::handle order, index_t batch_size) {
+  const char* fn = "mlp_many_train_batches";
+  if (!py::isinstance<py::list>(models) || py::len(models) == 0)
+    throw py::type_error(std::string(fn) + ": models must be a non-empty list of tuples "
+                         "(layers, loss, optimizer, y, lrs, dropout_step)");
+  py::array x = float_array(x_obj, fn, "x");
+  check_ndim(fn, x, "x", 2);
+  std::vector<std::vector<const LayerSpec*>> specs;
+  std::vector<py::tuple> args;
+  for (py::handle m : models) {
+    if (!py::isinstance<py::tuple>(m) || py::len(m) != 6)
+      throw py::type_error(std::string(fn) + ": models[" + std::to_string(args.size()) +
+                           "] must be a tuple (layers, loss, optimizer, y, lrs, dropout_step)");
+    args.push_back(py::reinterpret_borrow<py::tuple>(m));
+    specs.push_back(layer_specs(args.back()[0], args.back()[1], args.back()[2]));
+  }
+  py::array w0 = float_array(specs[0][0]->w, fn, "models[0] layers[0].W");
+  return dispatch_float(w0, [&](auto tag) {
+    using T = decltype(tag);
+    // x made contiguous once: every model then points at the same rows.
+    const bool wide = std::is_same<T, float>::value && x.dtype().is(py::dtype::of<double>());
+    py::array xs = wide ? py::array(contiguous<double>(x)) : py::array(contiguous<T>(x));
+    std::vector<Prepared<T>> prep(args.size());
+    std::vector<MlpProblem<T>> problems;
+    std::vector<const double*> lrs;
+    for (size_t k = 0; k < args.size(); ++k) {
+      const auto& a = args[k];
+      prepare<T>(prep[k], specs[k], a[1].cast<LossKind>(), a[2], xs, a[3], order, batch_size, a[4],
+                 uint64(fn, "dropout_step", a[5]), py::none(), false);
+      if (prep[k].n_order != prep[0].n_order)
+        throw py::value_error(std::string(fn) + ": the models read different orders");
+      problems.push_back(prep[k].p);
+      lrs.push_back(prep[k].lrs.data());
+    }
+    std::vector<MlpTrainResult> r;
+    {
+      py::gil_scoped_release release;
+      r = mlp_many_train_batches<T>(problems, prep[0].order.data(), prep[0].n_order, batch_size, lrs);
+    }
+    py::list out;
+    for (const auto& rk : r) out.append(py::make_tuple(rk.loss_sum, rk.correct, rk.samples));
+    return out;
   });
 }
 
@@ -411,6 +483,11 @@ void bind_mlp(py::module_& m) {
         "(see blockprop/mlp.h); batch i draws its dropout masks at step dropout_step + i; bf16: "
         "bfloat16 products (float32 models). Returns "
         "(loss_sum, correct, samples).");
+  m.def("mlp_many_train_batches", &train_many_py, py::arg("models"), py::arg("x"), py::arg("order"),
+        py::arg("batch_size"),
+        "Trains many models on the same batches x[order], their first layers' GEMMs shared (see "
+        "blockprop/mlp_many.h); each model is (layers, loss, optimizer, y, lrs, dropout_step) as for "
+        "mlp_train_batches. Returns one (loss_sum, correct, samples) per model.");
 }
 
 }  // namespace bind

@@ -11,7 +11,8 @@ enum WorkspaceSlot : int {
   kDelta = 2,
   kSharedB = 3,  // B packed whole by the calling thread's GEMM, read by every pool thread
   kSharedA = 4,  // A packed whole likewise, when several chunks would each pack the same rows
-  kWorkspaceSlots = 5
+  kManyGroup = 5,  // mlp_many: a group's first layers side by side (W, b, dW, Zᵀ, δ)
+  kWorkspaceSlots = 6
 };
 
 // A 64-byte aligned buffer of at least `bytes` owned by the calling thread; valid until the next

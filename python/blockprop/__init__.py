@@ -17,6 +17,7 @@ from .kernels import *  # noqa: E402,F401,F403
 
 from . import nn as nn, optim as optim, schedules as schedules  # noqa: E402
 from .gradcheck import gradcheck as gradcheck  # noqa: E402
+from .many import fit_many as fit_many  # noqa: E402
 from .nn import Dense as Dense, Sequential as Sequential  # noqa: E402
 from .nn.sequential import load as load  # noqa: E402
 from .export_c import export_c as export_c  # noqa: E402

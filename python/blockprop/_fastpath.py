@@ -94,12 +94,8 @@ def _settings(optimizer: Any, names: List[str]) -> Any:
                              weight_decay=optimizer.weight_decay)
 
 
-def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: np.ndarray,
-                  batch_size: int, lrs: np.ndarray,
-                  weights: Optional[np.ndarray] = None) -> Tuple[float, int, int]:
-    """Train on X[order] in batches of batch_size with one learning rate per batch (and, given
-    sample weights for every row of X, each batch's weighted mean loss); returns (Σ batch loss ×
-    batch size, rows classified right, rows seen)."""
+def _layers(p: Plan, optimizer: Any) -> List[Any]:
+    """The model's dense layers for the core, with their optimizer state."""
     layers = []
     for (i, d, act), drop in zip(p.dense, p.dropout):
         b = cast(np.ndarray, d.b) if d.use_bias else None
@@ -108,14 +104,46 @@ def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: 
             state_W=optimizer.state_arrays(f"{i}.W", d.weight.data),
             state_b=optimizer.state_arrays(f"{i}.b", b) if b is not None else (),
             dropout=drop.p if drop is not None else 0.0, dropout_seed=drop.seed if drop is not None else 0))
+    return layers
+
+
+def _advance(p: Plan, optimizer: Any, updates: int) -> None:
+    """After the core ran ``updates`` updates: the optimizer's step counts, and the Dropout
+    layers as the Python step leaves them after its last batch."""
+    optimizer.advance_steps(p.names, updates)
+    first = p.model.progress.updates
+    for drop in p.dropout:
+        if drop is not None:
+            drop.step, drop._active = first + updates - 1, drop.p > 0
+
+
+def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: np.ndarray,
+                  batch_size: int, lrs: np.ndarray,
+                  weights: Optional[np.ndarray] = None) -> Tuple[float, int, int]:
+    """Train on X[order] in batches of batch_size with one learning rate per batch (and, given
+    sample weights for every row of X, each batch's weighted mean loss); returns (Σ batch loss ×
+    batch size, rows classified right, rows seen)."""
+    layers = _layers(p, optimizer)
     settings = _settings(optimizer, p.names)  # after state_arrays: new parameters count 0 steps
     # Dropout masks: batch k is update progress.updates + k, as step.gradients numbers them.
-    first = p.model.progress.updates
     loss_sum, correct, seen = _core.mlp_train_batches(layers, p.loss, settings, X, Y, order,
-                                                      batch_size, lrs, dropout_step=first, weights=weights,
+                                                      batch_size, lrs, dropout_step=p.model.progress.updates,
+                                                      weights=weights,
                                                       bf16=_precision.current() == "bfloat16")
-    optimizer.advance_steps(p.names, len(lrs))
-    for drop in p.dropout:
-        if drop is not None:  # as the Python step leaves it after its last batch
-            drop.step, drop._active = first + len(lrs) - 1, drop.p > 0
+    _advance(p, optimizer, len(lrs))
     return loss_sum, correct, seen
+
+
+def train_many(plans: List[Plan], optimizers: List[Any], X: np.ndarray, Ys: List[np.ndarray],
+               order: np.ndarray, batch_size: int, lrs: List[np.ndarray]) -> List[Tuple[float, int, int]]:
+    """:func:`train_batches` for several models on the same batches ``X[order]`` (each with its
+    own targets and learning rates), in one call of the core that runs their first layers as one
+    GEMM; returns each model's (Σ loss × rows, rows right, rows)."""
+    models: List[Any] = []
+    for p, opt, Y, lr in zip(plans, optimizers, Ys, lrs):
+        layers = _layers(p, opt)
+        models.append((layers, p.loss, _settings(opt, p.names), Y, lr, p.model.progress.updates))
+    out = _core.mlp_many_train_batches(models, X, order, batch_size)
+    for p, opt, lr in zip(plans, optimizers, lrs):
+        _advance(p, opt, len(lr))
+    return [(float(loss), int(right), int(seen)) for loss, right, seen in out]

@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, cast
+from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Tuple, cast
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -27,9 +27,9 @@ from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, get_loss
 from .optim import SGD, get_optimizer
 from .schedules import Constant
 
-__all__ = ["Progress", "History", "Trainer", "run_epochs", "fit", "evaluate", "predict",
-           "predict_proba", "predict_classes", "infer", "as_inputs", "as_targets", "as_validation",
-           "as_sample_weight", "resolve_settings"]
+__all__ = ["Progress", "History", "Trainer", "run_epochs", "epoch_loop", "begin", "fit", "evaluate",
+           "predict", "predict_proba", "predict_classes", "infer", "as_inputs", "as_targets",
+           "as_validation", "as_sample_weight", "resolve_settings"]
 
 
 # --- input checks -------------------------------------------------------------------------------
@@ -345,6 +345,10 @@ class Trainer:
         """After the last epoch (distributed: raise, on every rank, what any rank held)."""
 
 
+# A request of epoch_loop: train updates i to j − 1 of the current epoch at these learning rates.
+Request = Tuple[int, int, List[float]]
+
+
 def run_epochs(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbose: int,
                callbacks: List[Any], validation: Optional[Tuple[np.ndarray, np.ndarray]],
                stacklevel: int = 4, restore: Optional[Any] = None) -> History:
@@ -352,11 +356,30 @@ def run_epochs(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbo
     through ``trainer`` with the schedule's learning rates, then metrics, validation, history,
     progress bar, callbacks; Ctrl-C ends it at an update boundary. ``model.loss``,
     ``model.optimizer``, ``model.schedule`` and ``model.progress.seed`` are set."""
+    with _DeferInterrupt() as interrupt:
+        loop = epoch_loop(model, trainer, epochs, shuffle, verbose, callbacks, validation, interrupt,
+                          stacklevel + 1, restore)
+        try:
+            i, j, lrs = next(loop)
+            while True:
+                i, j, lrs = loop.send(trainer.train(i, j, lrs, interrupt))
+        except StopIteration as done:
+            return cast(History, done.value)
+
+
+def epoch_loop(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbose: int,
+               callbacks: List[Any], validation: Optional[Tuple[np.ndarray, np.ndarray]],
+               interrupt: "_DeferInterrupt", stacklevel: int,
+               restore: Optional[Any] = None) -> Generator[Request, Tuple[float, int, int, bool], History]:
+    """:func:`run_epochs` as a generator that yields each :data:`Request` instead of calling
+    ``trainer.train``, and is sent its result (Σ loss × rows, rows right, rows, stop): so
+    :func:`blockprop.fit_many` can run many models' updates together, each through this one loop.
+    Returns the History."""
     loss_fn, opt, sched, progress = model.loss, model.optimizer, model.schedule, model.progress
     history = model.history = History()
     model.stop_training = False
     monitor, diverged = trainer.monitor, False
-    with _DeferInterrupt() as interrupt, _Mode(model, True):
+    with _Mode(model, True):
         try:
             for cb in callbacks:
                 trainer.call(cb.on_train_begin, model)
@@ -377,7 +400,7 @@ def run_epochs(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbo
                     j = min(steps, i + chunk)
                     lrs = [opt.lr * _factor(sched, epoch + k / steps) for k in range(i, j)]
                     lr = lrs[-1]
-                    value, hits, count, stop = trainer.train(i, j, lrs, interrupt)
+                    value, hits, count, stop = yield (i, j, lrs)
                     total, correct, seen = total + value, correct + hits, seen + count
                     progress.updates += j - i
                     bar.update(j - i)
@@ -439,6 +462,21 @@ def start(model: Model, loss_fn: Loss, opt: Any, sched: Any, seed: Optional[int]
         progress.seed = int(cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
 
 
+def begin(model: Model, loss_fn: Loss, opt: Any, sched: Any, seed: Optional[int]) -> Any:
+    """:func:`start`, and return the function that puts back what start and run_epochs change
+    before the first update, for a call refused before it (a callback's on_train_begin, e.g.
+    ModelCheckpoint's missing directory)."""
+    kept = (model.loss, model.optimizer, model.schedule, model.progress.seed, model.history,
+            model.stop_training, opt._owner)
+
+    def restore() -> None:
+        (model.loss, model.optimizer, model.schedule, model.progress.seed, model.history,
+         model.stop_training, opt._owner) = kept
+
+    start(model, loss_fn, opt, sched, seed)
+    return restore
+
+
 def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
         optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
         shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
@@ -481,16 +519,7 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     if seed is not None:
         _count("seed", seed, 0, SEED_LIMIT)
     check_schedule(sched, opt.lr, model.progress.epochs, epochs, math.ceil(len(X) / batch_size))
-    # What start and run_epochs change before the first update, put back if the call is refused
-    # before it (a callback's on_train_begin, e.g. ModelCheckpoint's missing directory).
-    kept = (model.loss, model.optimizer, model.schedule, model.progress.seed, model.history,
-            model.stop_training, opt._owner)
-
-    def restore() -> None:
-        (model.loss, model.optimizer, model.schedule, model.progress.seed, model.history,
-         model.stop_training, opt._owner) = kept
-
-    start(model, loss_fn, opt, sched, seed)
+    restore = begin(model, loss_fn, opt, sched, seed)
     try:
         monitor = diagnostics_module.Monitor(model, monitor_config) if monitor_config else None
         trainer = Trainer(model, X, Y, batch_size, monitor, weights)
