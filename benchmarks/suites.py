@@ -214,5 +214,7 @@ def plot_gemm(ctx: Context, path: str) -> None:
 
 from training import suite_predict, suite_train  # noqa: E402,F401  (registered by name in run.py)
 from memory import suite_memory  # noqa: E402,F401  (registered by name in run.py)
+from serve import suite_serve  # noqa: E402,F401  (registered by name in run.py)
+from bf16 import suite_bf16  # noqa: E402,F401  (registered by name in run.py)
 from many import suite_many  # noqa: E402,F401  (registered by name in run.py)
 from grid import suite_grid  # noqa: E402,F401  (registered by name in run.py)

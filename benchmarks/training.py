@@ -36,15 +36,20 @@ def flops_per_sample(sizes: Sequence[int]) -> float:
     return sum(6.0 * i * o for i, o in pairs) - 2.0 * pairs[0][0] * pairs[0][1]
 
 
-def blockprop_epoch(sizes, X, y, batch):
+def blockprop_epoch(sizes, X, y, batch, sample_weight=None):
     layers = [bp.nn.Dense(i, o, "relu" if k < len(sizes) - 2 else None, seed=k)
               for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]))]
     model = bp.nn.Sequential(*layers)
     opt = bp.optim.SGD(LR, momentum=MOMENTUM)
     model.fit(X[:2 * batch], y[:2 * batch], epochs=1, batch_size=batch, optimizer=opt, verbose=0, seed=0)
     t0 = time.perf_counter()
-    hist = model.fit(X, y, epochs=1, batch_size=batch, verbose=0, seed=1)
+    hist = model.fit(X, y, epochs=1, batch_size=batch, verbose=0, seed=1, sample_weight=sample_weight)
     return time.perf_counter() - t0, hist.history["loss"][-1]
+
+
+def blockprop_weighted_epoch(sizes, X, y, batch):
+    """With sample_weight (each batch's weighted mean loss): the same C++ loop, one more gather."""
+    return blockprop_epoch(sizes, X, y, batch, np.random.default_rng(0).uniform(0, 2, len(X)))
 
 
 def torch_epoch(sizes, X, y, batch):
@@ -137,18 +142,19 @@ def suite_train(ctx) -> None:
     rows = []
     for sizes, batch in configs:
         fps = flops_per_sample(sizes)
-        runs: List[Tuple[str, Callable, int]] = [("blockprop", blockprop_epoch, n_fast)]
+        runs: List[Tuple[str, Callable, int]] = [("blockprop", blockprop_epoch, n_fast),
+                                                 ("blockprop sample_weight", blockprop_weighted_epoch, n_fast)]
         if torch is not None:
             runs.append(("torch", torch_epoch, n_fast))
         if have_sklearn:
             runs.append(("sklearn", sklearn_epoch, n_slow))
         runs.append(("numpy", numpy_epoch, n_slow))
-        # blockprop and PyTorch alternate for two rounds (best of each), so both are timed over
+        # blockprop (with and without weights) and PyTorch alternate for two rounds (best of each), so both are timed over
         # the same stretches of a shared machine; the slow baselines run once.
         best: dict = {}
         for round_ in range(1 if ctx.quick else 2):
             for name, fn, n in runs:
-                if round_ and name not in ("blockprop", "torch"):
+                if round_ and name not in ("blockprop", "blockprop sample_weight", "torch"):
                     continue
                 time.sleep(SETTLE_SECONDS)  # the previous library's threads go idle first
                 with numpy_threads(ctx.threads), torch_threads(ctx.threads):

@@ -52,15 +52,17 @@ for f in 'blockprop.libs/libgomp' 'blockprop/py.typed' 'blockprop/_core.pyi'; do
   grep -q "$f" <<<"$listing" || wheel_fail "$f is not in $wheel"
 done
 # Portable code: no -march/-mtune=native anywhere; instruction-set flags only on the per-ISA objects;
-# and in the shipped binary no AVX (VEX/EVEX) instruction outside namespaces blockprop::avx2/avx512.
+# and in the shipped binary no AVX (VEX/EVEX) or AMX instruction outside namespaces blockprop::avx2/avx512.
 cmds=$($PY -m ninja -C build/wheel-build -t commands)
 ! grep -E -- '-m(arch|tune)=native' <<<"$cmds" || wheel_fail "a compile command uses -march/-mtune=native"
 ! grep -E -- '-mavx512' <<<"$cmds" | grep -v 'bp_isa_avx512\.dir/' || wheel_fail "AVX-512 flags outside bp_isa_avx512"
 ! grep -E -- '-mavx|-mfma' <<<"$cmds" | grep -vE 'bp_isa_avx(2|512)\.dir/' || wheel_fail "AVX flags outside bp_isa_*"
+# bf16 and AMX flags: only on the bf16 leaf kernels (cpp/src/isa_bf16/) of bp_isa_avx512.
+! grep -E -- '-mavx512bf16|-mamx' <<<"$cmds" | grep -v 'bp_isa_avx512\.dir/src/isa_bf16/' || wheel_fail "bf16/AMX flags outside bp_isa_avx512's isa_bf16 kernels"
 rm -rf build/wheel-unpacked && $PY -m zipfile -e "$wheel" build/wheel-unpacked
 avx_outside=$(objdump -d --no-show-raw-insn -C build/wheel-unpacked/blockprop/_core*.so | awk -F'\t' '
   /^[0-9a-f]+ <.*>:$/ { fn = $0; isa = (fn ~ /blockprop::(avx2|avx512)::/); next }
-  NF >= 2 && !isa && ($2 ~ /^v/ || $2 ~ /%[yz]mm|%k[0-7]/) { n[fn]++ }
+  NF >= 2 && !isa && ($2 ~ /^(v|tile|tdp|ldtilecfg|sttilecfg)/ || $2 ~ /%[yz]mm|%k[0-7]|%tmm/) { n[fn]++ }
   END { for (f in n) print n[f] " instructions in " f }')
 [ -z "$avx_outside" ] || wheel_fail "AVX code in baseline functions:"$'\n'"$avx_outside"
 echo "$(basename "$wheel"): manylinux, libgomp grafted, typed; no -march=native, AVX only in the ISA kernels"
@@ -69,8 +71,9 @@ echo "== install it into a fresh virtual environment"
 rm -rf build/venv-test
 "$SYSTEM_PY" -m venv build/venv-test
 wheel=$(ls build/wheelhouse/blockprop-*.whl)
-# With every optional extra, and the CPU build of PyTorch for the weight-exchange tests.
-build/venv-test/bin/pip install -q --disable-pip-version-check "$wheel[test,sklearn,mpi,plot]" torch==2.13.0
+# With every optional extra, and the CPU build of PyTorch for the weight-exchange tests (and
+# onnxscript, which torch.onnx.export needs for its default, dynamo, exporter: the ONNX tests).
+build/venv-test/bin/pip install -q --disable-pip-version-check "$wheel[test,sklearn,mpi,plot,onnx]" torch==2.13.0 onnxscript
 
 echo "== pytest (installed package)"
 # Run from build/ so that nothing in the source tree shadows the installed package.

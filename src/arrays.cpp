@@ -55,6 +55,14 @@ py::array float_array(const py::handle& obj, const char* fn, const char* name) {
   return a;
 }
 
+Precision precision_for(const char* fn, const py::array& a, bool bf16) {
+  if (!bf16) return Precision::float32;
+  if (!a.dtype().equal(py::dtype::of<float>()))
+    throw py::type_error(std::string(fn) + ": precision='bfloat16' takes float32 arrays (bfloat16 "
+                         "products, float32 accumulation), got " + py::str(a.dtype()).cast<std::string>());
+  return Precision::bfloat16;
+}
+
 void check_same_dtype(const char* fn, const py::array& a, const char* name_a, const py::array& b,
                       const char* name_b) {
   if (!a.dtype().equal(b.dtype())) {

@@ -29,6 +29,11 @@ py::array fresh_copy(const py::array& a);
 // obj as a NumPy array of float32 or float64 (lists are converted), else TypeError naming `name`.
 py::array float_array(const py::handle& obj, const char* fn, const char* name);
 
+// The precision of a kernel's products: bfloat16 when bf16 is set, which takes float32 arrays
+// only (TypeError naming fn for a float64 a); the name itself is checked in Python
+// (blockprop._precision), which passes this flag.
+Precision precision_for(const char* fn, const py::array& a, bool bf16);
+
 // TypeError unless b has a's dtype.
 void check_same_dtype(const char* fn, const py::array& a, const char* name_a, const py::array& b,
                       const char* name_b);

@@ -43,8 +43,9 @@ DenseArgs dense_args(const char* fn, py::handle x_obj, py::handle w_obj, py::han
 
 // y, and the count of non-finite values of x·Wᵀ + b when `nonfinite` is given.
 py::array dense_forward_impl(const char* fn, py::handle x_obj, py::handle w_obj, py::handle b_obj,
-                             py::handle act_obj, index_t* nonfinite) {
+                             py::handle act_obj, index_t* nonfinite, bool bf16) {
   DenseArgs d = dense_args(fn, x_obj, w_obj, b_obj);
+  const Precision precision = precision_for(fn, d.x, bf16);
   const Activation act = parse_activation(act_obj, fn);
   return dispatch_float(d.x, [&](auto tag) -> py::array {
     using T = decltype(tag);
@@ -57,29 +58,30 @@ py::array dense_forward_impl(const char* fn, py::handle x_obj, py::handle w_obj,
     {
       py::gil_scoped_release release;
       dense_forward<T>(d.batch, d.in, d.out, x.data(), w.data(), bp, act, y.mutable_data(),
-                       nonfinite);
+                       nonfinite, precision);
     }
     return y;
   });
 }
 
 py::array dense_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
-                           py::handle act_obj) {
-  return dense_forward_impl("dense_forward", x_obj, w_obj, b_obj, act_obj, nullptr);
+                           py::handle act_obj, bool bf16) {
+  return dense_forward_impl("dense_forward", x_obj, w_obj, b_obj, act_obj, nullptr, bf16);
 }
 
 py::tuple dense_forward_counted_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
-                                   py::handle act_obj) {
+                                   py::handle act_obj, bool bf16) {
   index_t nonfinite = 0;
   py::array y = dense_forward_impl("dense_forward_counted", x_obj, w_obj, b_obj, act_obj,
-                                   &nonfinite);
+                                   &nonfinite, bf16);
   return py::make_tuple(y, nonfinite);
 }
 
 py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle dy_obj,
-                            py::handle y_obj, py::handle act_obj, bool need_dx) {
+                            py::handle y_obj, py::handle act_obj, bool need_dx, bool bf16) {
   const char* fn = "dense_backward";
   DenseArgs d = dense_args(fn, x_obj, w_obj, py::none());
+  const Precision precision = precision_for(fn, d.x, bf16);
   const Activation act = parse_activation(act_obj, fn);
   py::array dy_a = float_array(dy_obj, fn, "dy");
   check_same_dtype(fn, d.x, "x", dy_a, "dy");
@@ -113,7 +115,7 @@ py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle dy_ob
     {
       py::gil_scoped_release release;
       dense_backward<T>(d.batch, d.in, d.out, x.data(), w.data(), dy.data(), yp, act, dxp,
-                        dw.mutable_data(), db.mutable_data());
+                        dw.mutable_data(), db.mutable_data(), false, precision);
     }
     return py::make_tuple(dx_obj, dw, db);
   });
@@ -123,12 +125,13 @@ py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle dy_ob
 
 void bind_dense(py::module_& m) {
   m.def("dense_forward", &dense_forward_py, py::arg("x"), py::arg("W"), py::arg("b") = py::none(),
-        py::arg("activation") = "linear");
+        py::arg("activation") = "linear", py::arg("bf16") = false);
   m.def("dense_forward_counted", &dense_forward_counted_py, py::arg("x"), py::arg("W"),
-        py::arg("b") = py::none(), py::arg("activation") = "linear",
+        py::arg("b") = py::none(), py::arg("activation") = "linear", py::arg("bf16") = false,
         "dense_forward, and the number of non-finite values of x·Wᵀ + b (before the activation)");
   m.def("dense_backward", &dense_backward_py, py::arg("x"), py::arg("W"), py::arg("dy"),
-        py::arg("y") = py::none(), py::arg("activation") = "linear", py::arg("need_dx") = true);
+        py::arg("y") = py::none(), py::arg("activation") = "linear", py::arg("need_dx") = true,
+        py::arg("bf16") = false);
 }
 
 }  // namespace bind

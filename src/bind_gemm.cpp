@@ -24,13 +24,14 @@ py::array readable(py::array a, const py::array* out) {
 }
 
 py::array gemm_py(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, double alpha,
-                  double beta, py::handle out_obj) {
+                  double beta, py::handle out_obj, bool bf16) {
   const char* fn = "gemm";
   py::array a = float_array(a_obj, fn, "a");
   py::array b = float_array(b_obj, fn, "b");
   check_ndim(fn, a, "a", 2);
   check_ndim(fn, b, "b", 2);
   check_same_dtype(fn, a, "a", b, "b");
+  const Precision precision = precision_for(fn, a, bf16);
   const index_t m = trans_a ? a.shape(1) : a.shape(0), ka = trans_a ? a.shape(0) : a.shape(1);
   const index_t kb = trans_b ? b.shape(1) : b.shape(0), n = trans_b ? b.shape(0) : b.shape(1);
   if (ka != kb) {
@@ -74,7 +75,7 @@ py::array gemm_py(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b
     const T* bp = static_cast<const T*>(b.data());
     T* cp = static_cast<T*>(out.mutable_data());
     py::gil_scoped_release release;
-    gemm<T>(m, n, ka, T(alpha), ap, rsa, csa, bp, rsb, csb, T(beta), cp, rsc, csc);
+    gemm<T>(precision, m, n, ka, T(alpha), ap, rsa, csa, bp, rsb, csb, T(beta), cp, rsc, csc);
     return 0;
   });
   return out;
@@ -127,7 +128,7 @@ py::dict gemm_plan_py(index_t m, index_t n, index_t k, bool trans_a, bool trans_
 void bind_gemm(py::module_& m) {
   m.def("gemm", &gemm_py, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
-        py::arg("out") = py::none());
+        py::arg("out") = py::none(), py::arg("bf16") = false);
   m.def("gemm_plan", &gemm_plan_py, py::arg("m"), py::arg("n"), py::arg("k"),
         py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("dtype") = "float32",
         py::arg("threads") = py::none(), py::arg("lda") = py::none(), py::arg("ldb") = py::none());

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,60 @@ py::tuple softmax_cross_entropy_py(py::handle logits_obj, py::handle labels_obj)
   });
 }
 
+// One weight per row of a batch of `rows`, float64, finite and >= 0 (as_sample_weight checks a
+// whole data set the same way before training). All 0 is allowed: a batch of rows left out.
+py::array_t<double, py::array::c_style> row_weights(py::handle obj, const char* fn, index_t rows) {
+  py::array_t<double, py::array::c_style | py::array::forcecast> w(
+      as_ndarray(obj, fn, "weights", "a 1-D array of sample weights"));
+  check_shape(fn, w, "weights", {rows});
+  for (index_t r = 0; r < rows; ++r) {
+    const double v = w.data()[r];
+    if (!(std::isfinite(v) && v >= 0))
+      throw py::value_error(std::string(fn) + ": weights must be finite and >= 0, got " +
+                            py::repr(py::float_(v)).cast<std::string>() + " at row " + std::to_string(r));
+  }
+  return w;
+}
+
+// L = Σ_r w_r·ℓ_r / Σ_r w_r over the rows of pred (batch, outputs), ℓ_r the loss `kind` of row r
+// ("mse", "cross_entropy": integer labels (batch,), "bce"); grad_r = (w_r/Σw)·∂ℓ_r/∂pred_r
+py::tuple weighted_loss_py(const std::string& kind, py::handle pred_obj, py::handle target_obj,
+                           py::handle weights_obj) {
+  const char* fn = "weighted_loss";
+  LossKind k;
+  if (kind == "mse") k = LossKind::mse;
+  else if (kind == "cross_entropy") k = LossKind::cross_entropy;
+  else if (kind == "bce") k = LossKind::bce;
+  else throw py::value_error(std::string(fn) + ": kind must be 'mse', 'cross_entropy' or 'bce', got '" + kind + "'");
+  py::array za = logits_matrix(pred_obj, fn, "outputs");
+  const index_t rows = za.shape(0), cols = za.shape(1);
+  py::array_t<std::int64_t, py::array::c_style> labels;
+  py::array ta;
+  if (k == LossKind::cross_entropy) {
+    check_has_class(fn, za);
+    labels = class_labels(target_obj, fn, "target", rows, cols);
+  } else {
+    ta = float_array(target_obj, fn, "target");
+    check_same_dtype(fn, za, "pred", ta, "target");
+    check_shape(fn, ta, "target", shape_of(za));
+  }
+  auto w = row_weights(weights_obj, fn, rows);
+  return dispatch_float(za, [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    auto z = contiguous<T>(za);
+    py::array_t<T, py::array::c_style> t;
+    if (k != LossKind::cross_entropy) t = contiguous<T>(ta);
+    py::array_t<T> grad(shape_of(z));
+    double value;
+    {
+      py::gil_scoped_release release;
+      value = weighted_loss<T>(k, rows, cols, z.data(), labels ? labels.data() : nullptr,
+                               t ? t.data() : nullptr, w.data(), grad.mutable_data());
+    }
+    return py::make_tuple(value, grad);
+  });
+}
+
 // Rows classified right (count_correct in losses.h): integer labels (rows,): argmax == label;
 // float targets of the logits' shape: every (logit > 0) == (target > 0.5).
 index_t count_correct_py(py::handle logits_obj, py::handle targets_obj) {
@@ -118,6 +173,8 @@ index_t count_correct_py(py::handle logits_obj, py::handle targets_obj) {
 
 void bind_losses(py::module_& m) {
   m.def("mse_loss", &mse_loss_py, py::arg("pred"), py::arg("target"));
+  m.def("weighted_loss", &weighted_loss_py, py::arg("kind"), py::arg("pred"), py::arg("target"),
+        py::arg("weights"));
   m.def("softmax_cross_entropy", &softmax_cross_entropy_py, py::arg("logits"), py::arg("labels"));
   m.def("binary_cross_entropy", &binary_cross_entropy_py, py::arg("logits"), py::arg("targets"));
   m.def("count_correct", &count_correct_py, py::arg("logits"), py::arg("targets"));

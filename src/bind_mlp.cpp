@@ -166,15 +166,17 @@ struct Prepared {
   py::array_t<double, py::array::c_style> x_wide;
   py::array_t<std::int64_t, py::array::c_style> labels;
   py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> order;
-  py::array_t<double, py::array::c_style | py::array::forcecast> lrs;
+  py::array_t<double, py::array::c_style | py::array::forcecast> lrs, weights;
   index_t n_order = 0;
 };
 
 template <typename T>
 void prepare(Prepared<T>& prep, const std::vector<const LayerSpec*>& specs, LossKind loss,
              py::handle optimizer, py::array x_a, py::handle y_obj, py::handle order_obj,
-             index_t batch_size, py::handle lrs_obj, std::uint64_t dropout_step) {
+             index_t batch_size, py::handle lrs_obj, std::uint64_t dropout_step,
+             py::handle weights_obj, bool bf16) {
   MlpProblem<T>& p = prep.p;
+  p.precision = precision_for(kFn, specs[0]->w, bf16);
   p.loss = loss;
   p.dropout_step = dropout_step;
   size_t n_state = 0;
@@ -244,6 +246,19 @@ void prepare(Prepared<T>& prep, const std::vector<const LayerSpec*>& specs, Loss
     p.targets = prep.targets.data();
   }
 
+  // Sample weights, checked whole by the caller (training.as_sample_weight): here only the shape
+  // and that none is negative or NaN, so the loop cannot read out of bounds or go astray.
+  auto& weights = prep.weights;
+  if (!weights_obj.is_none()) {
+    weights = py::array_t<double, py::array::c_style | py::array::forcecast>(
+        as_ndarray(weights_obj, kFn, "weights", "a 1-D array of sample weights"));
+    check_shape(kFn, weights, "weights", {n});
+    for (index_t i = 0; i < n; ++i)
+      if (!(weights.data()[i] >= 0) || !std::isfinite(weights.data()[i]))
+        throw py::value_error("mlp_train_batches: weights must be finite and >= 0");
+    p.weights = weights.data();
+  }
+
   // Throwing conversions: ensure() would hand back a null array when a copy cannot be allocated.
   auto& order = prep.order;
   order = decltype(prep.order)(as_ndarray(order_obj, "mlp_train_batches", "order", "a 1-D index array"));
@@ -274,9 +289,10 @@ void prepare(Prepared<T>& prep, const std::vector<const LayerSpec*>& specs, Loss
 template <typename T>
 py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::handle optimizer,
                 py::array x_a, py::handle y_obj, py::handle order_obj, index_t batch_size,
-                py::handle lrs_obj, std::uint64_t dropout_step) {
+                py::handle lrs_obj, std::uint64_t dropout_step, py::handle weights_obj, bool bf16) {
   Prepared<T> prep;
-  prepare<T>(prep, specs, loss, optimizer, x_a, y_obj, order_obj, batch_size, lrs_obj, dropout_step);
+  prepare<T>(prep, specs, loss, optimizer, x_a, y_obj, order_obj, batch_size, lrs_obj, dropout_step,
+             weights_obj, bf16);
   MlpTrainResult r;
   {
     py::gil_scoped_release release;
@@ -308,7 +324,7 @@ std::vector<const LayerSpec*> layer_specs(py::handle layers, py::handle loss, py
 
 py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py::handle x_obj,
                    py::handle y, py::handle order, index_t batch_size, py::handle lrs,
-                   py::handle dropout_step) {
+                   py::handle dropout_step, py::handle weights, bool bf16) {
   const std::uint64_t first_step = uint64(kFn, "dropout_step", dropout_step);
   const auto specs = layer_specs(layers, loss, optimizer);
   py::array x = float_array(x_obj, kFn, "x");
@@ -317,7 +333,7 @@ py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py:
   py::array w0 = float_array(specs[0]->w, kFn, "layers[0].W");
   return dispatch_float(w0, [&](auto tag) {
     return train<decltype(tag)>(specs, loss.cast<LossKind>(), optimizer, x, y, order, batch_size, lrs,
-                                first_step);
+                                first_step, weights, bf16);
   });
 }
 
@@ -351,7 +367,7 @@ py::list train_many_py(py::handle models, py::handle x_obj, py::handle order, in
     for (size_t k = 0; k < args.size(); ++k) {
       const auto& a = args[k];
       prepare<T>(prep[k], specs[k], a[1].cast<LossKind>(), a[2], xs, a[3], order, batch_size, a[4],
-                 uint64(fn, "dropout_step", a[5]));
+                 uint64(fn, "dropout_step", a[5]), py::none(), false);
       if (prep[k].n_order != prep[0].n_order)
         throw py::value_error(std::string(fn) + ": the models read different orders");
       problems.push_back(prep[k].p);
@@ -462,9 +478,10 @@ void bind_mlp(py::module_& m) {
 
   m.def("mlp_train_batches", &train_py, py::arg("layers"), py::arg("loss"), py::arg("optimizer"),
         py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch_size"), py::arg("lrs"),
-        py::arg("dropout_step") = 0,
+        py::arg("dropout_step") = 0, py::arg("weights") = py::none(), py::arg("bf16") = false,
         "Trains a chain of dense layers (a list of MlpLayer) on x[order] in batches, entirely in C++ "
-        "(see blockprop/mlp.h); batch i draws its dropout masks at step dropout_step + i. Returns "
+        "(see blockprop/mlp.h); batch i draws its dropout masks at step dropout_step + i; bf16: "
+        "bfloat16 products (float32 models). Returns "
         "(loss_sum, correct, samples).");
   m.def("mlp_many_train_batches", &train_many_py, py::arg("models"), py::arg("x"), py::arg("order"),
         py::arg("batch_size"),

@@ -29,6 +29,23 @@ void bind_runtime(py::module_& m) {
       throw py::value_error("instruction set '" + name + "' is not supported on this CPU (best: '" +
                             isa_name(best_isa()) + "')");
   });
+  m.def("bf16_path", []() { return std::string(bf16_path_name(active_bf16_path())); });
+  m.def("best_bf16_path", []() { return std::string(bf16_path_name(best_bf16_path())); });
+  m.def("supported_bf16_paths", []() {
+    py::list out;
+    for (Bf16Path p : {Bf16Path::portable, Bf16Path::avx512_bf16, Bf16Path::amx})
+      if (bf16_path_supported(p)) out.append(bf16_path_name(p));
+    return out;
+  });
+  m.def("set_bf16_path", [](const std::string& name) {
+    Bf16Path path;
+    if (!parse_bf16_path(name.c_str(), &path))
+      throw py::value_error("unknown bfloat16 path '" + name +
+                            "' (expected 'portable', 'avx512_bf16' or 'amx')");
+    if (!set_bf16_path(path))
+      throw py::value_error("bfloat16 path '" + name + "' is not supported on this CPU (best: '" +
+                            bf16_path_name(best_bf16_path()) + "')");
+  });
   m.def("set_num_threads", [](int n) {
     if (n < 0) throw py::value_error("set_num_threads: n must be >= 1, or 0 for the default, got " + std::to_string(n));
     set_num_threads(n);

@@ -1,5 +1,8 @@
 #include "blockprop/gemm.h"
 
+#include <stdexcept>
+#include <type_traits>
+
 #include "dispatch.h"
 
 namespace blockprop {
@@ -10,6 +13,25 @@ void gemm(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, ind
           const Epilogue<T>& epilogue) {
   BP_DISPATCH(gemm_blocked<T>, m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
               epilogue);
+}
+
+void gemm_bf16(index_t m, index_t n, index_t k, float alpha, const float* a, index_t rsa,
+               index_t csa, const float* b, index_t rsb, index_t csb, float beta, float* c,
+               index_t rsc, index_t csc, const Epilogue<float>& epilogue) {
+  BP_DISPATCH(gemm_bf16_blocked, active_bf16_path(), m, n, k, alpha, a, rsa, csa, b, rsb, csb,
+              beta, c, rsc, csc, epilogue);
+}
+
+template <typename T>
+void gemm(Precision precision, index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa,
+          index_t csa, const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc,
+          index_t csc, const Epilogue<T>& epilogue) {
+  if (precision == Precision::float32)
+    return gemm<T>(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, epilogue);
+  if constexpr (std::is_same_v<T, float>)
+    gemm_bf16(m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, epilogue);
+  else
+    throw std::invalid_argument("gemm: bfloat16 precision takes float32 operands, not float64");
 }
 
 template <typename T>
@@ -43,6 +65,12 @@ template void gemm<float>(index_t, index_t, index_t, float, const float*, index_
 template void gemm<double>(index_t, index_t, index_t, double, const double*, index_t, index_t,
                            const double*, index_t, index_t, double, double*, index_t, index_t,
                            const Epilogue<double>&);
+template void gemm<float>(Precision, index_t, index_t, index_t, float, const float*, index_t,
+                          index_t, const float*, index_t, index_t, float, float*, index_t, index_t,
+                          const Epilogue<float>&);
+template void gemm<double>(Precision, index_t, index_t, index_t, double, const double*, index_t,
+                           index_t, const double*, index_t, index_t, double, double*, index_t,
+                           index_t, const Epilogue<double>&);
 template GemmPlan gemm_plan<float>(index_t, index_t, index_t, index_t, index_t, index_t, index_t,
                                    int);
 template GemmPlan gemm_plan<double>(index_t, index_t, index_t, index_t, index_t, index_t, index_t,

@@ -1,5 +1,6 @@
 #include "blockprop/losses.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "dispatch.h"
@@ -37,6 +38,35 @@ index_t argmax(const T* v, index_t n) {
 
 }  // namespace
 
+// Row by row through the kernels above, so each ℓ_r is exactly what they give for that row.
+template <typename T>
+double weighted_loss(LossKind kind, index_t rows, index_t cols, const T* pred,
+                     const std::int64_t* labels, const T* targets, const double* weights, T* grad) {
+  double wsum = 0;
+  for (index_t r = 0; r < rows; ++r) wsum += weights[r];
+  if (wsum == 0) {
+    if (grad) std::fill_n(grad, rows * cols, T(0));
+    return 0.0;
+  }
+  double total = 0;
+  for (index_t r = 0; r < rows; ++r) {
+    const T* z = pred + r * cols;
+    T* g = grad ? grad + r * cols : nullptr;
+    double l = 0;
+    switch (kind) {
+      case LossKind::mse: l = mse_loss<T>(cols, z, targets + r * cols, g); break;
+      case LossKind::cross_entropy: l = softmax_cross_entropy<T>(1, cols, z, labels + r, g); break;
+      case LossKind::bce: l = binary_cross_entropy<T>(cols, z, targets + r * cols, g); break;
+    }
+    total += weights[r] * l;
+    if (g) {
+      const T s = static_cast<T>(weights[r] / wsum);
+      for (index_t j = 0; j < cols; ++j) g[j] *= s;
+    }
+  }
+  return total / wsum;
+}
+
 // Scalar on purpose: O(rows·cols) once per batch, next to GEMMs of O(rows·cols·in).
 template <typename T>
 index_t count_correct(index_t rows, index_t cols, const T* logits, const std::int64_t* labels,
@@ -57,6 +87,8 @@ index_t count_correct(index_t rows, index_t cols, const T* logits, const std::in
 
 #define BP_INSTANTIATE(T)                                                                    \
   template double mse_loss<T>(index_t, const T*, const T*, T*);                              \
+  template double weighted_loss<T>(LossKind, index_t, index_t, const T*, const std::int64_t*,  \
+                                   const T*, const double*, T*);                              \
   template double softmax_cross_entropy<T>(index_t, index_t, const T*, const std::int64_t*, \
                                            T*);                                              \
   template double binary_cross_entropy<T>(index_t, const T*, const T*, T*);                  \

@@ -48,6 +48,7 @@ Buffers<T>::Buffers(const MlpProblem<T>& p, index_t bmax, bool with_rows, bool s
   dx[1].resize(bmax * widest);
   targets.resize(p.loss == LossKind::cross_entropy ? 0 : bmax * n_out);
   labels.resize(p.loss == LossKind::cross_entropy ? bmax : 0);
+  weights.resize(p.weights ? bmax : 0);
   act.resize(L), drop.resize(L), dw.resize(L), db.resize(L), dwp.resize(L), dbp.resize(L);
   for (size_t l = 0; l < L; ++l) {
     act[l].resize(bmax * layers[l].out);
@@ -73,6 +74,7 @@ void gather(const MlpProblem<T>& p, Buffers<T>& w, const std::int64_t* idx, inde
         std::copy_n(p.x + idx[i] * n_in, n_in, w.xb.data() + i * n_in);
       if (p.loss == LossKind::cross_entropy) w.labels[i] = p.labels[idx[i]];
       else std::copy_n(p.targets + idx[i] * n_out, n_out, w.targets.data() + i * n_out);
+      if (p.weights) w.weights[i] = p.weights[idx[i]];
     }
   };
   const index_t chunks = (B + kGatherRows - 1) / kGatherRows;
@@ -95,7 +97,7 @@ const T* forward(const MlpProblem<T>& p, Buffers<T>& w, size_t first, const T* i
   const auto& layers = p.layers;
   for (size_t l = first; l < layers.size(); ++l) {
     dense_forward<T>(B, layers[l].in, layers[l].out, in, layers[l].w, layers[l].b, layers[l].act,
-                     w.act[l].data());
+                     w.act[l].data(), nullptr, p.precision);
     in = dropout_forward_layer(p, w, l, B, step);
   }
   return in;
@@ -105,16 +107,19 @@ template <typename T>
 double loss(const MlpProblem<T>& p, Buffers<T>& w, const T* out, index_t B, MlpTrainResult& r) {
   const index_t n_out = p.layers.back().out;
   double value = 0;
+  if (p.weights)
+    value = weighted_loss<T>(p.loss, B, n_out, out, w.labels.data(), w.targets.data(), w.weights.data(),
+                             w.grad.data());
   switch (p.loss) {
     case LossKind::cross_entropy:
-      value = softmax_cross_entropy<T>(B, n_out, out, w.labels.data(), w.grad.data());
+      if (!p.weights) value = softmax_cross_entropy<T>(B, n_out, out, w.labels.data(), w.grad.data());
       r.correct += count_correct<T>(B, n_out, out, w.labels.data(), nullptr);
       break;
     case LossKind::mse:
-      value = mse_loss<T>(B * n_out, out, w.targets.data(), w.grad.data());
+      if (!p.weights) value = mse_loss<T>(B * n_out, out, w.targets.data(), w.grad.data());
       break;
     case LossKind::bce:
-      value = binary_cross_entropy<T>(B * n_out, out, w.targets.data(), w.grad.data());
+      if (!p.weights) value = binary_cross_entropy<T>(B * n_out, out, w.targets.data(), w.grad.data());
       r.correct += count_correct<T>(B, n_out, out, nullptr, w.targets.data());
       break;
   }
@@ -133,7 +138,7 @@ T* backward(const MlpProblem<T>& p, Buffers<T>& w, size_t last, const T* x0, ind
     const T* x_l = !l ? x0 : layers[l - 1].dropout > 0 ? w.drop[l - 1].data() : w.act[l - 1].data();
     T* dx_l = l ? w.dx[l % 2].data() : nullptr;
     dense_backward<T>(B, layers[l].in, layers[l].out, x_l, layers[l].w, dy, w.act[l].data(),
-                      layers[l].act, dx_l, w.dwp[l], w.dbp[l]);
+                      layers[l].act, dx_l, w.dwp[l], w.dbp[l], false, p.precision);
     dy = dx_l;
   }
   return dy;

@@ -17,6 +17,7 @@ template <typename T>
 struct Buffers {
   std::vector<T> xb, grad, dx[2], targets;
   std::vector<std::int64_t> labels;
+  std::vector<double> weights;  // the batch's sample weights (with p.weights)
   // drop[l]: the output after the layer's dropout (act[l] stays the activation's, for backward).
   std::vector<std::vector<T>> act, drop, dw, db;
   std::vector<T*> dwp, dbp;
@@ -25,7 +26,8 @@ struct Buffers {
   Buffers(const MlpProblem<T>& p, index_t bmax, bool with_rows, bool shared_first = false);
 };
 
-// Rows idx[0:B) of the targets (and of X into xb, with rows), on the kernel threads.
+// Rows idx[0:B) of the targets and sample weights (and of X into xb, with rows), on the kernel
+// threads.
 template <typename T>
 void gather(const MlpProblem<T>& p, Buffers<T>& w, const std::int64_t* idx, index_t B, bool rows);
 
@@ -39,7 +41,8 @@ template <typename T>
 const T* forward(const MlpProblem<T>& p, Buffers<T>& w, size_t first, const T* in, index_t B,
                  std::uint64_t step);
 
-// The loss of the output `out` and its gradient into grad; rows classified right added to r.
+// The loss of the output `out` (weighted_loss with sample weights) and its gradient into grad;
+// rows classified right added to r.
 template <typename T>
 double loss(const MlpProblem<T>& p, Buffers<T>& w, const T* out, index_t B, MlpTrainResult& r);
 

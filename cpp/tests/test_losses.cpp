@@ -200,4 +200,38 @@ TEST(Losses, EmptyInputsGiveZeroLoss) {
   }
 }
 
+// weighted_loss: integer weights equal the rows repeated that often (a weight of 0: left out),
+// all-zero weights give 0 and a zero gradient.
+TEST(Losses, WeightedLossIsTheLossOfRepeatedRows) {
+  const std::vector<double> w = {2, 0, 1, 3};
+  const auto z = random_vector<double>(4 * 3, 11, -3, 3), t = random_vector<double>(4 * 3, 12, 0, 1);
+  const std::vector<std::int64_t> labels = {2, 0, 1, 1};
+  std::vector<double> zr, tr;
+  std::vector<std::int64_t> lr;
+  for (int r = 0; r < 4; ++r)
+    for (int k = 0; k < w[r]; ++k) {
+      zr.insert(zr.end(), z.begin() + r * 3, z.begin() + r * 3 + 3);
+      tr.insert(tr.end(), t.begin() + r * 3, t.begin() + r * 3 + 3);
+      lr.push_back(labels[r]);
+    }
+  const index_t n = static_cast<index_t>(lr.size());
+  for (Isa isa : testable_isas()) {
+    IsaScope scope(isa);
+    std::vector<double> g(12);
+    using blockprop::LossKind;
+    EXPECT_NEAR(blockprop::weighted_loss<double>(LossKind::mse, 4, 3, z.data(), nullptr, t.data(), w.data(), g.data()),
+                blockprop::mse_loss<double>(n * 3, zr.data(), tr.data(), nullptr), 1e-13) << isa_label(isa);
+    EXPECT_EQ(g[3], 0.0) << isa_label(isa);
+    EXPECT_NEAR(blockprop::weighted_loss<double>(LossKind::bce, 4, 3, z.data(), nullptr, t.data(), w.data(), g.data()),
+                blockprop::binary_cross_entropy<double>(n * 3, zr.data(), tr.data(), nullptr), 1e-13) << isa_label(isa);
+    EXPECT_NEAR(blockprop::weighted_loss<double>(LossKind::cross_entropy, 4, 3, z.data(), labels.data(), nullptr,
+                                                 w.data(), g.data()),
+                blockprop::softmax_cross_entropy<double>(n, 3, zr.data(), lr.data(), nullptr), 1e-13) << isa_label(isa);
+    const std::vector<double> zero(4, 0.0);
+    EXPECT_EQ(blockprop::weighted_loss<double>(LossKind::mse, 4, 3, z.data(), nullptr, t.data(), zero.data(), g.data()),
+              0.0) << isa_label(isa);
+    EXPECT_TRUE(std::all_of(g.begin(), g.end(), [](double v) { return v == 0.0; })) << isa_label(isa);
+  }
+}
+
 }  // namespace

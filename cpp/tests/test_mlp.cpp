@@ -34,6 +34,7 @@ struct Case {
   std::vector<std::vector<T>> w, b, sw[2], sb[2];
   std::vector<T> x, targets;
   std::vector<std::int64_t> labels, order;
+  std::vector<double> weights;  // sample weights (n), or empty: unweighted
   index_t n = 37, batch = 8;
   std::vector<double> lrs;
 
@@ -113,6 +114,7 @@ Result run_core(Case<T>& c) {
   p.x = c.x.data();
   p.labels = c.labels.data();
   p.targets = c.targets.data();
+  p.weights = c.weights.empty() ? nullptr : c.weights.data();
   auto r = blockprop::mlp_train_batches<T>(p, c.order.data(), c.n, c.batch, c.lrs.data());
   return {r.loss_sum, r.correct, r.samples};
 }
@@ -128,8 +130,10 @@ Result run_by_hand(Case<T>& c) {
     const index_t B = std::min(c.batch, c.n - start);
     std::vector<T> xb(B * n_in), tb(B * n_out);
     std::vector<std::int64_t> lb(B);
+    std::vector<double> wb(B);
     for (index_t i = 0; i < B; ++i) {
       const std::int64_t row = c.order[start + i];
+      if (!c.weights.empty()) wb[i] = c.weights[row];
       std::copy_n(c.x.data() + row * n_in, n_in, xb.data() + i * n_in);
       std::copy_n(c.targets.data() + row * n_out, n_out, tb.data() + i * n_out);
       lb[i] = c.labels[row];
@@ -149,14 +153,16 @@ Result run_by_hand(Case<T>& c) {
       }
     }
     std::vector<T> grad(B * n_out);
-    double loss;
+    double loss = 0;
+    if (!c.weights.empty())
+      loss = blockprop::weighted_loss<T>(c.loss, B, n_out, in, lb.data(), tb.data(), wb.data(), grad.data());
     if (c.loss == LossKind::cross_entropy) {
-      loss = blockprop::softmax_cross_entropy<T>(B, n_out, in, lb.data(), grad.data());
+      if (c.weights.empty()) loss = blockprop::softmax_cross_entropy<T>(B, n_out, in, lb.data(), grad.data());
       r.correct += blockprop::count_correct<T>(B, n_out, in, lb.data(), nullptr);
     } else if (c.loss == LossKind::bce) {
-      loss = blockprop::binary_cross_entropy<T>(B * n_out, in, tb.data(), grad.data());
+      if (c.weights.empty()) loss = blockprop::binary_cross_entropy<T>(B * n_out, in, tb.data(), grad.data());
       r.correct += blockprop::count_correct<T>(B, n_out, in, nullptr, tb.data());
-    } else {
+    } else if (c.weights.empty()) {
       loss = blockprop::mse_loss<T>(B * n_out, in, tb.data(), grad.data());
     }
     std::vector<T> dy = grad;
@@ -211,12 +217,13 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
 
 template <typename T>
 void check(LossKind loss, OptimizerKind opt, bool penalties, bool momentum = true,
-           std::vector<double> drop = {0, 0, 0}) {
+           std::vector<double> drop = {0, 0, 0}, std::vector<double> weights = {}) {
   for (Isa isa : testable_isas()) {
     IsaScope scope(isa);
     Case<T> core(loss, opt, penalties);
     if (!momentum) core.sgd.momentum = 0;
     core.drop = drop;
+    core.weights = weights;
     Case<T> hand = core;
     const Result a = run_core(core), b = run_by_hand(hand);
     SCOPED_TRACE(isa_label(isa) + (sizeof(T) == 4 ? " float32" : " float64") +
@@ -263,6 +270,29 @@ TEST(MlpTrainBatches, DropoutEqualsTheKernelSequence) {
   check<double>(LossKind::mse, OptimizerKind::sgd, false, true, {0, 0.5, 0});
   Case<float> with(LossKind::cross_entropy, OptimizerKind::sgd, false), without = with;
   with.drop = {0.3, 0, 0};
+  run_core(with);
+  run_core(without);
+  EXPECT_FALSE(same_bits(with.w[0], without.w[0]));
+}
+
+// Sample weights: weighted_loss in place of the loss, the rest as without; the first batch
+// (rows order[0..7]) weighs 0 altogether, and changes nothing but the optimizer's step.
+std::vector<double> sample_weights() {
+  std::vector<double> w(37);
+  for (index_t i = 0; i < 37; ++i) w[i] = (i % 5 == 0) ? 0.0 : 0.25 * double(i % 7);
+  for (index_t i = 0; i < 8; ++i) w[(i * 11) % 37] = 0.0;
+  return w;
+}
+
+TEST(MlpTrainBatches, SampleWeightsEqualTheKernelSequence) {
+  const auto w = sample_weights();
+  for (bool pen : {false, true}) {
+    check<float>(LossKind::cross_entropy, OptimizerKind::sgd, pen, true, {0, 0, 0}, w);
+    check<double>(LossKind::bce, OptimizerKind::adam, pen, true, {0, 0, 0}, w);
+    check<float>(LossKind::mse, OptimizerKind::adam, pen, true, {0.3, 0, 0}, w);
+  }
+  Case<double> with(LossKind::mse, OptimizerKind::sgd, false), without = with;
+  with.weights = w;
   run_core(with);
   run_core(without);
   EXPECT_FALSE(same_bits(with.w[0], without.w[0]));

@@ -14,7 +14,7 @@ from typing import Any, List, Optional, Tuple, cast
 
 import numpy as np
 
-from . import _core
+from . import _core, _precision
 from .nn.dropout import Dropout
 from .nn.layers import ELU, Dense, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
@@ -118,14 +118,18 @@ def _advance(p: Plan, optimizer: Any, updates: int) -> None:
 
 
 def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: np.ndarray,
-                  batch_size: int, lrs: np.ndarray) -> Tuple[float, int, int]:
-    """Train on X[order] in batches of batch_size with one learning rate per batch; returns
-    (Σ batch loss × batch size, rows classified right, rows seen)."""
+                  batch_size: int, lrs: np.ndarray,
+                  weights: Optional[np.ndarray] = None) -> Tuple[float, int, int]:
+    """Train on X[order] in batches of batch_size with one learning rate per batch (and, given
+    sample weights for every row of X, each batch's weighted mean loss); returns (Σ batch loss ×
+    batch size, rows classified right, rows seen)."""
     layers = _layers(p, optimizer)
     settings = _settings(optimizer, p.names)  # after state_arrays: new parameters count 0 steps
     # Dropout masks: batch k is update progress.updates + k, as step.gradients numbers them.
     loss_sum, correct, seen = _core.mlp_train_batches(layers, p.loss, settings, X, Y, order,
-                                                      batch_size, lrs, dropout_step=p.model.progress.updates)
+                                                      batch_size, lrs, dropout_step=p.model.progress.updates,
+                                                      weights=weights,
+                                                      bf16=_precision.current() == "bfloat16")
     _advance(p, optimizer, len(lrs))
     return loss_sum, correct, seen
 

@@ -9,6 +9,7 @@ import numpy as np
 from . import _core
 
 ISA_ENV = "BLOCKPROP_ISA"
+BF16_PATH_ENV = "BLOCKPROP_BF16_PATH"
 
 
 def isa() -> str:
@@ -24,6 +25,25 @@ def supported_isas() -> List[str]:
 def set_isa(name: str) -> None:
     """Run the kernels on instruction set ``name`` (at most the best this CPU supports)."""
     _core.set_isa(name)
+
+
+def bf16_path() -> str:
+    """How ``precision="bfloat16"`` products run now: ``"amx"`` (AMX tiles), ``"avx512_bf16"``
+    (VDPBF16PS) or ``"portable"`` (bfloat16-rounded operands through the float32 kernels of
+    :func:`isa`). The AVX-512 paths need :func:`isa` to be ``"avx512"``; otherwise it is portable."""
+    return _core.bf16_path()
+
+
+def supported_bf16_paths() -> List[str]:
+    """bfloat16 paths this build can run on this CPU (and OS, for AMX), lowest first."""
+    return list(_core.supported_bf16_paths())
+
+
+def set_bf16_path(name: str) -> None:
+    """Run bfloat16 products on path ``name`` (at most the best this CPU supports; in effect while
+    :func:`isa` is ``"avx512"``, else portable). The environment variable ``BLOCKPROP_BF16_PATH``
+    sets it at import."""
+    _core.set_bf16_path(name)
 
 
 def max_threads() -> int:
@@ -62,3 +82,9 @@ def _apply_isa_env() -> None:
             _core.set_isa(name)
         except ValueError as e:
             raise ImportError(f"blockprop: {ISA_ENV}={name!r}: {e}") from None
+    path = os.environ.get(BF16_PATH_ENV, "").strip().lower()
+    if path:
+        try:
+            _core.set_bf16_path(path)
+        except ValueError as e:
+            raise ImportError(f"blockprop: {BF16_PATH_ENV}={path!r}: {e}") from None

@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="threads for the kernels (default: OpenMP's)")
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                        help="(default: float32)")
+    train.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                       help="of the layers' matrix products: bfloat16 rounds their operands, sums "
+                            "in float32, keeps float32 weights (float32 dtype only; default: float32)")
     train.add_argument("--save", type=Path, metavar="PATH", help="save the trained model here")
     train.add_argument("--plot", type=Path, metavar="PATH",
                        help="draw loss and accuracy per epoch, training and test set, to this "
@@ -212,6 +215,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     say = (lambda *a: None) if args.quiet else print
     if args.momentum is not None and args.optimizer != "sgd":
         parser.error("--momentum applies to --optimizer sgd only")
+    if args.precision == "bfloat16" and args.dtype != "float32":
+        parser.error("--precision bfloat16 needs --dtype float32 (bfloat16 products of float32 weights)")
     if args.save is not None and not args.save.resolve().parent.is_dir():
         # Checked now rather than after a long training run that could not be kept.
         parser.error(f"--save {args.save}: directory {args.save.resolve().parent} does not exist")
@@ -243,7 +248,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     optimizer = _build_optimizer(args)
     say(f"data: {ds.name}: {len(X_train)} train, {len(X_test)} test, {ds.n_features} features, "
         f"{ds.n_classes} classes")
-    say(f"model: {'-'.join(map(str, layers))} ({args.activation}, {args.dtype}), {optimizer}, "
+    say(f"model: {'-'.join(map(str, layers))} ({args.activation}, {args.dtype}"
+        f"{', bfloat16 products' if args.precision == 'bfloat16' else ''}), {optimizer}, "
         f"{args.epochs} epochs, batch {args.batch_size}")
 
     # Progress bars on a terminal; one plain line per epoch in logs and pipes.
@@ -252,10 +258,10 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # The test set is scored every epoch only for the plot's validation curves (it costs time).
     history = model.fit(X_train, ds.y_train, epochs=args.epochs, batch_size=args.batch_size,
                         loss="cross_entropy", optimizer=optimizer, shuffle=True, seed=args.seed,
-                        verbose=verbose,
+                        verbose=verbose, precision=args.precision,
                         validation_data=None if args.plot is None else (X_test, ds.y_test))
     fit_seconds = time.perf_counter() - fit_start
-    result = model.evaluate(X_test, ds.y_test)
+    result = model.evaluate(X_test, ds.y_test, precision=args.precision)
     for path, write, what, done in ((args.save, model.save, "save to", "saved model to"),
                                     (args.plot, history.plot, "write the plot to", "saved training curves to")):
         if path is None:
@@ -273,7 +279,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
           f"test loss: {result['loss']:.4f}")
     print(f"training speed: {samples / fit_seconds:,.0f} samples/s "
           f"({args.epochs} epochs x {len(X_train)} samples in {fit_seconds:.2f} s)")
-    print(f"wall time: {time.perf_counter() - start:.2f} s; isa: {bp.isa()}; "
+    bf16 = f" (bfloat16: {bp.bf16_path()})" if args.precision == "bfloat16" else ""
+    print(f"wall time: {time.perf_counter() - start:.2f} s; isa: {bp.isa()}{bf16}; "
           f"threads: {bp.get_num_threads()}")
     return 0
 
@@ -297,6 +304,7 @@ def cmd_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"blockprop {bp.__version__}")
     print(f"isa: {bp.isa()}")
     print(f"supported isas: {', '.join(bp.supported_isas())}")
+    print(f"bfloat16 path: {bp.bf16_path()} (supported: {', '.join(bp.supported_bf16_paths())})")
     print(f"threads: {bp.get_num_threads()} (cpus: {os.cpu_count()})")
     print(f"numpy: {np.__version__}; python: {sys.version.split()[0]}")
     return 0

@@ -20,7 +20,7 @@ import time
 import warnings
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
+from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.ma import MaskedArray
@@ -355,13 +355,6 @@ class MLPGridSearchCV(MetaEstimatorMixin, BaseEstimator):
                 return next(c.steps)
 
             c.advance(begin)
-        # random_state=None: each fit shuffles with a seed of its own, drawn at random; the fold's
-        # candidates take one such seed instead, so that they read the same batches and share them.
-        # (A fixed random_state is kept: the results are GridSearchCV's.)
-        shared = int(cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
-        for c in fold:
-            if c.request is not None and c.estimator.random_state is None:
-                c.estimator.model_.progress.seed = shared
         while True:
             active = [c for c in fold if c.request is not None]
             if not active:

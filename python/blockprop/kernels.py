@@ -2,7 +2,8 @@
 
 Conventions (as PyTorch's ``nn.Linear``): a batch ``x`` is ``(batch, in_features)``, weights ``W`` are
 ``(out_features, in_features)``, a bias ``b`` is ``(out_features,)``. Arrays are float32 (fast path)
-or float64, one dtype per call; any strides are accepted. Bad input raises ``TypeError`` (dtypes) or
+or float64, one dtype per call; any strides are accepted. ``precision="bfloat16"`` (float32 arrays
+only) rounds the operands of the matrix products to bfloat16 and sums the products in float32. Bad input raises ``TypeError`` (dtypes) or
 ``ValueError`` (shapes, values) naming the argument. The GIL is released while a kernel runs.
 
 Each function has a twin of the same name and signature in :mod:`blockprop.reference`, written in
@@ -15,6 +16,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import _core
+from ._precision import is_bfloat16
 
 __all__ = [
     "gemm",
@@ -29,6 +31,7 @@ __all__ = [
     "softmax",
     "softmax_backward",
     "mse_loss",
+    "weighted_loss",
     "softmax_cross_entropy",
     "binary_cross_entropy",
     "count_correct",
@@ -58,41 +61,49 @@ __all__ = [
 
 
 def gemm(a, b, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0,
-         beta: float = 0.0, out: Optional[np.ndarray] = None) -> np.ndarray:
+         beta: float = 0.0, out: Optional[np.ndarray] = None,
+         precision: str = "float32") -> np.ndarray:
     """``C = alpha·op(a)·op(b) + beta·C`` with ``op(M) = M.T`` when its ``trans_`` flag is set.
 
     With ``out`` given the result is written into it (any strides; ``beta`` scales its old values)
-    and returned; otherwise a new array is returned and ``beta`` is ignored.
+    and returned; otherwise a new array is returned and ``beta`` is ignored. ``precision=
+    "bfloat16"``: ``op(a)``, ``op(b)`` rounded to bfloat16, products summed in float32.
     """
-    return _core.gemm(a, b, trans_a, trans_b, alpha, beta, out)
+    return _core.gemm(a, b, trans_a, trans_b, alpha, beta, out, is_bfloat16(precision, "gemm"))
 
 
-def dense_forward(x, W, b=None, activation: str = "linear") -> np.ndarray:
+def dense_forward(x, W, b=None, activation: str = "linear",
+                  precision: str = "float32") -> np.ndarray:
     """``y = f(x·Wᵀ + b)``, bias and activation fused into the GEMM's write-back.
 
     ``activation`` is one of ``"linear"``, ``"relu"``, ``"sigmoid"``, ``"tanh"``,
     ``"leaky_relu"`` (slope 0.01), ``"elu"`` (α = 1), ``"gelu"`` (exact, erf) or ``"softplus"``.
+    ``precision="bfloat16"``: ``x`` and ``W`` rounded to bfloat16 for the product.
     """
-    return _core.dense_forward(x, W, b, activation)
+    return _core.dense_forward(x, W, b, activation, is_bfloat16(precision, "dense_forward"))
 
 
-def _dense_forward_counted(x, W, b=None, activation: str = "linear") -> Tuple[np.ndarray, int]:
+def _dense_forward_counted(x, W, b=None, activation: str = "linear",
+                           precision: str = "float32") -> Tuple[np.ndarray, int]:
     """``dense_forward``, and the number of non-finite values of ``x·Wᵀ + b`` before the
     activation: 0 proves ``x`` finite (a NaN or infinity makes its whole row non-finite, whatever
     ``W`` holds), so predict's first layer checks its input without a pass of its own."""
-    y, bad = _core.dense_forward_counted(x, W, b, activation)
+    y, bad = _core.dense_forward_counted(x, W, b, activation,
+                                         is_bfloat16(precision, "dense_forward"))
     return y, int(bad)
 
 
-def dense_backward(x, W, dy, y=None, activation: str = "linear",
-                   need_dx: bool = True) -> Tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
+def dense_backward(x, W, dy, y=None, activation: str = "linear", need_dx: bool = True,
+                   precision: str = "float32") -> Tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """Gradients of a dense layer: ``δ = dy ⊙ f'(y)``, ``dx = δ·W``, ``dW = δᵀ·x``, ``db = Σ_batch δ``.
 
     ``y`` is the forward's output (needed unless the activation is linear); for ``"gelu"``,
     whose derivative is not a function of its output, pass the pre-activation ``x·Wᵀ + b``. Returns
     ``(dx, dW, db)``; ``dx`` is ``None`` when ``need_dx`` is false (a first layer has no use for it).
+    ``precision="bfloat16"``: the operands of the two products rounded to bfloat16 (δ, db float32).
     """
-    return _core.dense_backward(x, W, dy, y, activation, need_dx)
+    return _core.dense_backward(x, W, dy, y, activation, need_dx,
+                                is_bfloat16(precision, "dense_backward"))
 
 
 def relu(x) -> np.ndarray:
@@ -150,6 +161,14 @@ def binary_cross_entropy(logits, targets) -> Tuple[float, np.ndarray]:
     """Binary cross-entropy on logits, ``L = mean(max(z,0) − z·t + log(1 + e^−|z|))``;
     returns ``(L, (sigmoid(z) − t) / n)``."""
     return _core.binary_cross_entropy(logits, targets)
+
+
+def weighted_loss(kind: str, pred, target, weights) -> Tuple[float, np.ndarray]:
+    """Weighted mean over rows of the loss ``kind`` ("mse", "cross_entropy" with integer labels,
+    "bce"): ``L = Σ_r w_r·ℓ_r / Σ_r w_r``, ``ℓ_r`` that loss on row ``r`` of ``pred (batch,
+    outputs)`` alone; returns ``(L, ∂L/∂pred)``, row ``r`` of which is ``(w_r/Σw)·∂ℓ_r/∂pred_r``.
+    ``weights``: float64 ``(batch,)``, finite, ≥ 0; all 0 gives ``(0.0, zeros)``."""
+    return _core.weighted_loss(kind, pred, target, weights)
 
 
 def count_correct(logits, targets) -> int:

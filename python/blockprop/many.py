@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import math
-import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
@@ -25,7 +24,7 @@ from . import callbacks as callbacks_module
 from . import training
 from .callbacks import Callback
 from .model import SEED_LIMIT, History
-from .nn.sequential import _USE
+from .nn import usage
 from .optim import get_optimizer
 
 __all__ = ["fit_many"]
@@ -72,32 +71,30 @@ def _callbacks(callbacks: Any, k: int) -> List[List[Callback]]:
 
 
 class _Claim:
-    """Marks every model as used by this thread for the call (as ``Sequential``'s methods do), so
-    another thread's fit or predict on one of them is refused, and refuses models already in use."""
+    """Every model taken for training by this thread for the call (:mod:`blockprop.nn.usage`, as
+    ``fit`` takes it), so another thread's call on one of them is refused; a model another thread
+    is using is refused before any is taken."""
 
     def __init__(self, models: Sequence[Any]):
-        self.models = models
+        self.models = [m for m in models if hasattr(m, "_depth")]  # Sequential keeps the record
+        self.index = {id(m): i for i, m in enumerate(models)}
 
     def __enter__(self) -> "_Claim":
-        me = threading.get_ident()
-        with _USE:
-            for i, m in enumerate(self.models):
-                owner = getattr(m, "_owner", None)
-                if owner is not None and owner != me:
-                    raise RuntimeError(f"fit_many: models[{i}] is being used by another thread; "
-                                       "use one model per thread (copy it with astype / state_dict)")
+        taken: List[Any] = []
+        try:
             for m in self.models:
-                if hasattr(m, "_depth"):
-                    m._owner, m._depth = me, m._depth + 1
+                usage.enter(m, "fit_many", True)
+                taken.append(m)
+        except RuntimeError as e:
+            busy = self.index[id(m)]
+            for t in taken:
+                usage.leave(t, True)
+            raise RuntimeError(f"fit_many: models[{busy}]: {e}") from None
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        with _USE:
-            for m in self.models:
-                if hasattr(m, "_depth"):
-                    m._depth -= 1
-                    if m._depth == 0:
-                        m._owner = None
+        for m in self.models:
+            usage.leave(m, True)
 
 
 # Calls of the core per epoch for a group (fit: 20): each call copies the group's first layers in

@@ -10,14 +10,42 @@ import math
 
 import numpy as np
 
+from ._precision import check_dtype, check_precision
+
 _ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softplus")
 
 
-def gemm(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
-    """C = alpha·op(a)·op(b) + beta·C"""
+def round_bfloat16(x):
+    """x (float32) rounded to the nearest bfloat16, ties to even, kept in float32: the top 16 bits
+    of the float32 after adding half an ulp of bfloat16 (0x7FFF, plus 1 when the kept last bit is
+    odd). NaN stays NaN (quieted); ±inf and values that round past the largest bfloat16 become ±inf."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    u = x.view(np.uint32).astype(np.uint64)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
+    r = np.where(np.isnan(x), (x.view(np.uint32) | 0x00400000) & 0xFFFF0000, r).astype(np.uint32)
+    return r.view(np.float32).reshape(x.shape)
+
+
+def _operands(a, b, precision, fn):
+    """The operands a product is computed from: as given, or rounded to bfloat16 and widened to
+    float64 (products of bfloat16 values are exact in float32 and float64 alike)."""
+    check_dtype(check_precision(precision, fn), np.result_type(a, b), fn)
+    if precision == "bfloat16":
+        return round_bfloat16(a).astype(np.float64), round_bfloat16(b).astype(np.float64)
+    return a, b
+
+
+def _narrow(c, precision):
+    """bfloat16 products are summed here in float64 and returned in float32, the kernels' dtype."""
+    return c.astype(np.float32) if precision == "bfloat16" else c
+
+
+def gemm(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None, precision="float32"):
+    """C = alpha·op(a)·op(b) + beta·C   (bfloat16: op(a), op(b) rounded to bfloat16 first)"""
     a = a.T if trans_a else a
     b = b.T if trans_b else b
-    c = alpha * (a @ b)
+    a, b = _operands(a, b, precision, "gemm")
+    c = _narrow(alpha * (a @ b), precision)
     if out is None:
         return c
     out[...] = c + beta * out if beta != 0 else c
@@ -40,19 +68,23 @@ def _activation_grad(dy, y, activation):
             "softplus": softplus_backward}[activation](dy, y)
 
 
-def dense_forward(x, W, b=None, activation="linear"):
-    """y = f(x·Wᵀ + b)"""
-    z = x @ W.T
+def dense_forward(x, W, b=None, activation="linear", precision="float32"):
+    """y = f(x·Wᵀ + b)   (bfloat16: x and W rounded to bfloat16 for the product)"""
+    xp, Wp = _operands(x, W, precision, "dense_forward")
+    z = _narrow(xp @ Wp.T, precision)
     if b is not None:
         z = z + b
     return _activate(z, activation)
 
 
-def dense_backward(x, W, dy, y=None, activation="linear", need_dx=True):
-    """δ = dy ⊙ f'(y);  dx = δ·W;  dW = δᵀ·x;  db = Σ_batch δ"""
+def dense_backward(x, W, dy, y=None, activation="linear", need_dx=True, precision="float32"):
+    """δ = dy ⊙ f'(y);  dx = δ·W;  dW = δᵀ·x;  db = Σ_batch δ   (bfloat16: the operands of the two
+    products rounded to bfloat16; δ and db in float32)"""
     delta = _activation_grad(dy, y, activation)
-    dx = delta @ W if need_dx else None
-    return dx, delta.T @ x, delta.sum(axis=0)
+    dp, Wp = _operands(delta, W, precision, "dense_backward")
+    _, xp = _operands(delta, x, precision, "dense_backward")
+    dx = _narrow(dp @ Wp, precision) if need_dx else None
+    return dx, _narrow(dp.T @ xp, precision), delta.sum(axis=0)
 
 
 def relu(x):
@@ -114,6 +146,28 @@ def softmax_cross_entropy(logits, labels):
     grad = np.exp(log_p)
     grad[rows, labels] -= 1
     return loss, grad / max(batch, 1)
+
+
+def weighted_loss(kind, pred, target, weights):
+    """L = Σ_r w_r·ℓ_r / Σ_r w_r, ℓ_r the loss of row r alone;  ∂L/∂pred_r = (w_r/Σw)·∂ℓ_r/∂pred_r"""
+    w = np.asarray(weights, dtype=np.float64)
+    diff = pred - target if kind != "cross_entropy" else None
+    if kind == "mse":
+        rows_loss, grad = (diff.astype(np.float64) ** 2).mean(axis=1), 2 * diff / pred.shape[1]
+    elif kind == "bce":
+        z, t = pred, target
+        per_element = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+        rows_loss, grad = per_element.astype(np.float64).mean(axis=1), (sigmoid(z) - t) / pred.shape[1]
+    else:
+        rows = np.arange(pred.shape[0])
+        z = pred - pred.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        rows_loss, grad = -log_p[rows, target].astype(np.float64), np.exp(log_p)
+        grad[rows, target] -= 1
+    total = w.sum()
+    if total == 0:
+        return 0.0, np.zeros_like(pred)
+    return float((w * rows_loss).sum() / total), grad * (w / total).astype(pred.dtype)[:, None]
 
 
 def binary_cross_entropy(logits, targets):

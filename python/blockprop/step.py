@@ -22,15 +22,17 @@ import numpy as np
 from .model import Model
 
 
-def gradients(model: Model, X: np.ndarray, Y: np.ndarray,
-              loss_fn: Optional[Any] = None) -> Tuple[float, np.ndarray]:
+def gradients(model: Model, X: np.ndarray, Y: np.ndarray, loss_fn: Optional[Any] = None,
+              weights: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
     """Fill every parameter's ``grad`` with ``∂(loss + penalties)/∂p`` on the batch ``(X, Y)``
     (``X`` of the model's dtype, ``Y`` prepared by the loss); returns ``(loss + penalties,
-    predictions)``. The loss is ``loss_fn``, else ``model.loss``; the model is in training mode."""
+    predictions)``. The loss is ``loss_fn``, else ``model.loss``; with ``weights`` (float64, one
+    per row) its weighted mean (``Loss.weighted``). The model is in training mode."""
     for layer in model.layers:
         layer.start_update(model.progress.updates)
     pred = model.forward(X)
-    value, grad = (model.loss if loss_fn is None else loss_fn)(pred, Y)
+    loss = model.loss if loss_fn is None else loss_fn
+    value, grad = loss(pred, Y) if weights is None else loss.weighted(pred, Y, weights)
     model.backward(grad)
     value += model.penalty(add_grad=True)
     return value, pred
@@ -47,9 +49,10 @@ def update(model: Model, lr: float, monitor: Any = None) -> None:
 
 
 def train_batch(model: Model, X: np.ndarray, Y: np.ndarray, lr: float,
-                monitor: Optional[Any] = None) -> Tuple[float, np.ndarray]:
+                monitor: Optional[Any] = None,
+                weights: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
     """:func:`gradients` then :func:`update`: one whole update on one process; returns
     ``(loss + penalties, predictions)`` of the batch before the update."""
-    value, pred = gradients(model, X, Y)
+    value, pred = gradients(model, X, Y, weights=weights)
     update(model, lr, monitor)
     return value, pred

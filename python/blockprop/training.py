@@ -6,17 +6,18 @@ the model stays consistent, ``model.history`` keeps the completed epochs, and th
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
 import time
 import warnings
-from typing import Any, Dict, Generator, List, Optional, Tuple, cast
+from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Tuple, cast
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _fastpath, optim, step
+from . import _fastpath, _precision, optim, step
 from . import callbacks as callbacks_module
 from . import diagnostics as diagnostics_module
 from . import kernels as K
@@ -26,9 +27,9 @@ from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, get_loss
 from .optim import SGD, get_optimizer
 from .schedules import Constant
 
-__all__ = ["Progress", "History", "Trainer", "run_epochs", "epoch_loop", "begin", "fit", "evaluate", "predict",
-           "predict_proba", "predict_classes", "as_inputs", "as_targets", "as_validation",
-           "resolve_settings"]
+__all__ = ["Progress", "History", "Trainer", "run_epochs", "epoch_loop", "begin", "fit", "evaluate",
+           "predict", "predict_proba", "predict_classes", "infer", "as_inputs", "as_targets",
+           "as_validation", "as_sample_weight", "resolve_settings"]
 
 
 # --- input checks -------------------------------------------------------------------------------
@@ -46,20 +47,26 @@ def _count(name: str, value: Any, minimum: int, limit: Optional[int] = None) -> 
 _FLOAT32_OVERFLOW = 2.0 ** 128 - 2.0 ** 103
 
 
+def _numeric_array(x: Any, name: str) -> np.ndarray:
+    """``x`` as a NumPy array of booleans, integers or floats, or a TypeError naming ``name``."""
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array, got a {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{name} must be a numeric array ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
+    return arr
+
+
 def as_inputs(model: Any, X: Any, name: str = "X", keep_float64: bool = False,
               check_finite: bool = True) -> np.ndarray:
     """``X`` as a C-contiguous array of the model's dtype, checked: 2-D, numeric, finite (unless
     ``check_finite`` is off: the caller checks), the right number of features, not empty. With
     ``keep_float64``, float64 ``X`` for a float32 model stays float64 (fit rounds it a batch at a
     time rather than copying the data set), checked as if converted."""
-    if isinstance(X, (str, bytes)):
-        raise TypeError(f"{name} must be a numeric array, got a {type(X).__name__}")
-    try:
-        arr = np.asarray(X)
-    except (ValueError, TypeError) as e:
-        raise TypeError(f"{name} must be a numeric array ({e})") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
+    arr = _numeric_array(X, name)
     if arr.ndim != 2:
         hint = (" (use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample)"
                 if arr.ndim == 1 else "")
@@ -99,6 +106,30 @@ def as_targets(model: Any, loss: Loss, y: Any, n: int, name: str = "y") -> np.nd
         return loss.prepare_target(y, model.out_features, model.dtype)
     except (TypeError, ValueError) as e:  # say which targets: y or y_val
         raise type(e)(f"{name}: {e}") from None
+
+
+def as_sample_weight(sample_weight: Any, n: int, loss: Optional[Loss] = None,
+                     name: str = "sample_weight") -> np.ndarray:
+    """``sample_weight`` as float64 ``(n,)``, checked: a number (every row) or one finite weight
+    ≥ 0 per sample, not all 0; and, given ``loss``, a loss that takes weights. The one rule of
+    sample weights: each batch's loss is their weighted mean, ``Σ w·ℓ / Σ w`` (a batch whose
+    weights are all 0 adds 0 and moves nothing), so a weight of 0 is the row left out."""
+    if loss is not None and type(loss).weighted is Loss.weighted:
+        raise TypeError(f"{name}: the loss {loss!r} does not take sample weights (the built-in "
+                        "'mse', 'cross_entropy' and 'bce' do)")
+    w = _numeric_array(sample_weight, name)
+    if w.ndim == 0:
+        w = np.full(n, w, dtype=np.float64)
+    if w.ndim != 1 or len(w) != n:
+        raise ValueError(f"{name} must have shape ({n},), one weight per sample, got shape {w.shape}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if not np.isfinite(w).all():
+        raise ValueError(f"{name} contains NaN or infinity (first at index {np.flatnonzero(~np.isfinite(w))[0]})")
+    if n and w.min() < 0:
+        raise ValueError(f"{name} must be ≥ 0, got {w.min()} at index {int(w.argmin())}")
+    if n and not w.any():
+        raise ValueError(f"{name} is zero for every sample: nothing to learn from")
+    return w
 
 
 def resolve_loss(model: Any, loss: Any) -> Loss:
@@ -208,9 +239,31 @@ class _Mode:
     def __exit__(self, *exc: Any) -> None:
         if hasattr(self.model, "train"):
             self.model.train(self.before)
-        if not self.training:  # nothing runs backward on an evaluation pass: drop its arrays
-            for layer in getattr(self.model, "layers", ()):
-                getattr(layer, "_release", lambda: None)()
+        if not self.training:
+            _release(self.model)
+
+
+def _release(model: Any) -> None:
+    """Drop what forward kept on the layers: nothing runs backward after an evaluation pass, and
+    a backward then is refused rather than run on an older batch."""
+    for layer in getattr(model, "layers", ()):
+        getattr(layer, "_release", lambda: None)()
+
+
+@contextlib.contextmanager
+def _evaluation(model: Any) -> Iterator[Callable[[int, np.ndarray], np.ndarray]]:
+    """For a block, the model's evaluation-mode output of layers ``start`` on, ``run(start, X)``:
+    its own inference when it has one (``Sequential._inference``: nothing on the model changes,
+    so threads may run it at once), else ``forward`` in evaluation mode (:class:`_Mode`)."""
+    infer = getattr(model, "_inference", lambda: None)()
+    if infer is not None:
+        try:
+            yield infer
+        finally:
+            _release(model)  # idempotent, so concurrent calls may all do it
+        return
+    with _Mode(model, False):
+        yield lambda start, X: model.forward(X) if start == 0 else model._forward_from(start, X)
 
 
 # --- the epoch loop ----------------------------------------------------------------------------
@@ -224,8 +277,10 @@ class Trainer:
     is_root = True  # prints and warns (one process of many: only rank 0)
 
     def __init__(self, model: Model, X: np.ndarray, Y: np.ndarray, batch_size: int,
-                 monitor: Optional[diagnostics_module.Monitor] = None):
+                 monitor: Optional[diagnostics_module.Monitor] = None,
+                 weights: Optional[np.ndarray] = None):
         self.model, self.X, self.Y, self.batch_size, self.monitor = model, X, Y, batch_size, monitor
+        self.weights = weights  # checked sample weights (as_sample_weight), or None
         self.steps = math.ceil(len(X) / batch_size)
         self.order: Optional[np.ndarray] = None
         self.fast: Optional[_fastpath.Plan] = None
@@ -257,10 +312,11 @@ class Trainer:
         m, rows = self.model, self._rows(i, j)
         if self.fast:
             total, correct, seen = _fastpath.train_batches(self.fast, m.optimizer, self.X, self.Y, rows,
-                                                           self.batch_size, np.asarray(lrs))
+                                                           self.batch_size, np.asarray(lrs), self.weights)
             return total, correct, seen, interrupt.requested
         Xb, Yb = self.X[rows].astype(m.dtype, copy=False), self.Y[rows]
-        value, pred = step.train_batch(m, Xb, Yb, lrs[0], self.monitor)
+        wb = None if self.weights is None else self.weights[rows]
+        value, pred = step.train_batch(m, Xb, Yb, lrs[0], self.monitor, wb)
         correct = m.loss.correct(pred, Yb) if m.loss.classifier else 0
         return value * len(Xb), correct, len(Xb), interrupt.requested
 
@@ -424,7 +480,8 @@ def begin(model: Model, loss_fn: Loss, opt: Any, sched: Any, seed: Optional[int]
 def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
         optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
         shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
-        callbacks: Optional[List[Any]] = None, diagnostics: Any = False) -> History:
+        callbacks: Optional[List[Any]] = None, diagnostics: Any = False,
+        sample_weight: Any = None, precision: str = "float32") -> History:
     """Train ``model`` on ``(X, y)`` in mini-batches (the last one may be smaller) and return a
     :class:`History`, also kept as ``model.history``. Batches run in training mode, validation
     in evaluation mode; the model's mode is restored at the end.
@@ -440,15 +497,22 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     ``loss`` ("cross_entropy", "mse", "bce" or a Loss), ``optimizer`` and ``schedule`` default to
     those of the model's previous ``fit`` (state included), else cross-entropy, ``SGD(0.01)`` and
     a constant rate. ``seed`` fixes the shuffling (kept for later fits when omitted).
-    ``verbose``: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+    ``sample_weight`` (one weight ≥ 0 per row): each batch's loss becomes the weighted mean
+    ``Σ w·ℓ / Σ w`` (:func:`as_sample_weight`); the epoch's ``loss`` averages the batches' as
+    without weights (by rows, as scikit-learn's ``loss_curve_``). ``verbose``: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
     Ctrl-C finishes the current batch, then re-raises ``KeyboardInterrupt`` (see the module doc).
+    ``precision="bfloat16"`` (float32 models): the layers' matrix products take bfloat16-rounded
+    operands and sum in float32; weights (the master copy), gradients' reductions, loss and
+    optimizer stay float32. Validation runs at the same precision.
     """
+    _precision.check_dtype(_precision.check_precision(precision, "fit"), model.dtype, "fit")
     epochs, batch_size, loss_fn, opt, sched = resolve_settings(model, epochs, batch_size, loss,
                                                                optimizer, schedule)
     cbs = callbacks_module.prepare(callbacks)
     monitor_config = diagnostics_module.prepare(diagnostics)
     X = as_inputs(model, X, keep_float64=True)  # float64 X is rounded batch by batch, not copied
     Y = as_targets(model, loss_fn, y, len(X))
+    weights = None if sample_weight is None else as_sample_weight(sample_weight, len(X), loss_fn)
     val = as_validation(model, loss_fn, validation_data)
     callbacks_module.check_monitors(cbs, has_validation=val is not None,
                                     classifier=loss_fn.classifier)
@@ -458,12 +522,13 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     restore = begin(model, loss_fn, opt, sched, seed)
     try:
         monitor = diagnostics_module.Monitor(model, monitor_config) if monitor_config else None
-        trainer = Trainer(model, X, Y, batch_size, monitor)
+        trainer = Trainer(model, X, Y, batch_size, monitor, weights)
     except BaseException:
         restore()
         raise
-    return run_epochs(model, trainer, epochs, shuffle, verbose, cbs, val, stacklevel=5,
-                      restore=restore)
+    with _precision.computing_in(precision, model.dtype, "fit"):
+        return run_epochs(model, trainer, epochs, shuffle, verbose, cbs, val, stacklevel=5,
+                          restore=restore)
 
 
 # --- inference ---------------------------------------------------------------------------------
@@ -488,41 +553,73 @@ def _batches(n: int, batch_size: int):
         yield slice(start, min(start + batch_size, n))
 
 
-def _evaluate(model: Any, loss_fn: Loss, X: np.ndarray, Y: np.ndarray, batch_size: int) -> Dict[str, float]:
-    total, correct = 0.0, 0
-    for rows in _batches(len(X), batch_size):
-        pred = model.forward(X[rows].astype(model.dtype, copy=False))
-        value, _ = loss_fn(pred, Y[rows])
-        total += value * (rows.stop - rows.start)
-        if loss_fn.classifier:
-            correct += loss_fn.correct(pred, Y[rows])
-    scores = {"loss": total / len(X)}
+def _weighted_correct(loss_fn: Loss, pred: np.ndarray, Y: np.ndarray, w: np.ndarray) -> float:
+    """Σ w over the rows classified right: count_correct (the one accuracy rule) on the rows of
+    each distinct weight, times that weight."""
+    values, which = np.unique(w, return_inverse=True)
+    return sum(float(v) * loss_fn.correct(pred[which == k], Y[which == k])
+               for k, v in enumerate(values) if v != 0)
+
+
+def _evaluate(model: Any, loss_fn: Loss, X: np.ndarray, Y: np.ndarray, batch_size: int,
+              weights: Optional[np.ndarray] = None) -> Dict[str, float]:
+    total, correct = 0.0, 0.0
+    with _evaluation(model) as run:
+        for rows in _batches(len(X), batch_size):
+            pred = run(0, X[rows].astype(model.dtype, copy=False))
+            if weights is None:
+                value, _ = loss_fn(pred, Y[rows])
+                total += value * (rows.stop - rows.start)
+                if loss_fn.classifier:
+                    correct += loss_fn.correct(pred, Y[rows])
+                continue
+            w = weights[rows]
+            value, _ = loss_fn.weighted(pred, Y[rows], w)
+            total += value * float(w.sum())
+            if loss_fn.classifier:
+                correct += _weighted_correct(loss_fn, pred, Y[rows], w)
+    count = len(X) if weights is None else float(weights.sum())
+    scores = {"loss": total / count}
     if loss_fn.classifier:
-        scores["accuracy"] = correct / len(X)
+        scores["accuracy"] = correct / count
     return scores
 
 
 def evaluate(model: Any, X: Any, y: Any, batch_size: Optional[int] = None,
-             loss: Any = None) -> Dict[str, float]:
+             loss: Any = None, sample_weight: Any = None, precision: str = "float32") -> Dict[str, float]:
     """Mean loss (and accuracy for classification losses) over ``(X, y)``, in batches
-    (``batch_size`` rows; None: see :func:`predict`)."""
+    (``batch_size`` rows; None: see :func:`predict`); with ``sample_weight``, both are
+    weighted means (``Σ w·ℓ / Σ w``, the weights' share of the rows classified right);
+    ``precision`` as for :func:`fit`."""
+    _precision.check_dtype(_precision.check_precision(precision, "evaluate"), model.dtype, "evaluate")
     if batch_size is not None:
         batch_size = _count("batch_size", batch_size, 1)
     loss_fn = resolve_loss(model, loss)
     X = as_inputs(model, X, keep_float64=True)  # rounded batch by batch, as in fit
     Y = as_targets(model, loss_fn, y, len(X))
+    weights = None if sample_weight is None else as_sample_weight(sample_weight, len(X), loss_fn)
     batch_size = batch_size or _auto_batch(model, X)
-    with _Mode(model, False):
-        return _evaluate(model, loss_fn, X, Y, batch_size)
+    with _precision.computing_in(precision, model.dtype, "evaluate"):
+        return _evaluate(model, loss_fn, X, Y, batch_size, weights)
 
 
-def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+def infer(model: Any, X: np.ndarray) -> np.ndarray:
+    """The evaluation-mode output for a batch ``X`` of the model's dtype, unchecked (``model(X)``
+    in evaluation mode)."""
+    with _evaluation(model) as run:
+        return run(0, X)
+
+
+def predict(model: Any, X: Any, batch_size: Optional[int] = None,
+            precision: str = "float32") -> np.ndarray:
     """Network outputs for ``X``, one batch of ``batch_size`` rows at a time. None (the default)
-    takes as many rows as keep a batch's widest activation under 8 MiB, and at least 1024."""
+    takes as many rows as keep a batch's widest activation under 8 MiB, and at least 1024.
+    ``precision`` as for :func:`fit`."""
+    _precision.check_dtype(_precision.check_precision(precision, "predict"), model.dtype, "predict")
     if batch_size is not None:
         batch_size = _count("batch_size", batch_size, 1)
     # A model that says its forward starts with a Dense layer (Sequential._counting_layer) has X
-    # checked for NaN and infinity in that layer's GEMM (Dense.forward_counted): a separate pass
+    # checked for NaN and infinity in that layer's GEMM (Dense.infer_counted): a separate pass
     # over X cost 7–25% of predict on 784-128-10. Only when it finds a non-finite value is X
     # checked in full, which raises for X (and lets an overflow inside the layer through).
     counting = getattr(model, "_counting_layer", None)
@@ -531,18 +628,18 @@ def predict(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
     batch_size = batch_size or _auto_batch(model, X)
     out = np.empty((len(X), model.out_features), dtype=model.dtype)
     checked = first is None
-    with _Mode(model, False):
+    with _evaluation(model) as run, _precision.computing_in(precision, model.dtype, "predict"):
         for rows in _batches(len(X), batch_size):
             if first is None:
-                out[rows] = model.forward(X[rows].astype(model.dtype, copy=False))
+                out[rows] = run(0, X[rows].astype(model.dtype, copy=False))
                 continue
             with np.errstate(over="ignore"):  # a float64 value beyond float32: refused just below
                 xb = X[rows].astype(model.dtype, copy=False)
-            h, bad = first.forward_counted(xb)
+            h, bad = first.infer_counted(xb)
             if bad and not checked:
                 as_inputs(model, X, keep_float64=True)
                 checked = True
-            out[rows] = model._forward_from(1, h)
+            out[rows] = run(1, h)
     return out
 
 
@@ -550,19 +647,21 @@ def _is_binary(model: Any) -> bool:
     return isinstance(model.loss, BCEWithLogitsLoss) or (model.loss is None and model.out_features == 1)
 
 
-def predict_proba(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+def predict_proba(model: Any, X: Any, batch_size: Optional[int] = None,
+                  precision: str = "float32") -> np.ndarray:
     """Softmax of the outputs (sigmoid for BCE or single-output models); outputs unchanged when
     the last layer already is a Softmax/Sigmoid."""
-    out = predict(model, X, batch_size)
+    out = predict(model, X, batch_size, precision)
     if isinstance(model.layers[-1], (Softmax, Sigmoid)):
         return out
     return K.sigmoid(out) if _is_binary(model) else K.softmax(out)
 
 
-def predict_classes(model: Any, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+def predict_classes(model: Any, X: Any, batch_size: Optional[int] = None,
+                    precision: str = "float32") -> np.ndarray:
     """Class index per row (argmax); for BCE / single-output models ``probability > 0.5``
     (shape ``(n,)`` for one output, ``(n, outputs)`` for multi-label)."""
-    proba = predict_proba(model, X, batch_size)
+    proba = predict_proba(model, X, batch_size, precision)
     if _is_binary(model):
         classes = (proba > 0.5).astype(np.int64)
         return classes[:, 0] if classes.shape[1] == 1 else classes

@@ -53,6 +53,18 @@ def test_train_builtin_quiet_prints_only_the_summary(tmp_path):
     assert "threads: 1" in lines[2]
 
 
+def test_train_bfloat16(tmp_path):
+    """--precision bfloat16 trains (and scores) with bfloat16 products and says on which path."""
+    write_tiny_mnist(tmp_path)
+    out = run("train", "--data", tmp_path, "--epochs", 20, "--batch-size", 8, "--layers",
+              "784,32,10", "--train-size", 40, "--test-size", 20, "--precision", "bfloat16",
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "bfloat16 products" in out.stdout and "(bfloat16: " in out.stdout, out.stdout
+    match = ACCURACY_LINE.search(out.stdout)
+    assert match and float(match.group(1)) >= 0.9, out.stdout
+
+
 def test_train_idx_data(tmp_path):
     write_tiny_mnist(tmp_path)
     out = run("train", "--data", tmp_path, "--epochs", 20, "--batch-size", 8, "--layers",
@@ -119,6 +131,8 @@ def test_bad_argument_in_subprocess(tmp_path):
     (["train", "--optimizer", "rmsprop"], "--optimizer"),
     (["train", "--optimizer", "adam", "--momentum", "0.5"], "--momentum"),
     (["train", "--dtype", "float16"], "--dtype"),
+    (["train", "--precision", "float16"], "--precision"),
+    (["train", "--precision", "bfloat16", "--dtype", "float64"], "--precision bfloat16 needs --dtype float32"),
     (["train", "--threads", "0"], "--threads"),
     (["train", "--data", "/nonexistent/mnist"], "not a directory"),
     (["train", "--save", "/nonexistent/dir/model.bp"], "does not exist"),

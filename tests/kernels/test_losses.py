@@ -1,5 +1,5 @@
-"""mse_loss, softmax_cross_entropy and binary_cross_entropy against the float64 reference: value
-and gradient, extreme logits, and refusal of bad input."""
+"""mse_loss, softmax_cross_entropy, binary_cross_entropy and weighted_loss against the float64
+reference: value and gradient, extreme logits, and refusal of bad input."""
 from __future__ import annotations
 
 import numpy as np
@@ -173,3 +173,76 @@ def test_elementwise_loss_mismatches(fn, a, b, dtype):
         f(None, np.zeros((3, 4), dtype))
     with pytest.raises(TypeError, match=rf"\b{b}\b"):
         f(np.zeros((3, 4), dtype), None)
+
+
+# --- weighted_loss -------------------------------------------------------------------------------
+def _weighted_case(kind, rows, cols, dtype, rng):
+    z = random_array(rng, (rows, cols), dtype, -4, 4)
+    if kind == "cross_entropy":
+        return z, rng.integers(0, cols, rows)
+    lo = -3 if kind == "mse" else 0
+    return z, random_array(rng, (rows, cols), dtype, lo, 1)
+
+
+@pytest.mark.parametrize("kind", ["mse", "cross_entropy", "bce"])
+@pytest.mark.parametrize("rows,cols", [(1, 1), (7, 3), (64, 10), (33, 1)])
+def test_weighted_loss(kind, rows, cols, isa, dtype, rng):
+    """L = Σ w·ℓ_r / Σ w and its gradient, weights with zeros among them."""
+    z, t = _weighted_case(kind, rows, cols, dtype, rng)
+    w = rng.uniform(0, 3, rows)
+    w[::3] = 0.0
+    w[-1] = 1.5  # never all zero
+    want = ref.weighted_loss(kind, f64(z), t if kind == "cross_entropy" else f64(t), w)
+    check_loss(blockprop.weighted_loss(kind, z, t, w), want, dtype=dtype, k=cols + rows,
+               name=f"weighted_loss[{kind}]", isa=isa)
+
+
+@pytest.mark.parametrize("kind", ["mse", "cross_entropy", "bce"])
+def test_weighted_loss_zero_weight_is_the_row_left_out(kind, isa, dtype, rng):
+    """Rows of weight 0 get a zero gradient, and the rest equal the batch without those rows."""
+    z, t = _weighted_case(kind, 9, 4, dtype, rng)
+    w = np.array([1.0, 0, 1, 1, 0, 0, 1, 1, 1])
+    keep = w > 0
+    L, g = blockprop.weighted_loss(kind, z, t, w)
+    L_kept, g_kept = blockprop.weighted_loss(kind, z[keep], t[keep], np.ones(keep.sum()))
+    assert L == L_kept
+    np.testing.assert_array_equal(g[keep], g_kept)
+    assert not g[~keep].any()
+    plain = {"mse": blockprop.mse_loss, "cross_entropy": blockprop.softmax_cross_entropy,
+             "bce": blockprop.binary_cross_entropy}[kind]
+    L_plain, g_plain = plain(z[keep], t[keep])
+    assert_close(np.array(L), np.array(L_plain), dtype=dtype, k=10, name="weighted vs plain loss", isa=isa)
+    assert_close(g_kept, g_plain, dtype=dtype, k=10, name="weighted vs plain grad", isa=isa)
+
+
+@pytest.mark.parametrize("weights,match", [
+    (np.ones(3), r"weights.*shape"),
+    (np.array([1.0, -1.0, 1.0, 1.0]), "finite and >= 0"),
+    (np.array([1.0, np.nan, 1.0, 1.0]), "finite and >= 0"),
+    (np.array([1.0, np.inf, 1.0, 1.0]), "finite and >= 0"),
+])
+def test_weighted_loss_refuses_bad_weights(weights, match):
+    z = np.zeros((4, 2))
+    with pytest.raises(ValueError, match=match):
+        blockprop.weighted_loss("mse", z, z, weights)
+
+
+@pytest.mark.parametrize("kind", ["mse", "cross_entropy", "bce"])
+def test_weighted_loss_all_zero_weights_give_nothing(kind, isa, dtype, rng):
+    """A batch whose rows are all left out (weights all 0, as a mini-batch may be): 0 and a zero
+    gradient, in the kernel and the reference."""
+    z, t = _weighted_case(kind, 5, 3, dtype, rng)
+    for L, g in (blockprop.weighted_loss(kind, z, t, np.zeros(5)), ref.weighted_loss(kind, z, t, np.zeros(5))):
+        assert L == 0.0 and g.shape == z.shape and not g.any()
+
+
+def test_weighted_loss_refuses_bad_kind_and_targets():
+    z = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="kind must be"):
+        blockprop.weighted_loss("hinge", z, z, np.ones(4))
+    with pytest.raises(ValueError, match="target"):
+        blockprop.weighted_loss("bce", z, np.zeros((4, 3)), np.ones(4))
+    with pytest.raises(ValueError, match="labels|target"):
+        blockprop.weighted_loss("cross_entropy", z, np.array([0, 1, 2, 0]), np.ones(4))
+    with pytest.raises(ValueError, match="2-D"):
+        blockprop.weighted_loss("mse", np.zeros(4), np.zeros(4), np.ones(4))

@@ -141,6 +141,23 @@ def test_binary_cross_entropy_gradient():
     assert_grad(g, numeric_grad(lambda: ref.binary_cross_entropy(z, t)[0], z), "bce")
 
 
+@pytest.mark.parametrize("kind", ["mse", "cross_entropy", "bce"])
+def test_weighted_loss_gradient(kind):
+    """∂(Σ w·ℓ_r / Σ w)/∂pred matches finite differences; equal weights give the plain loss, and
+    integer weights the loss of the rows repeated that often."""
+    rng = np.random.default_rng(8)
+    z, w = rng.normal(size=(5, 3)) * 2, np.array([0.5, 0.0, 2.0, 1.0, 3.0])
+    t = np.array([0, 2, 1, 1, 0]) if kind == "cross_entropy" else rng.uniform(0, 1, (5, 3))
+    L, g = ref.weighted_loss(kind, z, t, w)
+    assert_grad(g, numeric_grad(lambda: ref.weighted_loss(kind, z, t, w)[0], z), kind)
+    plain = {"mse": ref.mse_loss, "cross_entropy": ref.softmax_cross_entropy,
+             "bce": ref.binary_cross_entropy}[kind]
+    assert abs(ref.weighted_loss(kind, z, t, np.full(5, 3.0))[0] - plain(z, t)[0]) < 1e-14
+    reps = np.array([1, 0, 2, 1, 3])
+    assert abs(ref.weighted_loss(kind, z, t, reps.astype(float))[0]
+               - plain(np.repeat(z, reps, axis=0), np.repeat(t, reps, axis=0))[0]) < 1e-14
+
+
 def test_sgd_reference_closed_form():
     """With a constant gradient g and momentum μ, after n steps v = g·(1 − μⁿ)/(1 − μ) and p has
     moved by lr·Σ v_i; Nesterov moves by lr·Σ (g + μ·v_i)."""
@@ -183,6 +200,9 @@ REFERENCE_ONLY = {
     "dropout_mask": "the counter-based keep-mask that dropout and dropout_backward apply, public so "
                     "that NumPy code can reproduce a kernel's mask (docs/features.md); the kernels "
                     "apply it inside dropout and have no function that returns it",
+    "round_bfloat16": "the rounding to bfloat16 that precision='bfloat16' applies to the operands of "
+                      "every product, public so that NumPy code can reproduce it; the kernels round "
+                      "while they pack and have no function that returns it",
 }
 KERNELS_ONLY: dict = {}
 SIGNATURE_EXCEPTIONS: dict = {}  # name -> reason; none so far

@@ -25,7 +25,7 @@ SUPPORTED = blockprop.supported_isas()
 def run_python(code, tmp_path, **env):
     """Runs code in a fresh interpreter (same PYTHONPATH) with extra environment variables."""
     full = dict(os.environ)
-    for key in ("BLOCKPROP_ISA", "OMP_NUM_THREADS"):
+    for key in ("BLOCKPROP_ISA", "BLOCKPROP_BF16_PATH", "OMP_NUM_THREADS"):
         full.pop(key, None)
     full.update(env)
     return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=full,
@@ -373,3 +373,51 @@ def test_kernels_use_the_limited_thread_count(threadpoolctl):
     assert threads == 4
     assert limited == before, out.stdout
     assert after == before + 3, out.stdout
+
+
+# --- bfloat16 paths --------------------------------------------------------------------------------
+
+def test_bf16_paths_shape():
+    paths = blockprop.supported_bf16_paths()
+    assert paths[0] == "portable" and paths == [p for p in ("portable", "avx512_bf16", "amx") if p in paths]
+    assert ("avx512_bf16" in paths) <= ("avx512" in blockprop.supported_isas())
+
+
+def test_default_bf16_path_is_best(tmp_path):
+    r = run_python("import blockprop; print(blockprop.bf16_path(), blockprop.supported_bf16_paths()[-1])",
+                   tmp_path)
+    got, best = r.stdout.split()
+    assert got == best
+
+
+@pytest.mark.parametrize("name", ["portable", "avx512_bf16", "amx"])
+def test_env_selects_bf16_path(name, tmp_path):
+    """BLOCKPROP_BF16_PATH=<name> selects it at import when supported, else import fails naming it."""
+    r = run_python("import blockprop; print(blockprop.bf16_path())", tmp_path,
+                   BLOCKPROP_BF16_PATH=f" {name.upper()} ")
+    if name in blockprop.supported_bf16_paths():
+        assert r.returncode == 0 and r.stdout.strip() == name, r.stderr
+    else:
+        assert r.returncode != 0 and "BLOCKPROP_BF16_PATH" in r.stderr and name in r.stderr
+
+
+def test_set_bf16_path_errors_and_isa_cap():
+    """Unknown or unsupported names are ValueErrors that change nothing; below avx512 the path
+    that runs is portable, and the one asked for comes back with avx512."""
+    before_isa, before = blockprop.isa(), blockprop.bf16_path()
+    with pytest.raises(ValueError, match="unknown bfloat16 path 'fp8'"):
+        blockprop.set_bf16_path("fp8")
+    assert blockprop.bf16_path() == before
+    for name in ("avx512_bf16", "amx"):
+        if name not in blockprop.supported_bf16_paths():
+            with pytest.raises(ValueError, match="not supported on this CPU"):
+                blockprop.set_bf16_path(name)
+    best = blockprop.supported_bf16_paths()[-1]
+    try:
+        blockprop.set_bf16_path(best)
+        for isa in blockprop.supported_isas():
+            blockprop.set_isa(isa)
+            assert blockprop.bf16_path() == (best if isa == "avx512" else "portable")
+    finally:
+        blockprop.set_isa(before_isa)
+        blockprop.set_bf16_path(best)

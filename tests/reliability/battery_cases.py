@@ -152,6 +152,10 @@ BAD_FLAGS: List[Tuple[str, Any]] = [("str", "yes"), ("two", 2), ("None", None), 
                                     ("array", np.ones(2)), ("float-nan", float("nan"))]
 BAD_NAMES: List[Tuple[str, Any]] = [("upper", "RELU"), ("empty", ""), ("softmax", "softmax"), ("None", None),
                                     ("int", 3), ("bytes", b"relu"), ("list", ["relu"])]
+# precision= of the kernels: names that are not one, and bfloat16 for float64 arrays (added per dtype).
+BAD_PRECISIONS: List[Tuple[str, Any]] = [("bf16", "bf16"), ("upper", "BFLOAT16"), ("empty", ""),
+                                         ("None", None), ("int", 16), ("bytes", b"bfloat16"),
+                                         ("dtype", np.float32), ("list", ["bfloat16"])]
 
 
 # --- comparing to the reference ---------------------------------------------------------------
@@ -203,14 +207,16 @@ def _kernel_specs(dtype) -> List[Tuple[str, List[str], Dict[str, Any], List[int]
     p = lambda *s: np.abs(r(*s)) + 0.1
     labels = np.array([0, 4, 2, 1], np.int64)
     t = (rng.random((4, 5)) > 0.5).astype(dtype)
-    flags = {"trans_a": BAD_FLAGS, "trans_b": BAD_FLAGS, "alpha": BAD_NUMBERS, "beta": BAD_NUMBERS}
+    precisions = BAD_PRECISIONS + ([("bfloat16-float64", "bfloat16")] if dtype == np.float64 else [])
+    flags = {"trans_a": BAD_FLAGS, "trans_b": BAD_FLAGS, "alpha": BAD_NUMBERS, "beta": BAD_NUMBERS,
+             "precision": precisions}
     return [
         ("gemm", ["a", "b"], {"a": r(4, 3), "b": r(3, 5)}, [], flags),
         ("gemm", ["a", "b", "out"], {"a": r(4, 3), "b": r(3, 5), "out": r(4, 5), "beta": 0.5}, [2], {}),
         ("dense_forward", ["x", "W", "b"], {"x": x, "W": W, "b": b, "activation": "relu"}, [],
-         {"activation": BAD_NAMES}),
+         {"activation": BAD_NAMES, "precision": precisions}),
         ("dense_backward", ["x", "W", "dy", "y"], {"x": x, "W": W, "dy": dy, "y": y, "activation": "tanh"}, [],
-         {"activation": BAD_NAMES, "need_dx": BAD_FLAGS}),
+         {"activation": BAD_NAMES, "need_dx": BAD_FLAGS, "precision": precisions}),
         ("relu", ["x"], {"x": r(4, 5)}, [], {}),
         ("relu_backward", ["dy", "y"], {"dy": dy, "y": np.maximum(y, 0)}, [], {}),
         ("sigmoid", ["x"], {"x": r(4, 5)}, [], {}),
@@ -333,6 +339,8 @@ def kernel_cases() -> Iterator[Case]:
     yield from _numpy_scalar_cases()
     for label, value in [("bogus", "sse9"), ("None", None), ("int", 3), ("empty", "")]:
         yield (f"set_isa={label}", lambda v=value: blockprop.set_isa(v), ())
+    for label, value in [("bogus", "fp8"), ("None", None), ("int", 3), ("empty", ""), ("upper", "AMX")]:
+        yield (f"set_bf16_path={label}", lambda v=value: blockprop.set_bf16_path(v), ())
     for label, value in [("negative", -1), ("huge", 2 ** 40), ("str", "2"), ("nan", float("nan")),
                          ("None", None), ("zero", 0), ("one", 1), ("int64-max", 2 ** 63 - 1)]:
         yield (f"set_num_threads={label}", lambda v=value: blockprop.set_num_threads(v), ())

@@ -203,7 +203,7 @@ def test_a_model_in_use_by_another_thread_is_refused():
     t.start()
     try:
         assert entered.wait(10)
-        with pytest.raises(RuntimeError, match=r"models\[1\] is being used by another thread"):
+        with pytest.raises(RuntimeError, match=r"models\[1\]: .*being used by another thread"):
             bp.fit_many([free, busy], X, y, epochs=1, batch_size=C.BATCH, loss="cross_entropy",
                         optimizers=optim.SGD(0.1), verbose=0)
         assert free.progress.updates == 0 and free.optimizer is None

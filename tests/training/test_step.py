@@ -54,9 +54,9 @@ def test_the_loops_run_the_step_module(monkeypatch):
     calls = []
     real = step.gradients
 
-    def spy(model, X, Y, loss_fn=None):
+    def spy(model, X, Y, loss_fn=None, weights=None):
         calls.append(len(X))
-        return real(model, X, Y, loss_fn)
+        return real(model, X, Y, loss_fn, weights)
 
     monkeypatch.setattr(step, "gradients", spy)
     case = C.CASES["l2+Dropout/SGD-momentum"]

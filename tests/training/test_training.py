@@ -75,10 +75,10 @@ def test_every_sample_is_used_including_the_last_partial_batch(monkeypatch):
     model = small_model()
     original = step.train_batch
 
-    def spy(model, Xb, Yb, lr, monitor=None):
+    def spy(model, Xb, Yb, lr, monitor=None, weights=None):
         sizes.append(len(Xb))
         rows.extend(Xb[:, 0].tolist())
-        return original(model, Xb, Yb, lr, monitor)
+        return original(model, Xb, Yb, lr, monitor, weights)
 
     monkeypatch.setattr(step, "train_batch", spy)
     X = np.c_[np.arange(10), np.zeros(10)].astype(np.float32)

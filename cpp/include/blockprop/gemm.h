@@ -27,6 +27,24 @@ void gemm(index_t m, index_t n, index_t k, T alpha,
           T beta, T* c, index_t rsc, index_t csc,
           const Epilogue<T>& epilogue = Epilogue<T>());
 
+// The same with bfloat16 products (float32 only): every element of A and B rounded to bfloat16
+// (round to nearest even) as it is packed, products summed in float32, alpha, beta and the
+// epilogue in float32. Runs on active_bf16_path() (isa.h). The summation order depends on the
+// path, not on the thread count.
+void gemm_bf16(index_t m, index_t n, index_t k, float alpha,
+               const float* a, index_t rsa, index_t csa,
+               const float* b, index_t rsb, index_t csb,
+               float beta, float* c, index_t rsc, index_t csc,
+               const Epilogue<float>& epilogue = Epilogue<float>());
+
+// gemm<T> at `precision`: bfloat16 is gemm_bf16 (float only; std::invalid_argument for double).
+template <typename T>
+void gemm(Precision precision, index_t m, index_t n, index_t k, T alpha,
+          const T* a, index_t rsa, index_t csa,
+          const T* b, index_t rsb, index_t csb,
+          T beta, T* c, index_t rsc, index_t csc,
+          const Epilogue<T>& epilogue = Epilogue<T>());
+
 // Row-major convenience form: C = alpha·op(A)·op(B) + beta·C, op(X) = X or Xᵀ,
 // with leading dimensions lda, ldb, ldc as in BLAS (row-major).
 template <typename T>

@@ -19,4 +19,23 @@ const char* isa_name(Isa isa);
 // Parses "generic" / "avx2" / "avx512"; returns false for anything else.
 bool parse_isa(const char* name, Isa* out);
 
+// How bfloat16 products are computed (Precision::bfloat16): operands rounded to bfloat16 while
+// packed, products accumulated in float32, on one of
+//   portable     the active instruction set's float32 micro-kernel on the rounded values (any CPU)
+//   avx512_bf16  VDPBF16PS on pairs of k (AVX512-BF16: Cooper Lake, Sapphire Rapids, Zen 4 on)
+//   amx          TDPBF16PS on 16×32 tiles (AMX-BF16: Sapphire Rapids on; Linux must grant the
+//                process the tile data state, asked for once)
+enum class Bf16Path : int { portable = 0, avx512_bf16 = 1, amx = 2 };
+
+// Best bf16 path this build, CPU and OS support (the AVX-512 ones need the avx512 ISA too).
+Bf16Path best_bf16_path();
+bool bf16_path_supported(Bf16Path path);
+// The path asked for (starts as best_bf16_path()); false (nothing changed) if unsupported.
+bool set_bf16_path(Bf16Path path);
+// The path bf16 GEMMs run on: the one asked for, but portable while the active ISA is not avx512.
+Bf16Path active_bf16_path();
+const char* bf16_path_name(Bf16Path path);
+// Parses "portable" / "avx512_bf16" / "amx"; returns false for anything else.
+bool parse_bf16_path(const char* name, Bf16Path* out);
+
 }  // namespace blockprop

@@ -20,6 +20,17 @@ double softmax_cross_entropy(index_t rows, index_t cols, const T* logits,
 template <typename T>
 double binary_cross_entropy(index_t n, const T* logits, const T* targets, T* grad);
 
+// Which loss a training step takes (and weighted_loss below): cross-entropy takes labels, the
+// others float targets of the predictions' shape.
+enum class LossKind : int { mse = 0, cross_entropy = 1, bce = 2 };
+
+// Sample weights w ≥ 0 (rows,), Σw > 0 (checked by the caller): the weighted mean over rows of a
+// loss above, L = Σ_r w_r·ℓ_r / Σ_r w_r with ℓ_r the kernel's loss on row r alone;
+// grad_r = T(w_r / Σw) · ∂ℓ_r/∂z_r. A weight of 0 is the row left out; Σw = 0: L = 0, grad = 0.
+template <typename T>
+double weighted_loss(LossKind kind, index_t rows, index_t cols, const T* pred,
+                     const std::int64_t* labels, const T* targets, const double* weights, T* grad);
+
 // Accuracy, the one rule for every way of training and evaluating: the number of rows of logits
 // (rows, cols) classified right. With labels (cross-entropy): the row's argmax equals its label,
 // argmax as NumPy's (the first maximum on ties; a row holding NaN picks its first NaN). Otherwise

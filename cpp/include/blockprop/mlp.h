@@ -6,12 +6,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "blockprop/losses.h"
 #include "blockprop/optimizers.h"
 #include "blockprop/types.h"
 
 namespace blockprop {
 
-enum class LossKind : int { mse = 0, cross_entropy = 1, bce = 2 };
 enum class OptimizerKind : int { sgd = 0, adam = 1 };
 
 // One dense layer y = f(x·Wᵀ + b), its weight penalty and its optimizer state, all owned by the
@@ -44,6 +44,9 @@ struct MlpProblem {
   const double* x_wide = nullptr;
   const std::int64_t* labels = nullptr;  // cross-entropy: (n_samples,) in [0, classes)
   const T* targets = nullptr;            // mse / bce: (n_samples, layers.back().out)
+  const double* weights = nullptr;       // sample weights (n_samples,) ≥ 0, or null: unweighted
+  // The GEMMs' products (dense.h); all else, the weights included, stays in T.
+  Precision precision = Precision::float32;
 };
 
 struct MlpTrainResult {
@@ -54,7 +57,7 @@ struct MlpTrainResult {
 
 // Trains on order[0:n_order] (sample indices) cut into consecutive batches of batch_size, the last
 // one possibly shorter; batch i uses learning rate lrs[i]. Each batch is the training step of
-// blockprop.step: forward, loss, backward, then the penalties of the layers in order, summed
+// blockprop.step: forward, loss (weighted_loss with weights), backward, then the penalties of the layers in order, summed
 // from 0.0 and added to the batch's loss, their gradients added to dW, then the update.
 template <typename T>
 MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, index_t n_order,

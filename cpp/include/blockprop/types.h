@@ -15,6 +15,10 @@ enum class Activation : int {
   leaky_relu = 4, elu = 5, gelu = 6, softplus = 7
 };
 
+// What the products of a GEMM are computed from: the operands as given, or (float32 operands
+// only) rounded to bfloat16, round to nearest even, with the products summed in float32.
+enum class Precision : int { float32 = 0, bfloat16 = 1 };
+
 // The fused leaky_relu slope and elu alpha.
 constexpr double kLeakySlope = 0.01;
 constexpr double kEluAlpha = 1.0;

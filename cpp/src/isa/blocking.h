@@ -75,6 +75,29 @@ struct generic<double> {
   static constexpr index_t NC = 96;     // B̃ 256×96×8 B = 192 KiB, in L2
 };
 
+// bfloat16 products (gemm_bf16): operands packed as bfloat16, 2 bytes an element.
+// AVX512-BF16: VDPBF16PS takes a pair of k per 32-bit lane, so a k step of the float32 kernel's
+// tile is two here; the same 14×32 tile (28 accumulators), packed panels half the bytes.
+struct avx512_bf16 {
+  static constexpr int MR = 14;         // 14×2 zmm accumulators, as for float
+  static constexpr int NR = 32;         // two zmm of 16 float sums (of 16 pairs of bf16)
+  static constexpr index_t KC = 2048;   // float's 4 KiB a k step (not tuned: this path is slow here ²)
+  static constexpr index_t MC = 1008;   // a thread's Ã at most 1008×2048×2 B = 4 MiB, as float's
+  static constexpr index_t NC = 128;    // B̃ 2048×128×2 B = 512 KiB, in a 1 MiB L2 with room
+};
+// ² On the development CPU (Sapphire Rapids class) VDPBF16PS does float32 FMA's FLOP/s at best
+// and this kernel half of them: AMX is the bf16 path there; README, "bfloat16 compute".
+// AMX: TDPBF16PS multiplies a 16×32 tile of A by a 32×16 tile of B (pairs of k as above) into a
+// 16×16 float tile; 4 accumulator tiles make a 32×32 block of C, k in steps of 32.
+struct amx_bf16 {
+  static constexpr int MR = 32;         // two 16-row tiles of A
+  static constexpr int NR = 32;         // two 16-column tiles of B (the AVX512-BF16 B̃ layout)
+  static constexpr int KSTEP = 32;      // a tile row: 32 bf16 of k
+  static constexpr index_t KC = 2048;   // A panel 32×2048×2 B = 128 KiB, in L2
+  static constexpr index_t MC = 1024;   // a thread's Ã at most 1024×2048×2 B = 4 MiB
+  static constexpr index_t NC = 128;    // B̃ 2048×128×2 B = 512 KiB, in L2
+};
+
 // Row counts of the extra micro-kernels for the partial last micro-panel of A (those below the
 // ISA's MR are built): few enough to keep the code small, close enough that at most 3 rows are
 // padding, not up to MR − 1 (a batch of 128 ends in 2 rows, of 32 and 256 in 4).

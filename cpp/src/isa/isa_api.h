@@ -7,6 +7,11 @@ template <typename T>
 void gemm_blocked(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
                   const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc,
                   const Epilogue<T>& epilogue);
+// gemm_bf16 (gemm.h) on `path`; builds other than avx512 have the portable path only.
+void gemm_bf16_blocked(Bf16Path path, index_t m, index_t n, index_t k, float alpha, const float* a,
+                       index_t rsa, index_t csa, const float* b, index_t rsb, index_t csb,
+                       float beta, float* c, index_t rsc, index_t csc,
+                       const Epilogue<float>& epilogue);
 template <typename T>
 GemmPlan gemm_plan(index_t m, index_t n, index_t k, index_t rsa, index_t csa, index_t rsb,
                    index_t csb, int threads);

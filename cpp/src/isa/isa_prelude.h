@@ -13,6 +13,7 @@
 
 #include "blockprop/activations.h"
 #include "blockprop/gemm.h"
+#include "blockprop/isa.h"
 #include "blockprop/losses.h"
 #include "blockprop/optimizers.h"
 #include "blockprop/types.h"

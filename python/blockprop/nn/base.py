@@ -60,6 +60,14 @@ class Layer:
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """The evaluation-mode output for ``x``, computed without changing the layer (it keeps no
+        array and updates no statistic), so any number of threads may call it at once: what
+        ``predict``, ``evaluate`` and ``model(X)`` in evaluation mode run. A custom layer that
+        does not override it makes those calls run ``forward`` in evaluation mode instead, one
+        thread at a time."""
+        raise NotImplementedError
+
     def _release(self) -> None:
         """Drop the arrays forward kept for backward (a backward must then follow a new forward)."""
         for name in self._cache:

@@ -37,6 +37,9 @@ class Dropout(Layer):
         self._active = self.training and self.p > 0
         return K.dropout(x, self.p, self.seed, self.step) if self._active else x
 
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return x
+
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if not need_dx:
             return None

@@ -2,6 +2,7 @@
 averaged: mean output, mean probability, and their spread across the members; saved as one file."""
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
 
 import numpy as np
@@ -10,7 +11,8 @@ from .. import serialization, training
 from ..many import fit_many
 from ..model import History
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, get_loss
-from .sequential import Sequential, _one_thread
+from .sequential import Sequential
+from .usage import using
 
 __all__ = ["Ensemble", "load"]
 
@@ -178,21 +180,13 @@ class Ensemble:
         return f"Ensemble({inner}\n)"
 
 
-def _held(model: Sequential, then: Callable[[], None]) -> None:
-    """``then()`` while this thread holds ``model`` (another thread's use of it is refused)."""
-    then()
-
-
-_held.__name__ = "save (of an Ensemble)"  # how the refusal names it: "Sequential.save (of an Ensemble): ..."
-_hold = _one_thread(_held)
-
-
 def _holding(models: List[Sequential], then: Callable[[], None]) -> None:
-    """``then()`` while this thread holds every model of ``models``."""
-    if not models:
+    """``then()`` while this thread reads every model of ``models`` (another thread training one
+    of them is refused, as ``Sequential.save`` refuses it)."""
+    with contextlib.ExitStack() as stack:
+        for m in models:
+            stack.enter_context(using(m, "save (of an Ensemble)", exclusive=False))
         then()
-        return
-    _hold(models[0], lambda: _holding(models[1:], then))
 
 
 def _softmax(model: Sequential, X: np.ndarray, batch_size: Optional[int]) -> np.ndarray:

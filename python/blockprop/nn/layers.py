@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from .. import _precision
 from .. import kernels as K
 from .base import DTYPES, Layer, Parameter, check_dtype
 from .dropout import Dropout
@@ -124,32 +125,35 @@ class Dense(Layer):
         return value
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        p = _precision.current()  # of the fit / predict call in progress
         if self.activation == "gelu" and self.training:
-            z = K.dense_forward(x, self.weight.data, self.b, "linear")
+            z = K.dense_forward(x, self.weight.data, self.b, "linear", precision=p)
             y = K.gelu(z)
         else:
-            z, y = None, K.dense_forward(x, self.weight.data, self.b, self.activation)
+            z, y = None, K.dense_forward(x, self.weight.data, self.b, self.activation, precision=p)
         self._x, self._y, self._z = x, y, z
         return y
 
-    def forward_counted(self, x: np.ndarray) -> Tuple[np.ndarray, int]:
-        """``forward`` in evaluation mode, and the number of non-finite values of ``x·Wᵀ + b``
-        (0 proves ``x`` finite): how ``predict`` checks its input."""
-        if self.training:
-            raise RuntimeError("Dense.forward_counted runs in evaluation mode only")
-        y, bad = K._dense_forward_counted(x, self.weight.data, self.b, self.activation)
-        self._x, self._y, self._z = x, y, None
-        return y, bad
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return K.dense_forward(x, self.weight.data, self.b, self.activation,
+                               precision=_precision.current())
+
+    def infer_counted(self, x: np.ndarray) -> Tuple[np.ndarray, int]:
+        """``infer``, and the number of non-finite values of ``x·Wᵀ + b`` (0 proves ``x``
+        finite): how ``predict`` checks its input."""
+        return K._dense_forward_counted(x, self.weight.data, self.b, self.activation,
+                                        precision=_precision.current())
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._x is None:
             raise RuntimeError("Dense.backward called before forward")
-        through = self._y
+        through, p = self._y, _precision.current()
         if self.activation == "gelu":  # GELU's derivative is written through its input
             if self._z is None:  # forward ran fused (evaluation mode): recompute the input
-                self._z = K.dense_forward(self._x, self.weight.data, self.b, "linear")
+                self._z = K.dense_forward(self._x, self.weight.data, self.b, "linear", precision=p)
             through = self._z
-        dx, dW, db = K.dense_backward(self._x, self.weight.data, dy, through, self.activation, need_dx)
+        dx, dW, db = K.dense_backward(self._x, self.weight.data, dy, through, self.activation, need_dx,
+                                      precision=p)
         self.weight.grad = dW
         self._bias.grad = db
         return dx
@@ -206,6 +210,9 @@ class _Activation(Layer):
         self._y = type(self)._forward(x)
         return self._y
 
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return type(self)._forward(x)
+
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._y is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
@@ -260,6 +267,9 @@ class LeakyReLU(_Activation):
         self._y = K.leaky_relu(x, self.negative_slope)
         return self._y
 
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return K.leaky_relu(x, self.negative_slope)
+
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._y is None:
             raise RuntimeError("LeakyReLU.backward called before forward")
@@ -287,6 +297,9 @@ class ELU(_Activation):
         self._y = K.elu(x, self.alpha)
         return self._y
 
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return K.elu(x, self.alpha)
+
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._y is None:
             raise RuntimeError("ELU.backward called before forward")
@@ -310,6 +323,9 @@ class GELU(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
+        return K.gelu(x)
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
         return K.gelu(x)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:

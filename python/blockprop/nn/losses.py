@@ -21,6 +21,12 @@ class Loss:
     def __call__(self, pred: np.ndarray, target: np.ndarray) -> Tuple[float, np.ndarray]:
         raise NotImplementedError
 
+    def weighted(self, pred: np.ndarray, target: np.ndarray, weights: np.ndarray) -> Tuple[float, np.ndarray]:
+        """The weighted mean over rows ``Σ w·ℓ / Σ w`` and its gradient, ``weights`` float64
+        ``(batch,)`` (:func:`blockprop.kernels.weighted_loss`). Losses without it take no
+        sample weights."""
+        raise NotImplementedError
+
     def prepare_target(self, y: Any, n_outputs: int, dtype: np.dtype) -> np.ndarray:
         """``y`` checked against the model's ``n_outputs`` and converted for ``__call__``."""
         raise NotImplementedError
@@ -58,6 +64,9 @@ class MSELoss(Loss):
     def __call__(self, pred: np.ndarray, target: np.ndarray) -> Tuple[float, np.ndarray]:
         return K.mse_loss(pred, target)
 
+    def weighted(self, pred: np.ndarray, target: np.ndarray, weights: np.ndarray) -> Tuple[float, np.ndarray]:
+        return K.weighted_loss("mse", pred, target, weights)
+
     def prepare_target(self, y: Any, n_outputs: int, dtype: np.dtype) -> np.ndarray:
         y = _numeric(y)
         if y.ndim == 1 and n_outputs == 1:
@@ -84,6 +93,9 @@ class CrossEntropyLoss(Loss):
 
     def __call__(self, pred: np.ndarray, target: np.ndarray) -> Tuple[float, np.ndarray]:
         return K.softmax_cross_entropy(pred, target)
+
+    def weighted(self, pred: np.ndarray, target: np.ndarray, weights: np.ndarray) -> Tuple[float, np.ndarray]:
+        return K.weighted_loss("cross_entropy", pred, target, weights)
 
     def prepare_target(self, y: Any, n_outputs: int, dtype: np.dtype) -> np.ndarray:
         y = _numeric(y)
@@ -115,6 +127,9 @@ class BCEWithLogitsLoss(Loss):
 
     def __call__(self, pred: np.ndarray, target: np.ndarray) -> Tuple[float, np.ndarray]:
         return K.binary_cross_entropy(pred, target)
+
+    def weighted(self, pred: np.ndarray, target: np.ndarray, weights: np.ndarray) -> Tuple[float, np.ndarray]:
+        return K.weighted_loss("bce", pred, target, weights)
 
     def prepare_target(self, y: Any, n_outputs: int, dtype: np.dtype) -> np.ndarray:
         y = _numeric(y)

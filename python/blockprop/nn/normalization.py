@@ -91,6 +91,10 @@ class BatchNorm1d(_Norm):
             self.running_var += (m * n / (n - 1)) * var
         return y
 
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return K.batch_norm_inference(x, self.gamma.data, self.beta.data, self.running_mean,
+                                      self.running_var, self.eps)
+
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._x is None or self._stats is None:
             raise RuntimeError("BatchNorm1d.backward called before forward")
@@ -119,6 +123,9 @@ class LayerNorm(_Norm):
         y, mean, var = K.layer_norm_forward(x, self.gamma.data, self.beta.data, self.eps)
         self._x, self._stats = x, (mean, var)
         return y
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return K.layer_norm_forward(x, self.gamma.data, self.beta.data, self.eps)[0]
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> Optional[np.ndarray]:
         if self._x is None or self._stats is None:

@@ -2,9 +2,7 @@
 ``fit`` / ``evaluate`` / ``predict`` (the loops live in :mod:`blockprop.training`)."""
 from __future__ import annotations
 
-import functools
-import threading
-from typing import Any, Callable, Dict, List, Optional, TypeVar, cast
+from typing import Any, Callable, Dict, List, Optional, cast
 
 import numpy as np
 
@@ -13,32 +11,7 @@ from ..model import History, Progress
 from ..optim import Optimizer
 from .layers import Dense, Layer, Parameter, check_dtype
 from .losses import Loss
-
-_USE = threading.Lock()  # guards every model's (_owner, _depth)
-
-
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _one_thread(method: _Method) -> _Method:  # typed: the decorated methods keep their signatures
-    """Refuse (rather than race on layer caches, gradients and optimizer state) a call on a
-    model that another thread is using; re-entry from the owning thread is fine."""
-    @functools.wraps(method)
-    def guarded(self, *args, **kwargs):
-        me = threading.get_ident()
-        with _USE:
-            if self._owner is not None and self._owner != me:
-                raise RuntimeError(f"Sequential.{method.__name__}: this model is being used by another "
-                                   "thread; use one model per thread (copy it with astype / state_dict)")
-            self._owner, self._depth = me, self._depth + 1
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            with _USE:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._owner = None
-    return cast(_Method, guarded)
+from .usage import USAGE, exclusive, shared, using
 
 
 class Sequential:
@@ -46,11 +19,18 @@ class Sequential:
 
     Training state (``loss``, ``optimizer``, ``schedule``, ``progress``, ``history``) stays on
     the model, so a second ``fit`` continues the first and ``save`` keeps all of it.
-    One thread at a time: fit/train_step/evaluate/predict*/save from a second thread while the
-    first is still inside one raise ``RuntimeError`` (separate models train concurrently).
+    Threads: inference (``predict*``, ``evaluate``, ``model(X)`` in evaluation mode) and reading
+    the weights (``save``, ``state_dict``, ``astype``) change nothing on the model, so any number
+    of threads may run them at once on one model, each getting what it would alone. Training
+    (``fit``, ``train_step``, ``load_state_dict``) takes the model for itself: started while
+    another thread runs either, it raises ``RuntimeError``, and so does inference while another
+    thread trains (it never sees weights half-way through an update). Separate models train
+    concurrently (:mod:`blockprop.nn.usage`).
     """
-    _owner: Optional[int] = None  # thread inside a guarded method, and its nesting depth
+    _owner: Optional[int] = None  # thread inside a training method, the method, its nesting depth
+    _task = ""
     _depth = 0
+    _readers: Dict[int, int]  # thread → calls reading the model it is inside (see usage.enter)
 
     def __init__(self, *layers: Layer):
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
@@ -95,6 +75,7 @@ class Sequential:
             features = layer.output_features(features)
         return features
 
+    @shared
     def astype(self, dtype: Any) -> "Sequential":
         """A copy with parameters of ``dtype`` (architecture, weights, buffers and mode; no
         training state)."""
@@ -104,8 +85,9 @@ class Sequential:
     # --- mode ---------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Sequential":
         """Training mode (as PyTorch): dropout drops, batch norm uses and updates batch statistics.
-        ``fit`` and ``train_step`` train in this mode; ``evaluate`` and ``predict*`` always run in
-        evaluation mode. Each restores the mode it found. Returns the model."""
+        ``fit`` and ``train_step`` train in this mode and restore the mode they found;
+        ``evaluate`` and ``predict*`` always compute in evaluation mode, without switching the
+        model's. Returns the model."""
         self.training = bool(mode)
         for layer in self.layers:
             layer.training = self.training
@@ -133,11 +115,34 @@ class Sequential:
             X = layer.forward(X)
         return X
 
-    __call__ = forward
+    def _infer_from(self, start: int, X: np.ndarray) -> np.ndarray:
+        """The evaluation-mode output of layers ``start`` on, changing nothing (``Layer.infer``)."""
+        for layer in self.layers[start:]:
+            X = layer.infer(X)
+        return X
+
+    def _inference(self) -> Optional[Callable[[int, np.ndarray], np.ndarray]]:
+        """``_infer_from`` when inference can leave the model unchanged: this class's own forward
+        and layers that all have ``infer`` (all of blockprop's do); else None (``forward`` runs in
+        evaluation mode, which keeps arrays on the layers)."""
+        if getattr(self.forward, "__func__", None) is not Sequential.forward:
+            return None
+        if any(type(layer).infer is Layer.infer for layer in self.layers):
+            return None
+        return self._infer_from
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """``forward`` in training mode; in evaluation mode the output computed without changing
+        the model (as ``predict``, without its input checks), from any number of threads."""
+        if self.training:
+            return self.forward(X)
+        with using(self, "__call__", exclusive=False):
+            return training.infer(self, X)
 
     def backward(self, dY: np.ndarray, need_dx: bool = False) -> Optional[np.ndarray]:
         """Back-propagate ``dY = ∂loss/∂output`` of the last ``forward``, overwriting every
-        parameter's ``grad``; returns ``∂loss/∂X`` when ``need_dx``."""
+        parameter's ``grad``; returns ``∂loss/∂X`` when ``need_dx``. (``forward`` keeps what this
+        needs on the layers; inference keeps nothing and drops what forward kept.)"""
         for i in range(len(self.layers) - 1, -1, -1):
             dY = cast(np.ndarray, self.layers[i].backward(dY, need_dx=need_dx or i > 0))  # None only at i = 0
         return dY
@@ -152,6 +157,7 @@ class Sequential:
         return {f"{i}.{name}": b for i, layer in enumerate(self.layers)
                 for name, b in layer.buffers().items()}
 
+    @shared
     def state_dict(self) -> Dict[str, np.ndarray]:
         """Copies of the weights and buffers by name (``W`` as ``(out, in)``, like PyTorch's
         ``nn.Linear``)."""
@@ -159,6 +165,7 @@ class Sequential:
         state.update({name: b.copy() for name, b in self.buffers().items()})
         return state
 
+    @exclusive
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Copy weights (and buffers) in by name; names and shapes must match exactly."""
         arrays = {name: p.data for name, p in self.parameters().items()}
@@ -184,7 +191,7 @@ class Sequential:
         return sum((layer.penalty(add_grad) for layer in self.layers if isinstance(layer, Dense)), 0.0)
 
     # --- training -----------------------------------------------------------------------------
-    @_one_thread
+    @exclusive
     def train_step(self, X: Any, y: Any, loss: Any = None, optimizer: Any = None,
                    lr: Optional[float] = None) -> float:
         """One update on the batch ``(X, y)``: forward, loss, backward, optimizer step.
@@ -209,49 +216,64 @@ class Sequential:
         self.progress.updates += 1
         return value
 
-    @_one_thread
+    @exclusive
     def fit(self, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
             optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
             shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
-            callbacks: Optional[List[Any]] = None, diagnostics: Any = False) -> History:
+            callbacks: Optional[List[Any]] = None, diagnostics: Any = False,
+            sample_weight: Any = None, precision: str = "float32") -> History:
         """Train in mini-batches; returns the per-epoch History. ``loss``, ``optimizer`` and
         ``schedule`` default to the previous fit's (state included), else "cross_entropy",
         ``SGD(0.01)``, constant. ``callbacks``: :mod:`blockprop.callbacks` objects or plain
         ``fn(epoch, logs)`` callables, run after every epoch. ``diagnostics=True`` records
         per-layer gradient/weight norms, update ratios and dead ReLUs in the history and warns
-        (:class:`blockprop.diagnostics.TrainingDiagnosticWarning`) on trouble. Ctrl-C stops after
-        the current batch and re-raises ``KeyboardInterrupt``. Details: :func:`blockprop.training.fit`."""
+        (:class:`blockprop.diagnostics.TrainingDiagnosticWarning`) on trouble. ``sample_weight``
+        (one weight ≥ 0 per row) makes each batch's loss the weighted mean ``Σ w·ℓ / Σ w``.
+        ``precision="bfloat16"``: bfloat16 products, float32 sums and master weights. Ctrl-C stops
+        after the current batch and re-raises ``KeyboardInterrupt``. Details:
+        :func:`blockprop.training.fit`."""
         return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, loss=loss,
                             optimizer=optimizer, schedule=schedule, validation_data=validation_data,
                             shuffle=shuffle, seed=seed, verbose=verbose, callbacks=callbacks,
-                            diagnostics=diagnostics)
+                            diagnostics=diagnostics, sample_weight=sample_weight, precision=precision)
 
-    @_one_thread
-    def evaluate(self, X: Any, y: Any, batch_size: Optional[int] = None, loss: Any = None) -> Dict[str, float]:
-        """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` (accuracy for classification losses)."""
-        return training.evaluate(self, X, y, batch_size=batch_size, loss=loss)
+    @shared
+    def evaluate(self, X: Any, y: Any, batch_size: Optional[int] = None, loss: Any = None,
+                 sample_weight: Any = None, precision: str = "float32") -> Dict[str, float]:
+        """``{"loss": ..., "accuracy": ...}`` on ``(X, y)`` (accuracy for classification losses),
+        weighted means with ``sample_weight``."""
+        return training.evaluate(self, X, y, batch_size=batch_size, loss=loss,
+                                 sample_weight=sample_weight, precision=precision)
 
-    @_one_thread
-    def predict(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+    @shared
+    def predict(self, X: Any, batch_size: Optional[int] = None,
+                precision: str = "float32") -> np.ndarray:
         """The network's outputs (logits for classifiers), computed in batches of ``batch_size``
-        rows; None: as many as keep the widest activation under 8 MiB, at least 1024."""
-        return training.predict(self, X, batch_size=batch_size)
+        rows; None: as many as keep the widest activation under 8 MiB, at least 1024.
+        ``precision="bfloat16"``: bfloat16 products, float32 sums."""
+        return training.predict(self, X, batch_size=batch_size, precision=precision)
 
-    @_one_thread
-    def predict_proba(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+    @shared
+    def predict_proba(self, X: Any, batch_size: Optional[int] = None,
+                      precision: str = "float32") -> np.ndarray:
         """Class probabilities: softmax of the outputs (sigmoid for a BCE / single-output model)."""
-        return training.predict_proba(self, X, batch_size=batch_size)
+        return training.predict_proba(self, X, batch_size=batch_size, precision=precision)
 
-    @_one_thread
-    def predict_classes(self, X: Any, batch_size: Optional[int] = None) -> np.ndarray:
+    @shared
+    def predict_classes(self, X: Any, batch_size: Optional[int] = None,
+                        precision: str = "float32") -> np.ndarray:
         """Predicted class per row: argmax, or ``output > 0`` for a BCE / single-output model."""
-        return training.predict_classes(self, X, batch_size=batch_size)
+        return training.predict_classes(self, X, batch_size=batch_size, precision=precision)
 
     # --- persistence and display --------------------------------------------------------------
-    @_one_thread
+    @shared
     def save(self, path: str) -> None:
         """Save architecture, weights and training state to ``path`` (see :mod:`blockprop.serialization`)."""
         serialization.save(self, path)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        """Pickling and ``copy.deepcopy``: a copy starts free, whichever threads use the original."""
+        return {k: v for k, v in vars(self).items() if k not in USAGE}
 
     def summary(self) -> None:
         """Print a table of the layers, their output shapes and parameter counts."""
