@@ -1,13 +1,14 @@
 """blockprop benchmarks: blockprop, NumPy (OpenBLAS) and PyTorch side by side, in one run.
 
     python benchmarks/run.py                 # every suite
-    python benchmarks/run.py --suite gemm    # one suite (peak, gemm, layer, train, predict, memory, serve, many)
+    python benchmarks/run.py --suite gemm    # one suite (peak, gemm, layer, train, predict, memory, serve, bf16, many, grid)
     python benchmarks/run.py --quick         # fewer sizes, shorter timings
     python benchmarks/run.py --plot gemm.png # also plot GFLOP/s against size (needs matplotlib)
     python benchmarks/run.py --suite memory  # peak RSS of fit against params + activations + data set
     python benchmarks/run.py --suite many --plot-many many.png  # fit_many: 16 models at once
     python benchmarks/run.py --suite serve   # requests/s of one model predicting from 1, 2, 4 threads
     python benchmarks/run.py --suite bf16    # precision="bfloat16": GEMM, epoch, MNIST accuracy
+    python benchmarks/run.py --suite grid    # MLPGridSearchCV vs GridSearchCV (blockprop's, sklearn's MLP)
 
 GFLOP/s are quoted against the machine's FMA peak, measured here by a register-only FMA loop.
 """
@@ -29,7 +30,7 @@ import suites  # noqa: E402
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", default="peak,gemm,layer,train,predict,memory,serve,bf16,many",
+    p.add_argument("--suite", default="peak,gemm,layer,train,predict,memory,serve,bf16,many,grid",
                    help="comma-separated suites to run (default: all)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every library")
     p.add_argument("--quick", action="store_true", help="fewer sizes and shorter timings")

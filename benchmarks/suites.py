@@ -217,3 +217,4 @@ from memory import suite_memory  # noqa: E402,F401  (registered by name in run.p
 from serve import suite_serve  # noqa: E402,F401  (registered by name in run.py)
 from bf16 import suite_bf16  # noqa: E402,F401  (registered by name in run.py)
 from many import suite_many  # noqa: E402,F401  (registered by name in run.py)
+from grid import suite_grid  # noqa: E402,F401  (registered by name in run.py)

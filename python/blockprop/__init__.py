@@ -19,7 +19,7 @@ from . import nn as nn, optim as optim, schedules as schedules  # noqa: E402
 from .gradcheck import gradcheck as gradcheck  # noqa: E402
 from .many import fit_many as fit_many  # noqa: E402
 from .nn import Dense as Dense, Sequential as Sequential  # noqa: E402
-from .nn.sequential import load as load  # noqa: E402
+from .nn.ensemble import load as load  # noqa: E402  (a Sequential or an Ensemble file)
 from .export_c import export_c as export_c  # noqa: E402
 from .serialization import save as save  # noqa: E402  (model.save(path) is the same)
 

@@ -2,7 +2,9 @@
 
 Layout: every array is an entry (``param/0.W``, ``buffer/1.running_mean``, ``optim/0.W/m``, ...) and ``__header__`` is a
 uint8 array holding UTF-8 JSON: ``{"format": "blockprop", "format_version": 1, "dtype",
-"layers", "loss", "optimizer", "schedule", "progress"}``. Loading never unpickles, so a file can't
+"layers", "loss", "optimizer", "schedule", "progress"}``. An ensemble (``blockprop.nn.Ensemble``)
+is one file too: ``{"format": "blockprop-ensemble", "format_version": 1, "members": [...]}``, each
+member a model header as above, its arrays under ``member/<i>/``. Loading never unpickles, so a file can't
 run code; any damage or mismatch is reported as ``ValueError``. Saving goes through a temporary
 file that replaces the target only once fully written, so a crash never loses the old file; a
 later save to the same path removes what a killed one left (see ``_remove_stale_temporaries``).
@@ -15,7 +17,7 @@ import socket
 import tempfile
 import warnings
 import zipfile
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -26,6 +28,7 @@ from .nn.losses import LOSS_TYPES
 from .optim import OPTIMIZER_TYPES
 
 FORMAT, FORMAT_VERSION = "blockprop", 1
+ENSEMBLE_FORMAT = "blockprop-ensemble"  # blockprop.nn.Ensemble.save: several models in one file
 
 
 def _header(model: Model) -> Dict[str, Any]:
@@ -103,9 +106,39 @@ def _remove_stale_temporaries(path: str, directory: str) -> None:
 
 
 def save(model: Model, path: str) -> None:
-    """Write ``model`` to ``path`` atomically (see the module docstring for the format)."""
+    """Write ``model`` to ``path`` atomically (see the module docstring for the format); an
+    ``Ensemble`` (no ``layers``, its own ``save``) writes itself."""
+    if not hasattr(model, "layers"):
+        own = getattr(model, "save", None)
+        if callable(own) and hasattr(model, "models"):
+            own(path)
+            return
+        raise TypeError(f"blockprop.save: {type(model).__name__} is not a blockprop model "
+                        "(Sequential or Ensemble)")
     header = _header(model)
     arrays, header["optimizer"] = _arrays_and_optimizer(model)
+    _write(path, header, arrays)
+
+
+def save_ensemble(models: List[Model], path: str) -> None:
+    """Write the members of an ensemble to ``path`` as one file, atomically: the header's
+    ``"members"`` holds each member's model header, and member ``i``'s arrays are stored under
+    ``member/i/`` (``member/0/param/0.W``, ...)."""
+    members, arrays = [], {}
+    for i, model in enumerate(models):
+        header = _header(model)
+        del header["format"], header["format_version"]  # the file's, said once
+        own, header["optimizer"] = _arrays_and_optimizer(model)
+        if header["optimizer"] is not None:
+            header["optimizer"]["buffers"] = [f"member/{i}/{k}" for k in header["optimizer"]["buffers"]]
+        arrays.update({f"member/{i}/{k}": v for k, v in own.items()})
+        members.append(header)
+    _write(path, {"format": ENSEMBLE_FORMAT, "format_version": FORMAT_VERSION, "members": members}, arrays)
+
+
+def _write(path: str, header: Dict[str, Any], arrays: Dict[str, Any]) -> None:
+    """``arrays`` and ``header`` (as ``__header__``) to ``path`` through a temporary file that
+    replaces it only once complete."""
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -145,7 +178,7 @@ def save(model: Model, path: str) -> None:
 _DAMAGE = (Exception,)
 
 
-_WHAT_LOAD_READS = ("blockprop.load reads only files written by Sequential.save or "
+_WHAT_LOAD_READS = ("blockprop.load reads only files written by Sequential.save, Ensemble.save or "
                     "`python -m blockprop train --save`, and never unpickles")
 
 
@@ -240,6 +273,19 @@ class _Entries:
         self.npz.close()
 
 
+class _MemberEntries(_Entries):
+    """The entries of one member of an ensemble file, named as in a model file (``member/2/param/0.W``
+    is ``param/0.W`` here), so that a member is read exactly as a model is."""
+
+    def __init__(self, whole: _Entries, prefix: str) -> None:  # noqa: super not called: a view
+        self.path, self.npz, self.whole, self.prefix = whole.path, whole.npz, whole, prefix
+        self.shapes = {name[len(prefix):]: shape for name, shape in whole.shapes.items()
+                       if name.startswith(prefix)}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.whole[self.prefix + name]
+
+
 def _parse_header(path: str, arrays: "_Entries") -> Dict[str, Any]:
     if "__header__" not in arrays:
         raise ValueError(f"{path}: not a blockprop model file (no __header__ entry)")
@@ -254,7 +300,7 @@ def _parse_header(path: str, arrays: "_Entries") -> Dict[str, Any]:
         raise ValueError(f"{path}: corrupted header: JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: corrupted header: {e}") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") not in (FORMAT, ENSEMBLE_FORMAT):
         raise ValueError(f"{path}: not a blockprop model file (format {header.get('format') if isinstance(header, dict) else None!r})")
     if header.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported blockprop format_version {header.get('format_version')!r}; "
@@ -390,13 +436,21 @@ def _restore_training(path: str, model: Model, header: Dict[str, Any], arrays: "
         raise ValueError(f"{path}: entries the model does not have: {', '.join(map(repr, unknown[:5]))}")
 
 
-def load(path: str, build: Callable[[List[Layer]], Model]) -> Model:
+def load(path: str, build: Callable[[List[Layer]], Model],
+         build_ensemble: Optional[Callable[[List[Model]], Any]] = None) -> Any:
     """The model saved at ``path``, with its loss, optimizer state, schedule and progress;
-    ``build(layers)`` makes the model (:func:`blockprop.load` passes ``Sequential``'s)."""
+    ``build(layers)`` makes the model (:func:`blockprop.load` passes ``Sequential``'s). An
+    ensemble file gives ``build_ensemble(members)``, each member read as a model file is; without
+    ``build_ensemble`` it is refused."""
     path = os.fspath(path)
     arrays = _read(path)
     try:
         header = _parse_header(path, arrays)
+        if header["format"] == ENSEMBLE_FORMAT:
+            if build_ensemble is None:
+                raise ValueError(f"{path}: an ensemble of models (blockprop.nn.Ensemble.save), not one "
+                                 "model: load it with blockprop.load")
+            return build_ensemble(_load_members(path, header, arrays, build))
         model = _build(path, header, arrays, build)
         _restore_training(path, model, header, arrays)
     except ValueError as e:
@@ -409,3 +463,35 @@ def load(path: str, build: Callable[[List[Layer]], Model]) -> Model:
     finally:
         arrays.close()
     return model
+
+
+def _load_members(path: str, header: Dict[str, Any], arrays: "_Entries",
+                  build: Callable[[List[Layer]], Model]) -> List[Model]:
+    """Every member of an ensemble file, each read and checked as a model file is."""
+    members = header.get("members")
+    if not isinstance(members, list) or not members:
+        raise ValueError(f"'members' must be a non-empty list of model descriptions, got {members!r}")
+    models = []
+    for i, member in enumerate(members):
+        if not isinstance(member, dict):
+            raise ValueError(f"member {i} must be a dict, got {member!r}")
+        prefix = f"member/{i}/"
+        view = _MemberEntries(arrays, prefix)
+        own = dict(member)
+        opt = own.get("optimizer")
+        if isinstance(opt, dict) and isinstance(opt.get("buffers"), list):  # stored with the prefix
+            if not all(isinstance(k, str) and k.startswith(prefix) for k in opt["buffers"]):
+                raise ValueError(f"member {i}: optimizer buffers must be named {prefix}...")
+            own["optimizer"] = dict(opt, buffers=[k[len(prefix):] for k in opt["buffers"]])
+        try:
+            model = _build(path, own, view, build)
+            _restore_training(path, model, own, view)
+        except ValueError as e:
+            text = str(e)[len(path) + 2:] if str(e).startswith(path + ": ") else str(e)
+            raise ValueError(f"member {i}: {text}") from None
+        models.append(model)
+    stray = sorted(name for name in arrays if name != "__header__"
+                   and not any(name.startswith(f"member/{i}/") for i in range(len(members))))
+    if stray:
+        raise ValueError(f"{path}: entries no member has: {', '.join(map(repr, stray[:5]))}")
+    return models

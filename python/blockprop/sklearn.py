@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 import warnings
 from numbers import Integral, Real
-from typing import Any, List, Optional, Tuple, cast
+from typing import Any, Dict, Generator, List, Optional, Tuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -70,12 +70,13 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from . import _precision
 from . import kernels as K
+from .model import History
 from .nn.layers import Dense
 from .nn.sequential import Sequential
 from .optim import SGD, Adam, Optimizer
 from .training import as_sample_weight
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "MLPGridSearchCV"]
 
 # scikit-learn's activation names -> blockprop's fused activations.
 _ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -198,7 +199,7 @@ class _BaseMLP(BaseEstimator):
             return min(200, n)
         if self.batch_size > n:
             warnings.warn(f"batch_size={self.batch_size} is larger than the {n} samples; using {n}",
-                          UserWarning, stacklevel=4)
+                          UserWarning, stacklevel=5)
         return min(int(self.batch_size), n)
 
     # --- model ---------------------------------------------------------------------------------
@@ -288,6 +289,20 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None,
              sample_weight: Any = None) -> "_BaseMLP":
+        steps = self._fit_steps(X, y, incremental, classes, sample_weight)
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(self.model_.fit(**request))
+        except StopIteration:
+            return self
+
+    def _fit_steps(self, X: Any, y: Any, incremental: bool, classes: Any = None,
+                   sample_weight: Any = None) -> Generator[Dict[str, Any], History, None]:
+        """``fit`` / ``partial_fit`` as a generator: it yields the ``model_.fit`` arguments of
+        each epoch and is sent back that epoch's History, so that :class:`MLPGridSearchCV` can
+        train many estimators' epochs together (``blockprop.fit_many``) on this same code path.
+        Arguments at ``model_.fit``'s defaults are left out (``fit_many`` takes fewer)."""
         sizes = self._check_params()
         first = not hasattr(self, "model_") or (not self.warm_start and not incremental)
         X, y = validate_data(self, X, y, reset=first, multi_output=True,
@@ -327,10 +342,11 @@ class _BaseMLP(BaseEstimator):
             if self.shuffle:  # scikit-learn's draw: the previous epoch's order, shuffled
                 order = shuffle(order, random_state=rng)
             rows = order if self.shuffle else slice(None)
-            history = self.model_.fit(X[rows], Y[rows], epochs=1, batch_size=batch, loss=self._loss,
-                                      optimizer=opt, shuffle=False, verbose=0,
-                                      sample_weight=None if sw is None else sw[rows],
-                                      precision=self.precision)
+            extra: Dict[str, Any] = {} if sw is None else {"sample_weight": sw[rows]}
+            if self.precision != "float32":
+                extra["precision"] = self.precision
+            history = yield dict(X=X[rows], y=Y[rows], epochs=1, batch_size=batch, loss=self._loss,
+                                 optimizer=opt, shuffle=False, verbose=0, **extra)
             loss = float(history.history["loss"][-1]) / c  # in scikit-learn's scale
             if not np.isfinite(loss):
                 raise ValueError(f"{type(self).__name__}: the training loss became {loss} at epoch "
@@ -372,13 +388,12 @@ class _BaseMLP(BaseEstimator):
         else:
             if not incremental:
                 warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
-                              "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+                              "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
         if early:
             self.model_.load_state_dict(best_state)  # the weights of the best validation score
         self.best_loss_: Optional[float] = None if early else self._best_loss
         self.validation_scores_: Optional[List[float]] = scores if early else None
         self.best_validation_score_: Optional[float] = best_score if early else None
-        return self
 
     def _validation_split(self, X: np.ndarray, Y: np.ndarray, y: np.ndarray, sw: Optional[np.ndarray],
                           rng: Any) -> Tuple[Any, ...]:
@@ -618,3 +633,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+from .grid_search import MLPGridSearchCV  # noqa: E402,F401  (uses the estimators' _fit_steps)
