@@ -13,7 +13,7 @@ import numpy as np
 
 import blockprop as bp
 from common import SETTLE_SECONDS, best_times, bp_threads, fmt, numpy_threads, print_table, torch, torch_threads
-from training import LR, MNIST, MOMENTUM, flops_per_sample, mnist_like
+from training import LR, MNIST, MOMENTUM, flops_per_sample, mnist_like, torch_epoch
 
 
 @contextlib.contextmanager
@@ -64,38 +64,6 @@ def _bp_epoch(sizes, X, y, batch, precision, seed=0):
     return time.perf_counter() - t0, hist.history["loss"][-1]
 
 
-def _torch_epoch(sizes, X, y, batch, autocast):
-    torch.manual_seed(0)
-    mods: List = []
-    for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
-        mods.append(torch.nn.Linear(i, o))
-        if k < len(sizes) - 2:
-            mods.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*mods)
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if autocast else contextlib.nullcontext
-
-    def epoch(n):
-        order = torch.randperm(n)
-        total = 0.0
-        for s in range(0, n, batch):
-            idx = order[s:s + batch]
-            opt.zero_grad(set_to_none=True)
-            with ctx():
-                loss = loss_fn(model(Xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        return total / n
-
-    epoch(2 * batch)
-    t0 = time.perf_counter()
-    loss = epoch(len(X))
-    return time.perf_counter() - t0, loss
-
-
 def _epoch(ctx) -> None:
     sizes, batch = (784, 1024, 1024, 10), 256
     n = 4096 if ctx.quick else 10240
@@ -105,8 +73,8 @@ def _epoch(ctx) -> None:
         runs.append(("blockprop", f"bfloat16 ({p})",
                      lambda p=p: _with(bf16_path(p), lambda: _bp_epoch(sizes, X, y, batch, "bfloat16"))))
     if torch is not None:
-        runs.append(("torch", "float32", lambda: _torch_epoch(sizes, X, y, batch, False)))
-        runs.append(("torch", "autocast bfloat16", lambda: _torch_epoch(sizes, X, y, batch, True)))
+        runs.append(("torch", "float32", lambda: torch_epoch(sizes, X, y, batch)))
+        runs.append(("torch", "autocast bfloat16", lambda: torch_epoch(sizes, X, y, batch, autocast=True)))
     best: Dict[int, Tuple[float, float]] = {}
     for _ in range(2 if ctx.quick else 3):  # interleaved rounds, best of each
         for i, (_, _, fn) in enumerate(runs):

@@ -52,7 +52,9 @@ def blockprop_weighted_epoch(sizes, X, y, batch):
     return blockprop_epoch(sizes, X, y, batch, np.random.default_rng(0).uniform(0, 2, len(X)))
 
 
-def torch_epoch(sizes, X, y, batch):
+def torch_epoch(sizes, X, y, batch, autocast=False):
+    """PyTorch's loop on the same net; ``autocast``: under ``torch.autocast("cpu", bfloat16)``."""
+    torch.manual_seed(0)
     mods: List = []
     for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
         mods.append(torch.nn.Linear(i, o))
@@ -62,6 +64,7 @@ def torch_epoch(sizes, X, y, batch):
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     loss_fn = torch.nn.CrossEntropyLoss()
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if autocast else contextlib.nullcontext
 
     def epoch(n):
         order = torch.randperm(n)
@@ -69,7 +72,8 @@ def torch_epoch(sizes, X, y, batch):
         for s in range(0, n, batch):
             idx = order[s:s + batch]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(Xt[idx]), yt[idx])
+            with ctx():
+                loss = loss_fn(model(Xt[idx]), yt[idx])
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
