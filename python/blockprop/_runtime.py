@@ -76,15 +76,10 @@ def get_num_threads() -> int:
 
 
 def _apply_isa_env() -> None:
-    name = os.environ.get(ISA_ENV, "").strip().lower()
-    if name:
-        try:
-            _core.set_isa(name)
-        except ValueError as e:
-            raise ImportError(f"blockprop: {ISA_ENV}={name!r}: {e}") from None
-    path = os.environ.get(BF16_PATH_ENV, "").strip().lower()
-    if path:
-        try:
-            _core.set_bf16_path(path)
-        except ValueError as e:
-            raise ImportError(f"blockprop: {BF16_PATH_ENV}={path!r}: {e}") from None
+    for env, choose in ((ISA_ENV, _core.set_isa), (BF16_PATH_ENV, _core.set_bf16_path)):
+        name = os.environ.get(env, "").strip().lower()
+        if name:
+            try:
+                choose(name)
+            except ValueError as e:
+                raise ImportError(f"blockprop: {env}={name!r}: {e}") from None

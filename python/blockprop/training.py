@@ -47,14 +47,19 @@ def _count(name: str, value: Any, minimum: int, limit: Optional[int] = None) -> 
 _FLOAT32_OVERFLOW = 2.0 ** 128 - 2.0 ** 103
 
 
-def _numeric_array(x: Any, name: str) -> np.ndarray:
-    """``x`` as a NumPy array of booleans, integers or floats, or a TypeError naming ``name``."""
+def _as_array(x: Any, name: str) -> np.ndarray:
+    """``x`` as a NumPy array, or a TypeError naming ``name`` (a string is no array of numbers)."""
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be a numeric array, got a {type(x).__name__}")
     try:
-        arr = np.asarray(x)
+        return np.asarray(x)
     except (ValueError, TypeError) as e:
         raise TypeError(f"{name} must be a numeric array ({e})") from None
+
+
+def _numeric_array(x: Any, name: str) -> np.ndarray:
+    """``x`` as a NumPy array of booleans, integers or floats, or a TypeError naming ``name``."""
+    arr = _as_array(x, name)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
     return arr
@@ -94,12 +99,7 @@ def as_inputs(model: Any, X: Any, name: str = "X", keep_float64: bool = False,
 
 def as_targets(model: Any, loss: Loss, y: Any, n: int, name: str = "y") -> np.ndarray:
     """``y`` converted for ``loss`` and checked against ``n`` samples and the model's outputs."""
-    if isinstance(y, (str, bytes)):
-        raise TypeError(f"{name} must be a numeric array, got a {type(y).__name__}")
-    try:
-        y = np.asarray(y)
-    except (ValueError, TypeError) as e:
-        raise TypeError(f"{name} must be a numeric array ({e})") from None
+    y = _as_array(y, name)
     if y.ndim == 0 or len(y) != n:
         raise ValueError(f"X and {name} hold different numbers of samples: X has {n}, {name} has shape {y.shape}")
     try:
