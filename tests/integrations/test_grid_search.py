@@ -173,12 +173,15 @@ def test_refit_false_and_callable(digits):
     assert picked.best_estimator_.alpha == 1e-2
 
 
+# The diverging candidate's fit warns of the NaN loss (as fit does) before the estimator raises.
+@pytest.mark.filterwarnings("ignore::blockprop.diagnostics.TrainingDiagnosticWarning")
 def test_failed_fits_score_error_score_as_gridsearchcv(digits):
     X, y = digits
     est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0, solver="sgd", momentum=0.0)
     grid = {"learning_rate_init": [0.01, 1e12]}  # the second diverges: the estimator raises
-    with pytest.warns(FitFailedWarning):
-        ours, theirs = _both(est, grid, X, y, cv=2)
+    with pytest.warns(FitFailedWarning), pytest.warns(UserWarning, match="non-finite"), \
+            pytest.warns(UserWarning, match="1 of the 2 candidates have a NaN mean test score"):
+        ours, theirs = _both(est, grid, X, y, cv=2)  # each search warns of its NaN score
     _assert_same_results(ours, theirs)
     assert np.isnan(ours.cv_results_["mean_test_score"][1])
     with pytest.raises(ValueError, match="training loss"):
