@@ -38,6 +38,12 @@ def check_dtype(precision: str, dtype: Any, fn: str) -> None:
                         f"float32 accumulation), got {dtype}")
 
 
+def check(precision: Any, dtype: Any, fn: str) -> str:
+    """``precision`` checked (:func:`check_precision`) for arrays of ``dtype`` (:func:`check_dtype`)."""
+    check_dtype(check_precision(precision, fn), dtype, fn)
+    return precision
+
+
 # The precision the dense layers compute in now: set for the length of a fit, evaluate or predict
 # call (per thread, as those calls are), read by nn.Dense and the C++ training loop.
 _current: ContextVar[str] = ContextVar("blockprop_precision", default="float32")
@@ -49,10 +55,8 @@ def current() -> str:
 
 
 @contextlib.contextmanager
-def computing_in(precision: Any, dtype: Any, fn: str) -> Iterator[str]:
-    """Checks ``precision`` (name, and the model's ``dtype``) and makes it :func:`current` for the
-    block."""
-    check_dtype(check_precision(precision, fn), dtype, fn)
+def computing_in(precision: str) -> Iterator[str]:
+    """Makes ``precision``, already checked (:func:`check`), :func:`current` for the block."""
     token = _current.set(precision)
     try:
         yield precision

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._precision import check_dtype, check_precision
+from ._precision import check
 
 _ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softplus")
 
@@ -29,7 +29,7 @@ def round_bfloat16(x):
 def _operands(a, b, precision, fn):
     """The operands a product is computed from: as given, or rounded to bfloat16 and widened to
     float64 (products of bfloat16 values are exact in float32 and float64 alike)."""
-    check_dtype(check_precision(precision, fn), np.result_type(a, b), fn)
+    check(precision, np.result_type(a, b), fn)
     if precision == "bfloat16":
         return round_bfloat16(a).astype(np.float64), round_bfloat16(b).astype(np.float64)
     return a, b

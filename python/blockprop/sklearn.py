@@ -190,8 +190,7 @@ class _BaseMLP(BaseEstimator):
             dtype_ok = False
         if not dtype_ok:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        _precision.check_dtype(_precision.check_precision(self.precision, type(self).__name__),
-                               np.dtype(self.dtype).name, type(self).__name__)
+        _precision.check(self.precision, np.dtype(self.dtype).name, type(self).__name__)
         return sizes
 
     def _batch_size(self, n: int) -> int:

@@ -505,7 +505,7 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     operands and sum in float32; weights (the master copy), gradients' reductions, loss and
     optimizer stay float32. Validation runs at the same precision.
     """
-    _precision.check_dtype(_precision.check_precision(precision, "fit"), model.dtype, "fit")
+    precision = _precision.check(precision, model.dtype, "fit")
     epochs, batch_size, loss_fn, opt, sched = resolve_settings(model, epochs, batch_size, loss,
                                                                optimizer, schedule)
     cbs = callbacks_module.prepare(callbacks)
@@ -526,7 +526,7 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     except BaseException:
         restore()
         raise
-    with _precision.computing_in(precision, model.dtype, "fit"):
+    with _precision.computing_in(precision):
         return run_epochs(model, trainer, epochs, shuffle, verbose, cbs, val, stacklevel=5,
                           restore=restore)
 
@@ -591,7 +591,7 @@ def evaluate(model: Any, X: Any, y: Any, batch_size: Optional[int] = None,
     (``batch_size`` rows; None: see :func:`predict`); with ``sample_weight``, both are
     weighted means (``Σ w·ℓ / Σ w``, the weights' share of the rows classified right);
     ``precision`` as for :func:`fit`."""
-    _precision.check_dtype(_precision.check_precision(precision, "evaluate"), model.dtype, "evaluate")
+    precision = _precision.check(precision, model.dtype, "evaluate")
     if batch_size is not None:
         batch_size = _count("batch_size", batch_size, 1)
     loss_fn = resolve_loss(model, loss)
@@ -599,7 +599,7 @@ def evaluate(model: Any, X: Any, y: Any, batch_size: Optional[int] = None,
     Y = as_targets(model, loss_fn, y, len(X))
     weights = None if sample_weight is None else as_sample_weight(sample_weight, len(X), loss_fn)
     batch_size = batch_size or _auto_batch(model, X)
-    with _precision.computing_in(precision, model.dtype, "evaluate"):
+    with _precision.computing_in(precision):
         return _evaluate(model, loss_fn, X, Y, batch_size, weights)
 
 
@@ -615,7 +615,7 @@ def predict(model: Any, X: Any, batch_size: Optional[int] = None,
     """Network outputs for ``X``, one batch of ``batch_size`` rows at a time. None (the default)
     takes as many rows as keep a batch's widest activation under 8 MiB, and at least 1024.
     ``precision`` as for :func:`fit`."""
-    _precision.check_dtype(_precision.check_precision(precision, "predict"), model.dtype, "predict")
+    precision = _precision.check(precision, model.dtype, "predict")
     if batch_size is not None:
         batch_size = _count("batch_size", batch_size, 1)
     # A model that says its forward starts with a Dense layer (Sequential._counting_layer) has X
@@ -628,7 +628,7 @@ def predict(model: Any, X: Any, batch_size: Optional[int] = None,
     batch_size = batch_size or _auto_batch(model, X)
     out = np.empty((len(X), model.out_features), dtype=model.dtype)
     checked = first is None
-    with _evaluation(model) as run, _precision.computing_in(precision, model.dtype, "predict"):
+    with _evaluation(model) as run, _precision.computing_in(precision):
         for rows in _batches(len(X), batch_size):
             if first is None:
                 out[rows] = run(0, X[rows].astype(model.dtype, copy=False))
