@@ -55,7 +55,7 @@ def _optimizers(optimizers: Any, k: int) -> List[Any]:
     if optimizers is None:
         return [None] * k
     opt = get_optimizer(optimizers)
-    return [type(opt)(**opt.hyperparameters()) for _ in range(k)]
+    return [opt.fresh() for _ in range(k)]
 
 
 def _callbacks(callbacks: Any, k: int) -> List[List[Callback]]:

@@ -42,6 +42,10 @@ class Optimizer:
         # of a model must keep its optimizer's state rather than find it owned by the original.
         return dict(self.__dict__, _owner=None)
 
+    def fresh(self) -> "Optimizer":
+        """A new optimizer of this type with these hyperparameters and no state."""
+        return type(self)(**self.hyperparameters())
+
     def step(self, params: Mapping[str, Any], lr: Optional[float] = None) -> None:
         """Update every parameter from its ``grad``; ``lr`` overrides ``self.lr`` for this step."""
         lr = self.lr if lr is None else _check("lr", lr)
@@ -194,7 +198,7 @@ def for_model(opt: Optimizer, model: Any) -> Optimizer:
     owner = opt._owner() if getattr(opt, "_owner", None) is not None else None
     if owner is None or owner is model:
         return opt
-    return type(opt)(**opt.hyperparameters())
+    return opt.fresh()
 
 
 def bind(opt: Optimizer, model: Any) -> None:
