@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 import time
-from typing import Callable, ContextManager, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+import blockprop as bp
 
 try:  # optional: NumPy's BLAS thread count
     from threadpoolctl import threadpool_limits
@@ -103,3 +109,38 @@ def print_table(title: str, header: Sequence[str], rows: List[Sequence[str]]) ->
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         print("| " + " | ".join(str(c).rjust(w) for c, w in zip(r, widths)) + " |")
+
+
+# --- the same network in NumPy and PyTorch, and measurements in a fresh process --------------------
+def numpy_forward(layers: Sequence[Any], x: np.ndarray) -> np.ndarray:
+    """The outputs of a chain of blockprop Dense layers with ReLU between them, in plain NumPy."""
+    for k, layer in enumerate(layers):
+        x = x @ layer.W.T + layer.b
+        if k < len(layers) - 1:
+            x = np.maximum(x, 0)
+    return x
+
+
+def torch_copy(layers: Sequence[Any]) -> Any:
+    """A ``torch.nn.Sequential`` of Linear layers with blockprop's weights, ReLU between them."""
+    mods: List[Any] = []
+    for k, layer in enumerate(layers):
+        lin = torch.nn.Linear(layer.in_features, layer.out_features)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(layer.W))
+            lin.bias.copy_(torch.from_numpy(layer.b))
+        mods += [lin] + ([torch.nn.ReLU()] if k < len(layers) - 1 else [])
+    return torch.nn.Sequential(*mods)
+
+
+def run_child(script: str, spec: Dict[str, Any], what: str) -> Dict[str, Any]:
+    """Runs ``script --child JSON(spec)`` in a fresh interpreter that imports this blockprop (so
+    that its memory is its own) and returns the JSON of its last line of output."""
+    env = dict(os.environ)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(bp.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, os.path.abspath(script), "--child", json.dumps(spec)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} child {spec} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
 import sys
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -17,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 import blockprop as bp
-from common import SETTLE_SECONDS, fmt, print_table, torch, torch_threads
+from common import SETTLE_SECONDS, fmt, print_table, run_child, torch, torch_threads
 from training import MOMENTUM, flops_per_sample, mnist_like
 
 SIZES = (784, 128, 10)
@@ -138,15 +137,7 @@ def _memory_child(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _memory(k: int, n: int, batch: int, threads: int) -> Dict[str, Any]:
-    env = dict(os.environ)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(bp.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
-    spec = {"k": k, "n": n, "batch": batch, "threads": threads}
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
-                          capture_output=True, text=True, env=env, timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"many memory child {spec} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(__file__, {"k": k, "n": n, "batch": batch, "threads": threads}, "many memory")
 
 
 # --- the suite -------------------------------------------------------------------------------------

@@ -32,8 +32,6 @@ Reported per row (MiB = 2²⁰ bytes):
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from typing import Any, Dict, List
@@ -167,15 +165,8 @@ def _child(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 # --- the suite -------------------------------------------------------------------------------------
 def _run_child(spec: Dict[str, Any]) -> Dict[str, Any]:
-    import blockprop as bp
-    env = dict(os.environ)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(bp.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
-                          capture_output=True, text=True, env=env, timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"memory child {spec} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    from common import run_child  # the parent only: the child imports nothing but NumPy first
+    return run_child(__file__, spec, "memory")
 
 
 def _mib(b: float) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, List
+from typing import Callable
 
 import numpy as np
 
 import blockprop as bp
-from common import SETTLE_SECONDS, bp_threads, fmt, numpy_threads, print_table, torch, torch_threads
+from common import (SETTLE_SECONDS, bp_threads, fmt, numpy_forward, numpy_threads, print_table, torch,
+                    torch_copy, torch_threads)
 from training import mnist_like
 
 SIZES = (784, 128, 10)
@@ -56,29 +57,14 @@ def suite_serve(ctx) -> None:
     layers = [bp.nn.Dense(i, o, "relu" if k < len(SIZES) - 2 else None, seed=k)
               for k, (i, o) in enumerate(zip(SIZES[:-1], SIZES[1:]))]
     model = bp.nn.Sequential(*layers)
-    Ws = [(l.W, l.b) for l in layers]
 
     def request(c: int, k: int) -> np.ndarray:
         return batches[(c * 17 + k) % len(batches)]
 
-    def np_forward(x: np.ndarray) -> np.ndarray:
-        for j, (W, b) in enumerate(Ws):
-            x = x @ W.T + b
-            if j < len(Ws) - 1:
-                x = np.maximum(x, 0)
-        return x
-
     contenders = [("blockprop", lambda c, k: model.predict(request(c, k)), lambda: bp_threads(ctx.threads)),
-                  ("numpy", lambda c, k: np_forward(request(c, k)), lambda: numpy_threads(ctx.threads))]
+                  ("numpy", lambda c, k: numpy_forward(layers, request(c, k)), lambda: numpy_threads(ctx.threads))]
     if torch is not None:
-        mods: List = []
-        for j, layer in enumerate(layers):
-            lin = torch.nn.Linear(layer.in_features, layer.out_features)
-            with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(layer.W))
-                lin.bias.copy_(torch.from_numpy(layer.b))
-            mods += [lin] + ([torch.nn.ReLU()] if j < len(layers) - 1 else [])
-        tm = torch.nn.Sequential(*mods).eval()
+        tm = torch_copy(layers).eval()
         tbatches = [torch.from_numpy(b) for b in batches]
 
         def torch_answer(c: int, k: int):

@@ -12,7 +12,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 import blockprop as bp
-from common import SETTLE_SECONDS, best_times, bp_threads, fmt, numpy_threads, print_table, torch, torch_threads
+from common import (SETTLE_SECONDS, best_times, bp_threads, fmt, numpy_forward, numpy_threads, print_table,
+                    torch, torch_copy, torch_threads)
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 LR, MOMENTUM = 0.05, 0.9
@@ -189,27 +190,10 @@ def suite_predict(ctx) -> None:
         layers = [bp.nn.Dense(i, o, "relu" if k < len(sizes) - 2 else None, seed=k)
                   for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]))]
         model = bp.nn.Sequential(*layers)
-        Ws = [(l.W, l.b) for l in layers]
-
-        def np_forward():
-            a = X
-            for k, (W, b) in enumerate(Ws):
-                a = a @ W.T + b
-                if k < len(Ws) - 1:
-                    a = np.maximum(a, 0)
-            return a
-
         contenders = [(lambda: model.predict(X), lambda: bp_threads(ctx.threads)),
-                      (np_forward, lambda: numpy_threads(ctx.threads))]
+                      (lambda: numpy_forward(layers, X), lambda: numpy_threads(ctx.threads))]
         if torch is not None:
-            mods: List = []
-            for k, layer in enumerate(layers):
-                lin = torch.nn.Linear(layer.in_features, layer.out_features)
-                with torch.no_grad():
-                    lin.weight.copy_(torch.from_numpy(layer.W))
-                    lin.bias.copy_(torch.from_numpy(layer.b))
-                mods += [lin] + ([torch.nn.ReLU()] if k < len(layers) - 1 else [])
-            tm, Xt = torch.nn.Sequential(*mods), torch.from_numpy(X)
+            tm, Xt = torch_copy(layers), torch.from_numpy(X)
 
             @contextlib.contextmanager
             def torch_inference():
