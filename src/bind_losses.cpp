@@ -143,8 +143,9 @@ py::tuple weighted_loss_py(const std::string& kind, py::handle pred_obj, py::han
 }
 
 // Rows classified right (count_correct in losses.h): integer labels (rows,): argmax == label;
-// float targets of the logits' shape: every (logit > 0) == (target > 0.5).
-index_t count_correct_py(py::handle logits_obj, py::handle targets_obj) {
+// float targets of the logits' shape: every (logit > 0) == (target > 0.5). With weights (rows,):
+// Σ weights of those rows (weighted_correct), a float.
+py::object count_correct_py(py::handle logits_obj, py::handle targets_obj, py::handle weights_obj) {
   const char* fn = "count_correct";
   py::array za = logits_matrix(logits_obj, fn, "outputs");
   const index_t rows = za.shape(0), cols = za.shape(1);
@@ -158,14 +159,30 @@ index_t count_correct_py(py::handle logits_obj, py::handle targets_obj) {
     check_same_dtype(fn, za, "logits", ta, "targets");
     check_shape(fn, ta, "targets", shape_of(za));
   }
-  return dispatch_float(za, [&](auto tag) -> index_t {
+  const bool weighted = !weights_obj.is_none();
+  py::array_t<double, py::array::c_style> w;
+  if (weighted) w = row_weights(weights_obj, fn, rows);
+  return dispatch_float(za, [&](auto tag) -> py::object {
     using T = decltype(tag);
     auto z = contiguous<T>(za);
     py::array_t<T, py::array::c_style> t;
     if (!labels) t = contiguous<T>(ta);
-    py::gil_scoped_release release;
-    return count_correct<T>(rows, cols, z.data(), labels ? lab.data() : nullptr,
-                            labels ? nullptr : t.data());
+    const std::int64_t* lp = labels ? lab.data() : nullptr;
+    const T* tp = labels ? nullptr : t.data();
+    if (weighted) {
+      double right;
+      {
+        py::gil_scoped_release release;
+        right = weighted_correct<T>(rows, cols, z.data(), lp, tp, w.data());
+      }
+      return py::float_(right);
+    }
+    index_t right;
+    {
+      py::gil_scoped_release release;
+      right = count_correct<T>(rows, cols, z.data(), lp, tp);
+    }
+    return py::int_(right);
   });
 }
 
@@ -177,7 +194,8 @@ void bind_losses(py::module_& m) {
         py::arg("weights"));
   m.def("softmax_cross_entropy", &softmax_cross_entropy_py, py::arg("logits"), py::arg("labels"));
   m.def("binary_cross_entropy", &binary_cross_entropy_py, py::arg("logits"), py::arg("targets"));
-  m.def("count_correct", &count_correct_py, py::arg("logits"), py::arg("targets"));
+  m.def("count_correct", &count_correct_py, py::arg("logits"), py::arg("targets"),
+        py::arg("weights") = py::none());
 }
 
 }  // namespace bind

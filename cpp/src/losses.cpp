@@ -67,21 +67,32 @@ double weighted_loss(LossKind kind, index_t rows, index_t cols, const T* pred,
   return total / wsum;
 }
 
-// Scalar on purpose: O(rows·cols) once per batch, next to GEMMs of O(rows·cols·in).
+// Whether row i is classified right (the rule of count_correct in losses.h). Scalar on purpose:
+// O(rows·cols) once per batch, next to GEMMs of O(rows·cols·in).
+template <typename T>
+static bool row_correct(index_t i, index_t cols, const T* logits, const std::int64_t* labels,
+                        const T* targets) {
+  const T* z = logits + i * cols;
+  if (labels) return cols > 0 && argmax(z, cols) == labels[i];
+  bool right = true;
+  for (index_t j = 0; j < cols; ++j) right &= (z[j] > T(0)) == (targets[i * cols + j] > T(0.5));
+  return right;
+}
+
 template <typename T>
 index_t count_correct(index_t rows, index_t cols, const T* logits, const std::int64_t* labels,
                       const T* targets) {
   index_t correct = 0;
-  for (index_t i = 0; i < rows; ++i) {
-    const T* z = logits + i * cols;
-    if (labels) {
-      correct += cols > 0 && argmax(z, cols) == labels[i];
-    } else {
-      bool right = true;
-      for (index_t j = 0; j < cols; ++j) right &= (z[j] > T(0)) == (targets[i * cols + j] > T(0.5));
-      correct += right;
-    }
-  }
+  for (index_t i = 0; i < rows; ++i) correct += row_correct(i, cols, logits, labels, targets);
+  return correct;
+}
+
+template <typename T>
+double weighted_correct(index_t rows, index_t cols, const T* logits, const std::int64_t* labels,
+                        const T* targets, const double* weights) {
+  double correct = 0;
+  for (index_t i = 0; i < rows; ++i)
+    if (row_correct(i, cols, logits, labels, targets)) correct += weights[i];
   return correct;
 }
 
@@ -92,7 +103,9 @@ index_t count_correct(index_t rows, index_t cols, const T* logits, const std::in
   template double softmax_cross_entropy<T>(index_t, index_t, const T*, const std::int64_t*, \
                                            T*);                                              \
   template double binary_cross_entropy<T>(index_t, const T*, const T*, T*);                  \
-  template index_t count_correct<T>(index_t, index_t, const T*, const std::int64_t*, const T*);
+  template index_t count_correct<T>(index_t, index_t, const T*, const std::int64_t*, const T*); \
+  template double weighted_correct<T>(index_t, index_t, const T*, const std::int64_t*, const T*, \
+                                      const double*);
 BP_INSTANTIATE(float)
 BP_INSTANTIATE(double)
 #undef BP_INSTANTIATE

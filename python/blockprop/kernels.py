@@ -171,12 +171,13 @@ def weighted_loss(kind: str, pred, target, weights) -> Tuple[float, np.ndarray]:
     return _core.weighted_loss(kind, pred, target, weights)
 
 
-def count_correct(logits, targets) -> int:
+def count_correct(logits, targets, weights=None):
     """Rows of ``logits (batch, outputs)`` classified right, the one accuracy rule of fit, evaluate
     and the C++ loop. Integer labels ``(batch,)``: ``argmax(row) == label``, argmax as NumPy's (the
     first maximum on ties; a row holding NaN picks its first NaN). Float targets of the logits'
-    shape: every ``(logit > 0) == (target > 0.5)`` (a NaN logit predicts 0)."""
-    return _core.count_correct(logits, targets)
+    shape: every ``(logit > 0) == (target > 0.5)`` (a NaN logit predicts 0). With ``weights``
+    (``(batch,)``, finite, ≥ 0): the sum of the weights of those rows, a float."""
+    return _core.count_correct(logits, targets, weights)
 
 
 def sgd_step(param, grad, velocity=None, *, lr: float, momentum: float = 0.0,

@@ -178,13 +178,18 @@ def binary_cross_entropy(logits, targets):
     return loss, (sigmoid(z) - t) / max(z.size, 1)
 
 
-def count_correct(logits, targets):
+def count_correct(logits, targets, weights=None):
     """Rows classified right: integer labels → argmax(row) == label (np.argmax: first maximum,
-    first NaN); float targets → every (logit > 0) == (target > 0.5)."""
+    first NaN); float targets → every (logit > 0) == (target > 0.5). With weights: Σ of the
+    weights of those rows."""
     targets = np.asarray(targets)
     if targets.dtype.kind in "iu":
-        return int(np.count_nonzero(np.argmax(logits, axis=1) == targets))
-    return int(np.count_nonzero(np.all((logits > 0) == (targets > 0.5), axis=1)))
+        right = np.argmax(logits, axis=1) == targets
+    else:
+        right = np.all((logits > 0) == (targets > 0.5), axis=1)
+    if weights is None:
+        return int(np.count_nonzero(right))
+    return float(np.sum(np.asarray(weights, np.float64)[right]))
 
 
 def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0):

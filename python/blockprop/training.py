@@ -553,14 +553,6 @@ def _batches(n: int, batch_size: int):
         yield slice(start, min(start + batch_size, n))
 
 
-def _weighted_correct(loss_fn: Loss, pred: np.ndarray, Y: np.ndarray, w: np.ndarray) -> float:
-    """Σ w over the rows classified right: count_correct (the one accuracy rule) on the rows of
-    each distinct weight, times that weight."""
-    values, which = np.unique(w, return_inverse=True)
-    return sum(float(v) * loss_fn.correct(pred[which == k], Y[which == k])
-               for k, v in enumerate(values) if v != 0)
-
-
 def _evaluate(model: Any, loss_fn: Loss, X: np.ndarray, Y: np.ndarray, batch_size: int,
               weights: Optional[np.ndarray] = None) -> Dict[str, float]:
     total, correct = 0.0, 0.0
@@ -577,7 +569,7 @@ def _evaluate(model: Any, loss_fn: Loss, X: np.ndarray, Y: np.ndarray, batch_siz
             value, _ = loss_fn.weighted(pred, Y[rows], w)
             total += value * float(w.sum())
             if loss_fn.classifier:
-                correct += _weighted_correct(loss_fn, pred, Y[rows], w)
+                correct += loss_fn.correct(pred, Y[rows], w)
     count = len(X) if weights is None else float(weights.sum())
     scores = {"loss": total / count}
     if loss_fn.classifier:

@@ -424,6 +424,27 @@ def test_count_correct_matches_the_reference_on_random_logits_and_views(dtype, r
     assert K.count_correct(z[:0], labels[:0]) == 0
 
 
+def test_count_correct_with_weights_sums_the_weights_of_the_rows_right(dtype, isa, rng):
+    """The weighted accuracy's numerator: the same rows as count_correct, each counting its weight."""
+    z = rng.integers(-2, 3, (300, 5)).astype(dtype)  # small integers: many ties
+    z[::17, 2] = np.nan
+    labels = rng.integers(0, 5, 300)
+    t = (rng.random((300, 5)) > 0.5).astype(dtype)
+    w = rng.random(300) * 3
+    w[::5] = 0
+    for targets in (labels, t, (z > 0).astype(dtype)):
+        right = ref.count_correct(z, targets)
+        got, want = K.count_correct(z, targets, w), ref.count_correct(z, targets, w)
+        assert isinstance(got, float) and got == pytest.approx(want, rel=1e-12), (dtype, isa, got, want)
+        assert K.count_correct(z, targets, np.ones(300)) == right  # weights of 1: the count
+        assert K.count_correct(z, targets, np.zeros(300)) == 0.0
+    assert K.count_correct(z[::2, 1:], labels[::2] % 4, w[::2]) == pytest.approx(
+        ref.count_correct(z[::2, 1:], labels[::2] % 4, w[::2]), rel=1e-12)
+    for bad, match in ((np.ones(299), "weights"), (-np.ones(300), ">= 0"), (np.full(300, np.nan), "finite")):
+        with pytest.raises(ValueError, match=match):
+            K.count_correct(z, labels, bad)
+
+
 def test_count_correct_refuses_bad_input_by_name():
     z = np.zeros((4, 3), np.float32)
     with pytest.raises(ValueError, match="logits must be 2-D"):

@@ -40,4 +40,9 @@ template <typename T>
 index_t count_correct(index_t rows, index_t cols, const T* logits, const std::int64_t* labels,
                       const T* targets);
 
+// Σ weights[i] (rows,) over the rows count_correct counts: the weighted accuracy's numerator.
+template <typename T>
+double weighted_correct(index_t rows, index_t cols, const T* logits, const std::int64_t* labels,
+                        const T* targets, const double* weights);
+
 }  // namespace blockprop

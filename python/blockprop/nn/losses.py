@@ -31,8 +31,9 @@ class Loss:
         """``y`` checked against the model's ``n_outputs`` and converted for ``__call__``."""
         raise NotImplementedError
 
-    def correct(self, pred: np.ndarray, target: np.ndarray) -> int:
-        """How many rows of ``pred`` are classified right (classifiers only)."""
+    def correct(self, pred: np.ndarray, target: np.ndarray, weights: Optional[np.ndarray] = None) -> Any:
+        """How many rows of ``pred`` are classified right (classifiers only); with ``weights``
+        (float64 ``(batch,)``), the sum of those rows' weights."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -115,8 +116,8 @@ class CrossEntropyLoss(Loss):
                              f"{n_outputs} outputs, got values from {y.min()} to {y.max()}")
         return np.ascontiguousarray(y, dtype=np.int64)
 
-    def correct(self, pred: np.ndarray, target: np.ndarray) -> int:
-        return K.count_correct(pred, target)  # argmax == label (kernels.count_correct)
+    def correct(self, pred: np.ndarray, target: np.ndarray, weights: Optional[np.ndarray] = None) -> Any:
+        return K.count_correct(pred, target, weights)  # argmax == label (kernels.count_correct)
 
 
 class BCEWithLogitsLoss(Loss):
@@ -142,9 +143,9 @@ class BCEWithLogitsLoss(Loss):
             raise ValueError("BCEWithLogitsLoss: targets must lie in [0, 1]")
         return np.ascontiguousarray(y, dtype=dtype)
 
-    def correct(self, pred: np.ndarray, target: np.ndarray) -> int:
+    def correct(self, pred: np.ndarray, target: np.ndarray, weights: Optional[np.ndarray] = None) -> Any:
         # A row is right when every output is on the right side of 0.5 (one output: plain accuracy).
-        return K.count_correct(pred, target)
+        return K.count_correct(pred, target, weights)
 
 
 LOSSES: Dict[str, type] = {"mse": MSELoss, "cross_entropy": CrossEntropyLoss, "bce": BCEWithLogitsLoss}
