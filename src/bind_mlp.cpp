@@ -289,10 +289,12 @@ void prepare(Prepared<T>& prep, const std::vector<const LayerSpec*>& specs, Loss
 template <typename T>
 py::tuple train(const std::vector<const LayerSpec*>& specs, LossKind loss, py::handle optimizer,
                 py::array x_a, py::handle y_obj, py::handle order_obj, index_t batch_size,
-                py::handle lrs_obj, std::uint64_t dropout_step, py::handle weights_obj, bool bf16) {
+                py::handle lrs_obj, std::uint64_t dropout_step, py::handle weights_obj, bool bf16,
+                double loss_sum) {
   Prepared<T> prep;
   prepare<T>(prep, specs, loss, optimizer, x_a, y_obj, order_obj, batch_size, lrs_obj, dropout_step,
              weights_obj, bf16);
+  prep.p.loss_sum = loss_sum;
   MlpTrainResult r;
   {
     py::gil_scoped_release release;
@@ -324,7 +326,7 @@ std::vector<const LayerSpec*> layer_specs(py::handle layers, py::handle loss, py
 
 py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py::handle x_obj,
                    py::handle y, py::handle order, index_t batch_size, py::handle lrs,
-                   py::handle dropout_step, py::handle weights, bool bf16) {
+                   py::handle dropout_step, py::handle weights, bool bf16, double loss_sum) {
   const std::uint64_t first_step = uint64(kFn, "dropout_step", dropout_step);
   const auto specs = layer_specs(layers, loss, optimizer);
   py::array x = float_array(x_obj, kFn, "x");
@@ -333,25 +335,25 @@ py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py:
   py::array w0 = float_array(specs[0]->w, kFn, "layers[0].W");
   return dispatch_float(w0, [&](auto tag) {
     return train<decltype(tag)>(specs, loss.cast<LossKind>(), optimizer, x, y, order, batch_size, lrs,
-                                first_step, weights, bf16);
+                                first_step, weights, bf16, loss_sum);
   });
 }
 
 // Many models on the same batches (blockprop/mlp_many.h): each model is a tuple (layers, loss,
-// optimizer, y, lrs, dropout_step), checked as mlp_train_batches checks its arguments.
+// optimizer, y, lrs, dropout_step, loss_sum), checked as mlp_train_batches checks its arguments.
 py::list train_many_py(py::handle models, py::handle x_obj, py::handle order, index_t batch_size) {
   const char* fn = "mlp_many_train_batches";
   if (!py::isinstance<py::list>(models) || py::len(models) == 0)
     throw py::type_error(std::string(fn) + ": models must be a non-empty list of tuples "
-                         "(layers, loss, optimizer, y, lrs, dropout_step)");
+                         "(layers, loss, optimizer, y, lrs, dropout_step, loss_sum)");
   py::array x = float_array(x_obj, fn, "x");
   check_ndim(fn, x, "x", 2);
   std::vector<std::vector<const LayerSpec*>> specs;
   std::vector<py::tuple> args;
   for (py::handle m : models) {
-    if (!py::isinstance<py::tuple>(m) || py::len(m) != 6)
+    if (!py::isinstance<py::tuple>(m) || py::len(m) != 7)
       throw py::type_error(std::string(fn) + ": models[" + std::to_string(args.size()) +
-                           "] must be a tuple (layers, loss, optimizer, y, lrs, dropout_step)");
+                           "] must be a tuple (layers, loss, optimizer, y, lrs, dropout_step, loss_sum)");
     args.push_back(py::reinterpret_borrow<py::tuple>(m));
     specs.push_back(layer_specs(args.back()[0], args.back()[1], args.back()[2]));
   }
@@ -368,6 +370,7 @@ py::list train_many_py(py::handle models, py::handle x_obj, py::handle order, in
       const auto& a = args[k];
       prepare<T>(prep[k], specs[k], a[1].cast<LossKind>(), a[2], xs, a[3], order, batch_size, a[4],
                  uint64(fn, "dropout_step", a[5]), py::none(), false);
+      prep[k].p.loss_sum = a[6].cast<double>();
       if (prep[k].n_order != prep[0].n_order)
         throw py::value_error(std::string(fn) + ": the models read different orders");
       problems.push_back(prep[k].p);
@@ -479,15 +482,16 @@ void bind_mlp(py::module_& m) {
   m.def("mlp_train_batches", &train_py, py::arg("layers"), py::arg("loss"), py::arg("optimizer"),
         py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch_size"), py::arg("lrs"),
         py::arg("dropout_step") = 0, py::arg("weights") = py::none(), py::arg("bf16") = false,
+        py::arg("loss_sum") = 0.0,
         "Trains a chain of dense layers (a list of MlpLayer) on x[order] in batches, entirely in C++ "
         "(see blockprop/mlp.h); batch i draws its dropout masks at step dropout_step + i; bf16: "
-        "bfloat16 products (float32 models). Returns "
-        "(loss_sum, correct, samples).");
+        "bfloat16 products (float32 models). Returns (loss_sum, correct, samples): loss_sum the "
+        "given one plus each batch's loss × rows, added in turn.");
   m.def("mlp_many_train_batches", &train_many_py, py::arg("models"), py::arg("x"), py::arg("order"),
         py::arg("batch_size"),
         "Trains many models on the same batches x[order], their first layers' GEMMs shared (see "
-        "blockprop/mlp_many.h); each model is (layers, loss, optimizer, y, lrs, dropout_step) as for "
-        "mlp_train_batches. Returns one (loss_sum, correct, samples) per model.");
+        "blockprop/mlp_many.h); each model is (layers, loss, optimizer, y, lrs, dropout_step, loss_sum) "
+        "as for mlp_train_batches. Returns one (loss_sum, correct, samples) per model.");
 }
 
 }  // namespace bind

@@ -193,6 +193,7 @@ MlpTrainResult mlp_train_batches(MlpProblem<T>& p, const std::int64_t* order, in
       throw std::invalid_argument("mlp_train_batches: GELU layers are not supported (train them in Python)");
   mlp_steps::Buffers<T> w(p, std::min(batch_size, n_order), true);
   MlpTrainResult r;
+  r.loss_sum = p.loss_sum;
   for (index_t start = 0, batch = 0; start < n_order; start += batch_size, ++batch) {
     const index_t B = std::min(batch_size, n_order - start);
     const std::uint64_t step = p.dropout_step + static_cast<std::uint64_t>(batch);

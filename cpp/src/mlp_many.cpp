@@ -176,6 +176,7 @@ std::vector<MlpTrainResult> mlp_many_train_batches(std::vector<MlpProblem<T>>& m
   // Else the groups one after the other, each on every thread (threads over models within it).
   const bool over_groups = groups >= threads && threads > 1;
   std::vector<MlpTrainResult> r(K);
+  for (index_t k = 0; k < K; ++k) r[k].loss_sum = models[k].loss_sum;
   auto run = [&](index_t g) {
     const index_t k0 = first[g], n = first[g + 1] - k0;
     const int inner = over_groups ? 1 : (n >= kModelsPerThread * threads ? threads : 1);

@@ -119,30 +119,33 @@ def _advance(p: Plan, optimizer: Any, updates: int) -> None:
 
 def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: np.ndarray,
                   batch_size: int, lrs: np.ndarray,
-                  weights: Optional[np.ndarray] = None) -> Tuple[float, int, int]:
+                  weights: Optional[np.ndarray] = None, loss_sum: float = 0.0) -> Tuple[float, int, int]:
     """Train on X[order] in batches of batch_size with one learning rate per batch (and, given
-    sample weights for every row of X, each batch's weighted mean loss); returns (Σ batch loss ×
-    batch size, rows classified right, rows seen)."""
+    sample weights for every row of X, each batch's weighted mean loss); returns (loss_sum + each
+    batch's loss × batch size, added in turn; rows classified right; rows seen)."""
     layers = _layers(p, optimizer)
     settings = _settings(optimizer, p.names)  # after state_arrays: new parameters count 0 steps
     # Dropout masks: batch k is update progress.updates + k, as step.gradients numbers them.
     loss_sum, correct, seen = _core.mlp_train_batches(layers, p.loss, settings, X, Y, order,
                                                       batch_size, lrs, dropout_step=p.model.progress.updates,
                                                       weights=weights,
-                                                      bf16=_precision.current() == "bfloat16")
+                                                      bf16=_precision.current() == "bfloat16",
+                                                      loss_sum=loss_sum)
     _advance(p, optimizer, len(lrs))
     return loss_sum, correct, seen
 
 
 def train_many(plans: List[Plan], optimizers: List[Any], X: np.ndarray, Ys: List[np.ndarray],
-               order: np.ndarray, batch_size: int, lrs: List[np.ndarray]) -> List[Tuple[float, int, int]]:
+               order: np.ndarray, batch_size: int, lrs: List[np.ndarray],
+               loss_sums: List[float]) -> List[Tuple[float, int, int]]:
     """:func:`train_batches` for several models on the same batches ``X[order]`` (each with its
-    own targets and learning rates), in one call of the core that runs their first layers as one
-    GEMM; returns each model's (Σ loss × rows, rows right, rows)."""
+    own targets, learning rates and loss sum so far), in one call of the core that runs their first
+    layers as one GEMM; returns each model's (loss sum, rows right, rows)."""
     models: List[Any] = []
-    for p, opt, Y, lr in zip(plans, optimizers, Ys, lrs):
+    for p, opt, Y, lr, total in zip(plans, optimizers, Ys, lrs, loss_sums):
         layers = _layers(p, opt)
-        models.append((layers, p.loss, _settings(opt, p.names), Y, lr, p.model.progress.updates))
+        models.append((layers, p.loss, _settings(opt, p.names), Y, lr, p.model.progress.updates,
+                       total))
     out = _core.mlp_many_train_batches(models, X, order, batch_size)
     for p, opt, lr in zip(plans, optimizers, lrs):
         _advance(p, opt, len(lr))

@@ -403,6 +403,7 @@ class _ReplicaTrainer(training.Trainer):
         self.pending: Optional[BaseException] = None
 
     def start_epoch(self, seed: int, epoch: int, shuffle: bool) -> None:
+        self.total = 0.0
         self.rows.shuffle(seed, epoch, shuffle)
 
     def chunk(self) -> int:
@@ -411,14 +412,14 @@ class _ReplicaTrainer(training.Trainer):
     def train(self, i: int, j: int, lrs: List[float],
               interrupt: Any) -> Tuple[float, int, int, bool]:
         model, error = self.model, self.pending
-        total, correct, seen = 0.0, 0, 0
+        correct, seen = 0, 0
         try:
             if error is None:
                 mine, m = self.rows.step(i)
                 if len(mine):
                     Xb, Yb = self.X[mine], self.Y[mine]
                     value, pred = self.replica.gradients(Xb, Yb, model.loss, len(mine) / m)
-                    total, seen = value * len(mine), len(mine)
+                    self.total, seen = self.total + value * len(mine), len(mine)
                     if model.loss.classifier:
                         correct = model.loss.correct(pred, Yb)
                 else:
@@ -430,7 +431,7 @@ class _ReplicaTrainer(training.Trainer):
             step.update(model, lrs[0])
         except Exception as exc:  # noqa: BLE001 - told at the next collective
             self.pending = exc
-        return total, correct, seen, stop
+        return self.total, correct, seen, stop
 
     def reduce(self, total: float, correct: int, seen: int) -> Tuple[float, int, int]:
         return _metrics(self.comm, _mpi(), total, correct, seen, self.pending, _WHAT)

@@ -265,8 +265,10 @@ def _drive(members: List[_Member], shuffle: bool, verbose: int) -> None:
                 outs = _fastpath.train_many([t.fast for t in trainers], [t.model.optimizer for t in trainers],
                                             trainers[0].X, [t.Y for t in trainers], rows,
                                             trainers[0].batch_size,
-                                            [np.asarray(req[2]) for req in requests])
-                for mb, out in zip(group, outs):
+                                            [np.asarray(req[2]) for req in requests],
+                                            [t.total for t in trainers])
+                for mb, t, out in zip(group, trainers, outs):
+                    t.total = out[0]
                     results[mb.index] = (*out, interrupt.requested)
             live = [mb for mb in live if _advance(mb, results[mb.index])]
 

@@ -284,11 +284,15 @@ class Trainer:
         self.steps = math.ceil(len(X) / batch_size)
         self.order: Optional[np.ndarray] = None
         self.fast: Optional[_fastpath.Plan] = None
+        # The epoch's Σ loss × rows so far: each batch's is added to it in turn (the C++ loop
+        # goes on from it), so the sum is the same bits however the epoch is cut into calls.
+        self.total = 0.0
 
     def start_epoch(self, seed: int, epoch: int, shuffle: bool) -> None:
         """Draw the epoch's order (the same for a given seed and epoch, so a resumed run goes on
         as an uninterrupted one would) and choose the loop for it."""
         n = len(self.X)
+        self.total = 0.0
         self.order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else None
         m = self.model
         self.fast = None if self.monitor else _fastpath.plan(m, m.loss, m.optimizer)
@@ -307,18 +311,21 @@ class Trainer:
 
     def train(self, i: int, j: int, lrs: List[float],
               interrupt: "_DeferInterrupt") -> Tuple[float, int, int, bool]:
-        """Updates ``i`` to ``j − 1`` of the epoch at learning rates ``lrs``; returns (Σ loss ×
-        rows, rows classified right, rows, whether to stop: Ctrl-C was pressed)."""
+        """Updates ``i`` to ``j − 1`` of the epoch at learning rates ``lrs``; returns (the epoch's
+        Σ loss × rows so far, :attr:`total`; these updates' rows classified right; their rows;
+        whether to stop: Ctrl-C was pressed)."""
         m, rows = self.model, self._rows(i, j)
         if self.fast:
-            total, correct, seen = _fastpath.train_batches(self.fast, m.optimizer, self.X, self.Y, rows,
-                                                           self.batch_size, np.asarray(lrs), self.weights)
-            return total, correct, seen, interrupt.requested
+            self.total, correct, seen = _fastpath.train_batches(
+                self.fast, m.optimizer, self.X, self.Y, rows, self.batch_size, np.asarray(lrs),
+                self.weights, self.total)
+            return self.total, correct, seen, interrupt.requested
         Xb, Yb = self.X[rows].astype(m.dtype, copy=False), self.Y[rows]
         wb = None if self.weights is None else self.weights[rows]
         value, pred = step.train_batch(m, Xb, Yb, lrs[0], self.monitor, wb)
         correct = m.loss.correct(pred, Yb) if m.loss.classifier else 0
-        return value * len(Xb), correct, len(Xb), interrupt.requested
+        self.total = self.total + value * len(Xb)
+        return self.total, correct, len(Xb), interrupt.requested
 
     def reduce(self, total: float, correct: int, seen: int) -> Tuple[float, int, int]:
         """The epoch's sums over every process that trained (here: this one)."""
@@ -400,8 +407,8 @@ def epoch_loop(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbo
                     j = min(steps, i + chunk)
                     lrs = [opt.lr * _factor(sched, epoch + k / steps) for k in range(i, j)]
                     lr = lrs[-1]
-                    value, hits, count, stop = yield (i, j, lrs)
-                    total, correct, seen = total + value, correct + hits, seen + count
+                    total, hits, count, stop = yield (i, j, lrs)  # total: the epoch's so far
+                    correct, seen = correct + hits, seen + count
                     progress.updates += j - i
                     bar.update(j - i)
                     if i % max(1, steps // 20) < chunk and seen:

@@ -293,6 +293,22 @@ def test_contract_runs_and_trains():
     assert not np.array_equal(W, args[0][0].W)
 
 
+def test_loss_sum_goes_on_from_the_given_one_batch_by_batch():
+    """loss_sum=s adds each batch's loss × rows to s in turn: two calls that pass the first one's
+    sum on give the bits of one call over both (an epoch's sum does not depend on its cut)."""
+    rng = np.random.default_rng(3)
+    one, two = _contract(n=40), _contract(n=40)
+    for args in (one, two):
+        args[3][:] = rng.normal(size=args[3].shape).astype(args[3].dtype)
+    two[3][:] = one[3]
+    lrs = np.full(10, 0.01)
+    whole = _core.mlp_train_batches(*one[:6], 4, lrs, loss_sum=0.125)
+    first = _core.mlp_train_batches(*two[:5], np.arange(12), 4, lrs[:3], loss_sum=0.125)
+    second = _core.mlp_train_batches(*two[:5], np.arange(12, 40), 4, lrs[3:], loss_sum=first[0])
+    assert whole[0] == second[0] and whole[2] == first[2] + second[2] == 40
+    assert np.array_equal(one[0][0].W, two[0][0].W)
+
+
 @pytest.mark.parametrize("make,exc,match", [
     (lambda W: _core.MlpLayer(W, None, "relu"), TypeError, "activation must be a blockprop._core.Activation"),
     (lambda W: _core.MlpLayer(W.tolist()), TypeError, "W must be a NumPy array"),

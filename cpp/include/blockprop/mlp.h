@@ -47,10 +47,13 @@ struct MlpProblem {
   const double* weights = nullptr;       // sample weights (n_samples,) ≥ 0, or null: unweighted
   // The GEMMs' products (dense.h); all else, the weights included, stays in T.
   Precision precision = Precision::float32;
+  // The epoch's Σ (batch loss × batch size) before this call: each batch's is added to it in
+  // turn, so an epoch's sum is the same bits however it is cut into calls (fit, fit_many).
+  double loss_sum = 0;
 };
 
 struct MlpTrainResult {
-  double loss_sum = 0;   // Σ over batches of (batch loss × batch size)
+  double loss_sum = 0;   // MlpProblem::loss_sum + Σ over batches of (batch loss × batch size)
   index_t correct = 0;   // rows classified right (count_correct in losses.h; mse: 0)
   index_t samples = 0;
 };
