@@ -26,6 +26,49 @@ constexpr index_t kModelsPerThread = 2;
 // this size 100–107, 5 MiB to all-in-one 86–93; batch 128, 119–130 for every size.
 constexpr std::size_t kGroupBytes = std::size_t(1) << 21;
 
+// A call's batches are gathered once for every group, a part of the call at a time: each part's
+// rows and their transposes take at most about this many bytes, so they stay in L3 while every
+// group reads them, and memory does not grow with the data set.
+constexpr std::size_t kPartBytes = std::size_t(16) << 20;
+
+// The batches of a part of the call, gathered once for every group. rows: batch b's rows of X
+// (B × in, the B operand of dW = δᵀ·X_b); cols: their transpose (in × B), which the forward's
+// GEMM reads in place: otherwise every group's GEMM packed the same transpose again. A batch
+// starting at row `start` of the part is at rows + start·in and cols + start·in.
+template <typename T>
+struct PartBatches {
+  const T* rows;
+  const T* cols;
+};
+
+// Gathers rows order[0:n) of X (as T) into rows and each batch's transpose into cols, the batches
+// shared among the kernel threads. Each element is X's, converted to T as mlp_steps::gather does.
+template <typename T>
+PartBatches<T> gather_part(const MlpProblem<T>& p, const std::int64_t* order, index_t n,
+                           index_t batch_size) {
+  const index_t in = p.layers.front().in;
+  T* rows = static_cast<T*>(thread_workspace(kManyBatches, 2 * sizeof(T) * n * in));
+  T* cols = rows + n * in;
+  constexpr index_t kTile = 16;  // a 16 × 16 tile of a batch transposed at a time, in L1
+  auto batch = [&](index_t b) {
+    const index_t start = b * batch_size, B = std::min(batch_size, n - start);
+    T* r = rows + start * in;
+    T* c = cols + start * in;
+    for (index_t i = 0; i < B; ++i) {
+      const index_t src = order[start + i] * in;
+      if (p.x_wide) std::copy_n(p.x_wide + src, in, r + i * in);
+      else std::copy_n(p.x + src, in, r + i * in);
+    }
+    for (index_t i0 = 0; i0 < B; i0 += kTile)
+      for (index_t j0 = 0; j0 < in; j0 += kTile)
+        for (index_t i = i0, ie = std::min(B, i0 + kTile); i < ie; ++i)
+          for (index_t j = j0, je = std::min(in, j0 + kTile); j < je; ++j)
+            c[j * B + i] = r[i * in + j];
+  };
+  parallel_for((n + batch_size - 1) / batch_size, get_num_threads(), batch);
+  return {rows, cols};
+}
+
 template <typename T>
 void check(const std::vector<MlpProblem<T>>& models, const std::vector<const double*>& lrs) {
   if (models.empty()) throw std::invalid_argument("mlp_many_train_batches: no models");
@@ -42,11 +85,12 @@ void check(const std::vector<MlpProblem<T>>& models, const std::vector<const dou
   }
 }
 
-// One group: models[0:K) through every batch, their first layers as one GEMM; results into r.
+// One group: models[0:K) through every batch of a part of the call (batches batch0, batch0 + 1,
+// … of it, their rows gathered in xs), their first layers as one GEMM; results added to r.
 template <typename T>
 void train_group(MlpProblem<T>* models, index_t K, const std::int64_t* order, index_t n_order,
-                 index_t batch_size, const double* const* lrs, int model_threads,
-                 MlpTrainResult* r) {
+                 index_t batch_size, index_t batch0, PartBatches<T> xs,
+                 const double* const* lrs, int model_threads, MlpTrainResult* r) {
   const index_t n_in = models[0].layers[0].in;
   const index_t bmax = std::min(batch_size, n_order);
   // Column offset of each model's first layer in the shared buffers; S columns in all.
@@ -75,7 +119,7 @@ void train_group(MlpProblem<T>* models, index_t K, const std::int64_t* order, in
     own_w[k] = l0.w, own_b[k] = l0.b;
     std::copy_n(l0.w, l0.out * n_in, w + off[k] * n_in);
     if (l0.b) std::copy_n(l0.b, l0.out, b + off[k]);
-    buf.emplace_back(models[k], bmax, k == 0, true);  // model 0's buffers hold the batch's rows
+    buf.emplace_back(models[k], bmax, false, true);  // the rows are in xs
     buf[k].dwp[0] = dw + off[k] * n_in;
   }
   auto give_back = [&]() {
@@ -93,15 +137,14 @@ void train_group(MlpProblem<T>* models, index_t K, const std::int64_t* order, in
 
   std::vector<double> loss(K);
   try {
-    for (index_t start = 0, batch = 0; start < n_order; start += batch_size, ++batch) {
+    for (index_t start = 0, batch = batch0; start < n_order; start += batch_size, ++batch) {
       const index_t B = std::min(batch_size, n_order - start);
       const std::int64_t* idx = order + start;
-      const T* xb = buf[0].xb.data();
-      mlp_steps::gather(models[0], buf[0], idx, B, true);
+      const T* xb = xs.rows + start * n_in;
       // Zᵀ = W·X_bᵀ: every model's first layer in one GEMM. Each element is the sum dense_forward
-      // forms for x·Wᵀ (the same products, k in the same order), and this orientation (W as A,
-      // packed by row blocks; X_b as the small, shared B) runs 1.5× faster than X_b·Wᵀ at batch 32.
-      gemm<T>(S, B, n_in, T(1), w, n_in, 1, xb, 1, n_in, T(0), zt, B, 1);
+      // forms for x·Wᵀ (the same products, k in the same order), and this orientation (W as A;
+      // X_bᵀ as the small, shared B, read in place from xs) runs 1.5× faster than X_b·Wᵀ at batch 32.
+      gemm<T>(S, B, n_in, T(1), w, n_in, 1, xs.cols + start * n_in, B, 1, T(0), zt, B, 1);
       // Per model: its segment of Z through its activation, the layers after the first, loss,
       // backward down to the first layer's δ (into its segment of the shared δ) and db.
       auto model_batch = [&](index_t k) {
@@ -109,7 +152,7 @@ void train_group(MlpProblem<T>* models, index_t K, const std::int64_t* order, in
         auto& bk = buf[k];
         const auto& l0 = p.layers[0];
         const std::uint64_t step = p.dropout_step + static_cast<std::uint64_t>(batch);
-        if (k) mlp_steps::gather(p, bk, idx, B, false);
+        mlp_steps::gather(p, bk, idx, B, false);
         // y = f(z + b), as dense_forward's write-back: the bias added in T, then the activation.
         T* a0 = bk.act[0].data();
         const T* z = zt + off[k] * B;
@@ -177,13 +220,19 @@ std::vector<MlpTrainResult> mlp_many_train_batches(std::vector<MlpProblem<T>>& m
   const bool over_groups = groups >= threads && threads > 1;
   std::vector<MlpTrainResult> r(K);
   for (index_t k = 0; k < K; ++k) r[k].loss_sum = models[k].loss_sum;
-  auto run = [&](index_t g) {
-    const index_t k0 = first[g], n = first[g + 1] - k0;
-    const int inner = over_groups ? 1 : (n >= kModelsPerThread * threads ? threads : 1);
-    train_group<T>(models.data() + k0, n, order, n_order, batch_size, lrs.data() + k0, inner,
-                   r.data() + k0);
-  };
-  parallel_for(groups, over_groups ? threads : 1, run);
+  const std::size_t batch_bytes = 2 * sizeof(T) * batch_size * models[0].layers[0].in;
+  const index_t part_rows = std::max<index_t>(1, index_t(kPartBytes / batch_bytes)) * batch_size;
+  for (index_t start = 0; start < n_order; start += part_rows) {
+    const index_t n = std::min(part_rows, n_order - start);
+    const PartBatches<T> xs = gather_part(models[0], order + start, n, batch_size);
+    auto run = [&](index_t g) {
+      const index_t k0 = first[g], m = first[g + 1] - k0;
+      const int inner = over_groups ? 1 : (m >= kModelsPerThread * threads ? threads : 1);
+      train_group<T>(models.data() + k0, m, order + start, n, batch_size, start / batch_size, xs,
+                     lrs.data() + k0, inner, r.data() + k0);
+    };
+    parallel_for(groups, over_groups ? threads : 1, run);
+  }
   return r;
 }
 

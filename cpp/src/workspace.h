@@ -12,7 +12,8 @@ enum WorkspaceSlot : int {
   kSharedB = 3,  // B packed whole by the calling thread's GEMM, read by every pool thread
   kSharedA = 4,  // A packed whole likewise, when several chunks would each pack the same rows
   kManyGroup = 5,  // mlp_many: a group's first layers side by side (W, b, dW, Zᵀ, δ)
-  kWorkspaceSlots = 6
+  kManyBatches = 6,  // mlp_many: a part's batches gathered once for every group (rows, transposes)
+  kWorkspaceSlots = 7
 };
 
 // A 64-byte aligned buffer of at least `bytes` owned by the calling thread; valid until the next

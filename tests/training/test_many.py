@@ -275,6 +275,37 @@ def test_varied_models_on_wide_inputs_equal_their_own_fit(k, dtype, isa, monkeyp
         assert m.history.history["loss"] == a.history.history["loss"]
 
 
+def test_calls_longer_than_one_gathered_part_equal_their_own_fit(isa):
+    """The core gathers a call's batches once for every group, a part of the call at a time (at
+    most 16 MiB of rows and transposes): 12,001 rows of 784 float64 features at batch 64 are three
+    parts a call, with a short last batch. Models in groups of their own (threads over groups), one
+    with Dropout after its first layer (whose masks follow the batch number across parts), each
+    equal their own fit bit for bit."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(12001, 784))
+    y = rng.integers(0, 10, 12001)
+
+    def build():
+        models = []
+        for i, (width, act) in enumerate([(200, "relu"), (150, "tanh"), (96, "relu"), (64, "sigmoid")]):
+            layers = [nn.Dense(784, width, act, seed=40 + i, dtype="float64")]
+            if i == 0:
+                layers.append(nn.Dropout(0.2, seed=5))
+            layers.append(nn.Dense(width, 10, seed=50 + i, dtype="float64"))
+            models.append(bp.Sequential(*layers))
+        return models, [optim.SGD(0.02 * (1 + i), momentum=0.9) if i % 2 else optim.Adam(0.001)
+                        for i in range(4)]
+
+    models, opts = build()
+    bp.fit_many(models, X, y, epochs=1, batch_size=64, loss="cross_entropy", optimizers=opts, seed=2,
+                verbose=0)
+    alone, alone_opts = build()
+    for i, (m, a, o) in enumerate(zip(models, alone, alone_opts)):
+        a.fit(X, y, epochs=1, batch_size=64, loss="cross_entropy", optimizer=o, seed=2, verbose=0)
+        assert_same_weights(m, a, f"model {i} of a call of three gathered parts")
+        assert m.history.history["loss"] == a.history.history["loss"]
+
+
 def test_a_callback_refusing_at_train_begin_refuses_the_whole_call(tmp_path):
     """As fit refuses a ModelCheckpoint whose directory is missing before any update, fit_many
     refuses the call before any model trains, and every model is as before."""

@@ -4,7 +4,9 @@
 // bias and activation on its own segment); weight gradients: one GEMM [δ_1 … δ_K]ᵀ·X_b. The layers
 // after the first run per model. The models are cut into groups whose first layers (weights,
 // gradients, optimizer state) fit a core's L2 cache, each group trained through the whole call
-// with its first layers shared; groups run one per thread when there are enough of them.
+// with its first layers shared; groups run one per thread when there are enough of them. The
+// call's batches are gathered once for every group (their rows and transposes), a part of the
+// call at a time.
 // Each model ends bit-identical to its own mlp_train_batches: a GEMM element's sum runs over k in
 // the same order whatever m and n are (gemm_plan never splits k across threads), and an element
 // of W·X_bᵀ is the same sum of the same products as that of X_b·Wᵀ.
