@@ -97,17 +97,13 @@ class _Claim:
             usage.leave(m, True)
 
 
-# Calls of the core per epoch for a group (fit: 20): each call copies the group's first layers in
-# and out and builds every model's arguments in Python, which at 20 calls cost fit_many up to a
-# fifth of an epoch of 5,000 samples; Ctrl-C and the progress bar act between calls.
-_CALLS_PER_EPOCH = 5
-
-
 class _Trainer(training.Trainer):
-    """fit's Trainer, with fewer, longer calls of the C++ loop (see _CALLS_PER_EPOCH)."""
+    """fit's Trainer, with fewer, longer calls of the C++ loop."""
 
-    def chunk(self) -> int:
-        return max(1, self.steps // _CALLS_PER_EPOCH) if self.fast else 1
+    # Calls of the core per epoch for a group (fit: 20): each call copies the group's first layers
+    # in and out and builds every model's arguments in Python, which at 20 calls cost fit_many up to
+    # a fifth of an epoch of 5,000 samples; Ctrl-C and the progress bar act between calls.
+    calls_per_epoch = 5
 
 
 class _Member:

@@ -299,9 +299,21 @@ class Trainer:
         if self.monitor:
             self.monitor.start_epoch()
 
+    # Calls of the C++ loop an epoch: between calls come the progress bar and Ctrl-C ...
+    calls_per_epoch = 20
+    # ... but each call at least this many rows (or the whole epoch): a call has fixed costs
+    # (building its arguments in Python, and fit_many's copies of the first layers) that fewer rows
+    # did not repay. Measured (Intel Xeon, 2 threads), sklearn's digits (1,198 rows of 64 features,
+    # batch 200, 30 epochs): a fit of 64-128-10 took 36 ms at one batch a call, 24 ms at one epoch
+    # a call; the grid search of the benchmark (six candidates, three folds) 0.70 s → 0.51 s.
+    min_rows_per_call = 4096
+
     def chunk(self) -> int:
-        """Updates per :meth:`train` call: between calls come the progress bar and Ctrl-C."""
-        return max(1, self.steps // 20) if self.fast else 1
+        """Updates per :meth:`train` call (see :attr:`calls_per_epoch`)."""
+        if not self.fast:
+            return 1
+        return min(self.steps, max(1, self.steps // self.calls_per_epoch,
+                                   -(-self.min_rows_per_call // self.batch_size)))
 
     def _rows(self, i: int, j: int) -> Any:
         B, n = self.batch_size, len(self.X)
