@@ -51,6 +51,9 @@ void bind_runtime(py::module_& m) {
     set_num_threads(n);
   });
   m.def("get_num_threads", []() { return get_num_threads(); });
+  m.def("set_thread_limit", [](int n) { set_thread_limit(n); },
+        "Caps the kernel threads of calls made from the calling thread (n <= 0: no cap).");
+  m.def("thread_limit", []() { return thread_limit(); });
   m.def(
       "measure_fma_peak_gflops",
       [](bool float64, int threads, double seconds) {

@@ -15,6 +15,7 @@ namespace blockprop {
 namespace {
 
 std::atomic<int> g_num_threads{0};  // 0: follow OpenMP's own setting
+thread_local int t_thread_limit = 0;  // this thread's cap (set_thread_limit), 0: none
 
 // Helpers spin this many rounds for the next job before they sleep: long enough to catch the next
 // kernel of a training step (a few µs away), short enough not to steal a busy machine's cores.
@@ -139,9 +140,14 @@ Pool& pool() {
 void set_num_threads(int n) { g_num_threads.store(n > 0 ? n : 0); }
 
 int get_num_threads() {
-  const int n = g_num_threads.load();
-  return n > 0 ? n : omp_get_max_threads();
+  const int g = g_num_threads.load();
+  const int n = g > 0 ? g : omp_get_max_threads();
+  return t_thread_limit > 0 ? std::min(n, t_thread_limit) : n;
 }
+
+void set_thread_limit(int n) { t_thread_limit = n > 0 ? n : 0; }
+
+int thread_limit() { return t_thread_limit; }
 
 void parallel_run(index_t n, int threads, void (*body)(void*, index_t), void* ctx) {
   if (n <= 0) return;

@@ -1,8 +1,9 @@
 """Instruction set and thread count of the compiled core."""
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import List
+from typing import Iterator, List
 
 import numpy as np
 
@@ -71,8 +72,23 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """Threads the kernels use."""
+    """Threads the kernels use (in calls from this thread: see :func:`thread_limit`)."""
     return _core.get_num_threads()
+
+
+@contextlib.contextmanager
+def thread_limit(n: int) -> Iterator[None]:
+    """Within the block, kernels called from this thread use at most ``n`` threads (other threads
+    are not affected): several threads that each train a model then do not contend for one thread
+    pool. The previous limit returns on exit."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"thread_limit: n must be an integer >= 1, got {n!r}")
+    before = _core.thread_limit()
+    _core.set_thread_limit(int(n))
+    try:
+        yield
+    finally:
+        _core.set_thread_limit(before)
 
 
 def _apply_isa_env() -> None:

@@ -124,6 +124,34 @@ def test_set_get_num_threads():
         blockprop.set_num_threads(0)
 
 
+def test_thread_limit_caps_only_the_calling_thread_and_nests():
+    from blockprop._runtime import thread_limit
+
+    blockprop.set_num_threads(2)
+    try:
+        seen = {}
+
+        def other():
+            seen["other"] = blockprop.get_num_threads()
+
+        with thread_limit(1):
+            assert blockprop.get_num_threads() == 1
+            t = threading.Thread(target=other)
+            t.start()
+            t.join()
+            with thread_limit(3):  # a cap, not a count: never more than set_num_threads
+                assert blockprop.get_num_threads() == 2
+            assert blockprop.get_num_threads() == 1
+        assert seen["other"] == 2 and blockprop.get_num_threads() == 2
+        for bad in (0, -1, 1.5, True, "2"):
+            with pytest.raises(ValueError, match="thread_limit"):
+                with thread_limit(bad):
+                    pass
+        assert _core.thread_limit() == 0
+    finally:
+        blockprop.set_num_threads(0)
+
+
 def test_set_num_threads_takes_only_a_bounded_integer():
     """1.5 and "2" were silently taken (truncated, parsed) and 10**6 accepted, a large GEMM then
     starting hundreds of threads (issue 20): an integer in [0, max_threads()] or an error."""

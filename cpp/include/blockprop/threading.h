@@ -9,6 +9,11 @@ namespace blockprop {
 void set_num_threads(int n);
 int get_num_threads();
 
+// The calling thread's own cap on get_num_threads() (n <= 0: none), e.g. 1 in each of several
+// threads that train side by side, so that their kernels do not contend for the same pool.
+void set_thread_limit(int n);
+int thread_limit();
+
 // Runs body(ctx, i) for every i in [0, n) on up to `threads` threads, the caller included, which
 // take indices from a shared counter; returns when every index is done. Unlike a fork-join
 // region, the caller never waits for a helper that has not started: on a busy machine a
