@@ -61,7 +61,7 @@ try:
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state, shuffle
+    from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as e:  # pragma: no cover - depends on the environment
@@ -82,6 +82,15 @@ __all__ = ["MLPClassifier", "MLPRegressor", "MLPGridSearchCV"]
 _ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SOLVERS = ("sgd", "adam")
 _LEARNING_RATES = ("constant", "invscaling", "adaptive")
+
+
+def _shuffled(order: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    """``sklearn.utils.shuffle(order, random_state=rng)``: the same draw from ``rng`` (a
+    permutation of ``arange(n)`` shuffled in place), without its argument checks, which took
+    0.35 ms an epoch: a third of a small fit's time in Python (digits, 64-128-10)."""
+    perm = np.arange(len(order))
+    rng.shuffle(perm)
+    return order[perm]
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -339,7 +348,7 @@ class _BaseMLP(BaseEstimator):
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 opt.lr = float(self.learning_rate_init) / (self.t_ + 1) ** float(self.power_t) / c
             if self.shuffle:  # scikit-learn's draw: the previous epoch's order, shuffled
-                order = shuffle(order, random_state=rng)
+                order = _shuffled(order, rng)
             rows = order if self.shuffle else slice(None)
             extra: Dict[str, Any] = {} if sw is None else {"sample_weight": sw[rows]}
             if self.precision != "float32":

@@ -173,3 +173,19 @@ def test_warm_start_and_partial_fit_follow_sklearn():
         theirs.partial_fit(X, y)
     assert ours.n_iter_ == theirs.n_iter_ == 1
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("n", [1, 7, 200])
+def test_the_epoch_shuffle_is_scikit_learns_draw(n):
+    """The estimators' shuffle takes from the RandomState exactly what sklearn.utils.shuffle does:
+    the same orders, epoch after epoch, and the generator left in the same state."""
+    from sklearn.utils import check_random_state, shuffle
+
+    from blockprop.sklearn import _shuffled
+
+    ours, theirs = check_random_state(5), check_random_state(5)
+    a = b = np.arange(n)
+    for _ in range(4):
+        a, b = _shuffled(a, ours), shuffle(b, random_state=theirs)
+        assert np.array_equal(a, b)
+    assert ours.randint(1 << 30) == theirs.randint(1 << 30)
