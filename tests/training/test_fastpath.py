@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from blockprop import _core, _fastpath
+from blockprop import _core, _fastpath, training
 from blockprop import kernels as K
 from blockprop import reference as ref
 from blockprop.nn import ELU, GELU, Dense, LeakyReLU, ReLU, Sequential, Sigmoid, Softmax, Softplus, Tanh
@@ -170,8 +170,12 @@ def test_ctrl_c_on_the_cpp_path_stops_between_chunks_and_leaves_a_usable_model(t
         timer.cancel()
     steps_per_epoch = 2500
     assert 0 < model.progress.updates < 1000 * steps_per_epoch
-    chunk = steps_per_epoch // 20
-    assert model.progress.updates % chunk == 0  # a whole number of chunks: no batch half done
+    # a whole number of chunks into the epoch (the last chunk of an epoch may be shorter): no
+    # batch half done
+    chunk = max(steps_per_epoch // training.Trainer.calls_per_epoch,
+                -(-training.Trainer.min_rows_per_call // 8))
+    assert chunk < steps_per_epoch
+    assert (model.progress.updates % steps_per_epoch) % chunk == 0
     assert all(np.isfinite(p.data).all() for p in model.parameters().values())
     model.save(tmp_path / "m.npz")
 

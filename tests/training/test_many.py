@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import blockprop as bp
-from blockprop import _fastpath, callbacks, nn, optim, schedules
+from blockprop import _fastpath, callbacks, nn, optim, schedules, training
 from blockprop.nn.losses import get_loss
 
 import step_cases as C
@@ -346,9 +346,11 @@ def test_models_of_both_dtypes_train_in_separate_groups_each_as_its_own_fit(isa,
         assert_same_weights(m, _fit_alone(case, dt), f"{dt} model beside models of the other dtype")
 
 
-def test_ctrl_c_stops_every_model_at_an_update_boundary():
+def test_ctrl_c_stops_every_model_at_an_update_boundary(monkeypatch):
     """A SIGINT during the call (here from a callback) stops every model after its chunk in flight,
-    each consistent (its completed epochs in its history); KeyboardInterrupt is raised."""
+    each consistent (its completed epochs in its history); KeyboardInterrupt is raised. (Calls of
+    any length: this small epoch would otherwise be one call, see Trainer.min_rows_per_call.)"""
+    monkeypatch.setattr(training.Trainer, "min_rows_per_call", 1)
     X, y = C.dataset("cross_entropy")
     cases = [C.CASES["dense-relu/SGD-momentum"], C.CASES["BatchNorm1d/Adam"], C.CASES["l2/SGD-momentum"]]
     models = [case.model() for case in cases]
