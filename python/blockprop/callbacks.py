@@ -164,7 +164,9 @@ class EarlyStopping(_Monitoring):
 class ModelCheckpoint(_Monitoring):
     """Saves the model (:func:`blockprop.save`: atomic, with optimizer state) after each epoch, or
     with ``save_best_only`` only when ``monitor`` improved. ``path`` may hold format fields from
-    the logs and ``{epoch}`` (counted from 1), e.g. ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``."""
+    the logs and ``{epoch}`` (counted from 1), e.g. ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``;
+    under :func:`blockprop.fit_many` also ``{model}``, the model's index, which it needs when the
+    same path is given for several models."""
 
     def __init__(self, path: Any, monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "auto", min_delta: float = 0.0):
@@ -172,6 +174,7 @@ class ModelCheckpoint(_Monitoring):
         self.path = os.fspath(path)
         self.save_best_only = bool(save_best_only)
         self.saved: List[str] = []
+        self.fields: Dict[str, Any] = {}  # more format fields (fit_many: "model")
         if not save_best_only:
             self.monitor = None  # nothing monitored: every epoch is saved
 
@@ -187,10 +190,10 @@ class ModelCheckpoint(_Monitoring):
                 return
             self.best = value
         try:
-            path = self.path.format(epoch=epoch + 1, **logs)
+            path = self.path.format(epoch=epoch + 1, **self.fields, **logs)
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(f"ModelCheckpoint: cannot format path {self.path!r} with epoch and "
-                             f"{sorted(logs)}: {e}") from None
+                             f"{sorted([*self.fields, *logs])}: {e}") from None
         serialization.save(model, path)
         self.saved.append(path)
 

@@ -70,6 +70,28 @@ def _callbacks(callbacks: Any, k: int) -> List[List[Callback]]:
     return [[copy.deepcopy(cb) for cb in shared] for _ in range(k)]
 
 
+def _check_callbacks(cbs: List[List[Callback]]) -> None:
+    """Each model's callbacks its own, and no two models saving to the same checkpoint files
+    (one would overwrite the other's): a ModelCheckpoint path used for several models must hold
+    ``{model}``, which each model's checkpoint fills in with its index."""
+    owner: Dict[int, int] = {}
+    paths: Dict[str, int] = {}
+    for i, listed in enumerate(cbs):
+        for cb in listed:
+            if owner.setdefault(id(cb), i) != i:
+                raise ValueError(f"fit_many: callbacks[{owner[id(cb)]}] and callbacks[{i}] hold the same "
+                                 f"{type(cb).__name__} object: each model needs its own (give one list "
+                                 "to have it copied for every model)")
+            if not isinstance(cb, callbacks_module.ModelCheckpoint):
+                continue
+            cb.fields = {"model": i}
+            if "{model" not in cb.path and paths.setdefault(cb.path, i) != i:
+                raise ValueError(f"fit_many: models[{paths[cb.path]}] and models[{i}] would save their "
+                                 f"checkpoints to the same path {cb.path!r}, one overwriting the other: "
+                                 "put {model} in it (e.g. 'ckpt-{model}-{epoch}.npz') or give each "
+                                 "model its own path")
+
+
 class _Claim:
     """Every model taken for training by this thread for the call (:mod:`blockprop.nn.usage`, as
     ``fit`` takes it), so another thread's call on one of them is refused; a model another thread
@@ -183,6 +205,7 @@ def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: 
     opts = _optimizers(optimizers, k)
     scheds = _per_model("schedules", schedules, k)
     cbs = _callbacks(callbacks, k)
+    _check_callbacks(cbs)
     if seed is not None:
         training._count("seed", seed, 0, SEED_LIMIT)
     fresh = seed if seed is not None else int(cast(int, np.random.SeedSequence().entropy) % (2 ** 63))

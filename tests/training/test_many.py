@@ -151,6 +151,33 @@ def test_shared_callbacks_are_copied_per_model():
     assert [len(m.history.epoch) for m in models] == [2, 2]
 
 
+def test_checkpoints_of_several_models_never_share_a_file(tmp_path):
+    """A ModelCheckpoint given once for all models saves each to its own file through {model};
+    without {model} (shared, or the same path in two models' lists) the call is refused before
+    any model trains, since one model's checkpoints would overwrite another's. One callback object
+    in two models' lists is refused too (its state would mix)."""
+    X, y = C.dataset("cross_entropy")
+    case = C.CASES["dense-relu/SGD-momentum"]
+    models = [case.model() for _ in range(3)]
+    ckpt = callbacks.ModelCheckpoint(tmp_path / "m{model}-e{epoch}.npz", monitor="loss")
+    bp.fit_many(models, X, y, epochs=2, batch_size=C.BATCH, loss="cross_entropy",
+                optimizers=case.optimizer(), seed=C.SEED, verbose=0, callbacks=[ckpt])
+    for i, m in enumerate(models):
+        saved = bp.load(tmp_path / f"m{i}-e2.npz")
+        assert all(np.array_equal(saved.state_dict()[k], v) for k, v in m.state_dict().items())
+    assert ckpt.saved == [] and ckpt.fields == {}  # the given one untouched: each model had a copy
+    same = str(tmp_path / "same-{epoch}.npz")
+    _refused([_mlp(), _mlp()], "same path", callbacks=[callbacks.ModelCheckpoint(same, monitor="loss")])
+    _refused([_mlp(), _mlp()], "same path", callbacks=[[callbacks.ModelCheckpoint(same, monitor="loss")],
+                                                       [callbacks.ModelCheckpoint(same, monitor="loss")]])
+    es = callbacks.EarlyStopping(monitor="loss")
+    _refused([_mlp(), _mlp()], "same EarlyStopping object", callbacks=[[es], [es]])
+    assert not list(tmp_path.glob("same-*"))
+    with pytest.raises(ValueError, match="cannot format path"):  # {model} outside fit_many
+        _mlp().fit(X, y, epochs=1, batch_size=C.BATCH, loss="cross_entropy", optimizer="sgd", verbose=0,
+                   callbacks=[callbacks.ModelCheckpoint(tmp_path / "m{model}.npz", monitor="loss")])
+
+
 def _mlp(features=C.FEATURES, dtype="float64"):
     return bp.Sequential(nn.Dense(features, 4, "relu", seed=1, dtype=dtype), nn.Dense(4, 3, seed=2, dtype=dtype))
 
