@@ -9,6 +9,7 @@ from ._runtime import set_isa as set_isa
 from ._runtime import set_num_threads as set_num_threads
 from ._runtime import supported_bf16_paths as supported_bf16_paths
 from ._runtime import supported_isas as supported_isas
+from ._runtime import thread_limit as thread_limit
 
 _apply_isa_env()
 

@@ -125,8 +125,7 @@ def test_set_get_num_threads():
 
 
 def test_thread_limit_caps_only_the_calling_thread_and_nests():
-    from blockprop._runtime import thread_limit
-
+    thread_limit = blockprop.thread_limit
     blockprop.set_num_threads(2)
     try:
         seen = {}
