@@ -356,6 +356,8 @@ def fit(model: Any, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss:
         val = as_validation(model, loss_fn, validation_data)
         callbacks_module.check_monitors(cbs, has_validation=val is not None,
                                         classifier=loss_fn.classifier)
+        if not isinstance(shuffle, (bool, np.bool_)):  # no EpochOrders: the ranks draw their rows
+            raise TypeError(f"distributed.fit: shuffle must be True or False, got {type(shuffle).__name__}")
         if r != 0:  # only rank 0 writes files
             cbs = [cb for cb in cbs if not isinstance(cb, callbacks_module.ModelCheckpoint)]
         sig = _signature(model, epochs=epochs, batch_size=batch_size, loss=type(loss_fn).__name__,

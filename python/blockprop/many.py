@@ -147,8 +147,11 @@ class _Member:
         t = self.trainer
         if t.fast is None or self.request is None:
             return None
-        return (id(t.X), self.model.dtype, t.batch_size, self.model.progress.seed,
-                self.model.progress.epochs, t.order is None, self.request[0], self.request[1])
+        # Given orders (EpochOrders: one object for every model of the call) are the same
+        # batches for any seed; drawn ones, for the same seed and epoch.
+        drawn = ("given", id(t.order)) if t.order_given else (
+            self.model.progress.seed, self.model.progress.epochs, t.order is None)
+        return (id(t.X), self.model.dtype, t.batch_size, drawn, self.request[0], self.request[1])
 
 
 class _Tick(Callback):
@@ -162,7 +165,7 @@ class _Tick(Callback):
 
 
 def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: int, loss: Any,
-             optimizers: Any, schedules: Any = None, seed: Optional[int] = None, shuffle: bool = True,
+             optimizers: Any, schedules: Any = None, seed: Optional[int] = None, shuffle: Any = True,
              validation_data: Any = None, callbacks: Any = None, verbose: int = 1) -> List[History]:
     """Train every model of ``models`` on ``(X, y)``; returns one :class:`History` per model
     (also kept as each ``model.history``). Each model ends as ``model.fit(X, y, epochs=epochs,
@@ -174,7 +177,8 @@ def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: 
     state), or a list with one per model (None: the model's own, as in ``fit``). ``schedules``:
     one for all or one per model. ``seed``: the shuffling seed of every model; None keeps each
     model's seed from an earlier fit and gives the others one fresh seed, the same for all (so
-    they share batches). ``callbacks``: a list copied for each model, or one list per model.
+    they share batches). ``shuffle``: as ``fit``'s; one :class:`~blockprop.training.EpochOrders`
+    gives every model the same orders. ``callbacks``: a list copied for each model, or one list per model.
     ``verbose``: 0 silent, 1 one progress bar over all models' epochs, 2 one line per model and
     epoch. Models of different dtypes train in separate groups (X is converted once per dtype).
     Everything is checked before any model trains: models of different input widths,
@@ -227,6 +231,7 @@ def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: 
                 callbacks_module.check_monitors(cb, has_validation=val is not None,
                                                 classifier=loss_fn.classifier)
                 training.check_schedule(sched, opt.lr, m.progress.epochs, ep, math.ceil(len(Xm) / bs))
+                shuffle = training.as_shuffle(shuffle, len(Xm), ep, "fit_many")
             except (TypeError, ValueError) as e:
                 raise type(e)(f"fit_many: models[{mb.index}]: {e}") from None
             settings.append((ep, bs, loss_fn, opt, sched, Xm, Ym, val, cb))

@@ -27,7 +27,7 @@ from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, get_loss
 from .optim import SGD, get_optimizer
 from .schedules import Constant
 
-__all__ = ["Progress", "History", "Trainer", "run_epochs", "epoch_loop", "begin", "fit", "evaluate",
+__all__ = ["Progress", "History", "Trainer", "EpochOrders", "run_epochs", "epoch_loop", "begin", "fit", "evaluate",
            "predict", "predict_proba", "predict_classes", "infer", "as_inputs", "as_targets",
            "as_validation", "as_sample_weight", "resolve_settings"]
 
@@ -106,6 +106,66 @@ def as_targets(model: Any, loss: Loss, y: Any, n: int, name: str = "y") -> np.nd
         return loss.prepare_target(y, model.out_features, model.dtype)
     except (TypeError, ValueError) as e:  # say which targets: y or y_val
         raise type(e)(f"{name}: {e}") from None
+
+
+class EpochOrders:
+    """The rows of each epoch in a given order, instead of drawn from the seed:
+    ``fit(X, y, epochs=len(orders), shuffle=EpochOrders(orders))`` trains epoch ``e`` on the rows
+    ``orders[e]`` of X, each order a permutation of ``range(len(X))``, cut into batches as usual.
+    scikit-learn's estimators (:mod:`blockprop.sklearn`) draw their shuffles in scikit-learn's way
+    and hand them over like this, several epochs to a call. Equal when their orders are."""
+
+    def __init__(self, orders: Any):
+        if isinstance(orders, np.ndarray) and orders.ndim == 2:
+            orders = list(orders)
+        if not isinstance(orders, (list, tuple)) or not orders:
+            raise ValueError("EpochOrders: give a non-empty list of orders, one 1-D index array per epoch")
+        self.orders: List[np.ndarray] = []
+        for e, o in enumerate(orders):
+            a = np.asarray(o)
+            if a.ndim != 1 or a.dtype.kind not in "iu":
+                raise ValueError(f"EpochOrders: order {e} must be a 1-D integer array, got "
+                                 f"{a.dtype} of shape {a.shape}")
+            self.orders.append(a.astype(np.int64, copy=False))
+
+    def check(self, n: int, epochs: int, fn: str) -> None:
+        """Refuse orders that are not one permutation of ``range(n)`` per epoch."""
+        if len(self.orders) != epochs:
+            raise ValueError(f"{fn}: shuffle gives the orders of {len(self.orders)} epochs, but "
+                             f"epochs={epochs}")
+        for e, o in enumerate(self.orders):
+            if len(o) != n or (n and (o.min() < 0 or o.max() >= n)) or \
+                    not np.array_equal(np.bincount(o, minlength=n), np.ones(n, np.int64)):
+                raise ValueError(f"{fn}: shuffle's order {e} is not a permutation of the "
+                                 f"{n} rows of X")
+
+    def __len__(self) -> int:
+        return len(self.orders)
+
+    def __getitem__(self, e: Any) -> Any:
+        if isinstance(e, slice):
+            return EpochOrders(self.orders[e])
+        return self.orders[e]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EpochOrders) and len(self) == len(other) and all(
+            a is b or np.array_equal(a, b) for a, b in zip(self.orders, other.orders))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside: not hashable
+
+    def __repr__(self) -> str:
+        return f"EpochOrders({len(self.orders)} epochs of {len(self.orders[0])} rows)"
+
+
+def as_shuffle(shuffle: Any, n: int, epochs: int, fn: str) -> Any:
+    """``shuffle`` as the epoch loop takes it: a bool, or checked :class:`EpochOrders`."""
+    if isinstance(shuffle, EpochOrders):
+        shuffle.check(n, epochs, fn)
+        return shuffle
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"{fn}: shuffle must be True, False or an EpochOrders, got "
+                        f"{type(shuffle).__name__}")
+    return bool(shuffle)
 
 
 def as_sample_weight(sample_weight: Any, n: int, loss: Optional[Loss] = None,
@@ -283,17 +343,23 @@ class Trainer:
         self.weights = weights  # checked sample weights (as_sample_weight), or None
         self.steps = math.ceil(len(X) / batch_size)
         self.order: Optional[np.ndarray] = None
+        self.order_given = False  # the order came from EpochOrders, not from the seed
         self.fast: Optional[_fastpath.Plan] = None
         # The epoch's Σ loss × rows so far: each batch's is added to it in turn (the C++ loop
         # goes on from it), so the sum is the same bits however the epoch is cut into calls.
         self.total = 0.0
 
-    def start_epoch(self, seed: int, epoch: int, shuffle: bool) -> None:
+    def start_epoch(self, seed: int, epoch: int, shuffle: Any) -> None:
         """Draw the epoch's order (the same for a given seed and epoch, so a resumed run goes on
-        as an uninterrupted one would) and choose the loop for it."""
+        as an uninterrupted one would), or take the given one (an index array: EpochOrders), and
+        choose the loop for it."""
         n = len(self.X)
         self.total = 0.0
-        self.order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else None
+        self.order_given = isinstance(shuffle, np.ndarray)
+        if self.order_given:
+            self.order = shuffle
+        else:
+            self.order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else None
         m = self.model
         self.fast = None if self.monitor else _fastpath.plan(m, m.loss, m.optimizer)
         if self.monitor:
@@ -368,7 +434,7 @@ class Trainer:
 Request = Tuple[int, int, List[float]]
 
 
-def run_epochs(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbose: int,
+def run_epochs(model: Model, trainer: Trainer, epochs: int, shuffle: Any, verbose: int,
                callbacks: List[Any], validation: Optional[Tuple[np.ndarray, np.ndarray]],
                stacklevel: int = 4, restore: Optional[Any] = None) -> History:
     """The one epoch loop (``fit`` and ``distributed.fit``): shuffle, train the epoch's updates
@@ -386,7 +452,7 @@ def run_epochs(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbo
             return cast(History, done.value)
 
 
-def epoch_loop(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbose: int,
+def epoch_loop(model: Model, trainer: Trainer, epochs: int, shuffle: Any, verbose: int,
                callbacks: List[Any], validation: Optional[Tuple[np.ndarray, np.ndarray]],
                interrupt: "_DeferInterrupt", stacklevel: int,
                restore: Optional[Any] = None) -> Generator[Request, Tuple[float, int, int, bool], History]:
@@ -408,7 +474,8 @@ def epoch_loop(model: Model, trainer: Trainer, epochs: int, shuffle: bool, verbo
             raise
         for e in range(epochs):
             epoch = progress.epochs
-            trainer.start_epoch(cast(int, progress.seed), epoch, shuffle)
+            trainer.start_epoch(cast(int, progress.seed), epoch,
+                                shuffle[e] if isinstance(shuffle, EpochOrders) else shuffle)
             steps, chunk = trainer.steps, trainer.chunk()
             bar = tqdm(total=steps, desc=f"Epoch {e + 1}/{epochs}", unit="batch", leave=True,
                        disable=verbose != 1 or not trainer.is_root, dynamic_ncols=True)
@@ -498,7 +565,7 @@ def begin(model: Model, loss_fn: Loss, opt: Any, sched: Any, seed: Optional[int]
 
 def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
         optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
-        shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
+        shuffle: Any = True, seed: Optional[int] = None, verbose: int = 1,
         callbacks: Optional[List[Any]] = None, diagnostics: Any = False,
         sample_weight: Any = None, precision: str = "float32") -> History:
     """Train ``model`` on ``(X, y)`` in mini-batches (the last one may be smaller) and return a
@@ -515,7 +582,9 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
 
     ``loss`` ("cross_entropy", "mse", "bce" or a Loss), ``optimizer`` and ``schedule`` default to
     those of the model's previous ``fit`` (state included), else cross-entropy, ``SGD(0.01)`` and
-    a constant rate. ``seed`` fixes the shuffling (kept for later fits when omitted).
+    a constant rate. ``seed`` fixes the shuffling (kept for later fits when omitted);
+    ``shuffle``: True (a new order each epoch, from the seed), False (X's order) or
+    :class:`EpochOrders` (each epoch's order given).
     ``sample_weight`` (one weight ≥ 0 per row): each batch's loss becomes the weighted mean
     ``Σ w·ℓ / Σ w`` (:func:`as_sample_weight`); the epoch's ``loss`` averages the batches' as
     without weights (by rows, as scikit-learn's ``loss_curve_``). ``verbose``: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
@@ -535,6 +604,7 @@ def fit(model: Model, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, los
     val = as_validation(model, loss_fn, validation_data)
     callbacks_module.check_monitors(cbs, has_validation=val is not None,
                                     classifier=loss_fn.classifier)
+    shuffle = as_shuffle(shuffle, len(X), epochs, "fit")
     if seed is not None:
         _count("seed", seed, 0, SEED_LIMIT)
     check_schedule(sched, opt.lr, model.progress.epochs, epochs, math.ceil(len(X) / batch_size))

@@ -395,3 +395,28 @@ def test_ctrl_c_stops_every_model_at_an_update_boundary(monkeypatch):
     assert all(steps < m.progress.updates < C.EPOCHS * steps for m in models)  # stopped inside epoch 2
     assert all(m.progress.epochs == 2 for m in models)  # the interrupted epoch counts, as in fit
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_given_epoch_orders_are_shared_by_every_model_and_each_equals_its_own_fit(isa, monkeypatch):
+    """One EpochOrders for all models: they read the same batches (one group) whatever their seeds,
+    and each ends as its own fit with those orders; orders that do not fit X are refused first."""
+    X, y = C.dataset("cross_entropy")
+    rng = np.random.default_rng(5)
+    orders = training.EpochOrders([rng.permutation(len(X)) for _ in range(C.EPOCHS)])
+    case = C.CASES["dense-relu/SGD-momentum"]
+    models = [case.model() for _ in range(3)]
+    for i, m in enumerate(models):
+        m.progress.seed = 10 + i  # different seeds: the given orders decide, not the seeds
+    sizes = []
+    real = _fastpath.train_many
+    monkeypatch.setattr(_fastpath, "train_many", lambda plans, *a: sizes.append(len(plans)) or real(plans, *a))
+    bp.fit_many(models, X, y, epochs=C.EPOCHS, batch_size=C.BATCH, loss="cross_entropy",
+                optimizers=case.optimizer(), shuffle=orders, verbose=0)
+    assert set(sizes) == {3}
+    for m in models:
+        alone = case.model()
+        alone.fit(X, y, epochs=C.EPOCHS, batch_size=C.BATCH, loss="cross_entropy",
+                  optimizer=case.optimizer(), shuffle=orders, verbose=0)
+        assert_same_weights(m, alone, "given orders: fit_many vs fit")
+    _refused([_mlp(), _mlp()], "orders of 1 epochs", epochs=2,
+             shuffle=training.EpochOrders([np.arange(len(X))]))

@@ -12,6 +12,7 @@ from blockprop import _fastpath, step
 from blockprop import reference as R
 from blockprop.nn import Dense, ReLU, Sequential
 from blockprop.optim import SGD, Adam
+from blockprop.training import EpochOrders
 
 
 def spirals(n_per_class=300, classes=2, noise=0.15, seed=0):
@@ -231,6 +232,11 @@ GOOD_X, GOOD_Y = np.zeros((4, 2)), np.array([0, 1, 2, 0])
     (GOOD_X, GOOD_Y, dict(loss="hinge"), ValueError, "unknown loss"),
     (GOOD_X, GOOD_Y, dict(validation_data=GOOD_X), TypeError, "validation_data"),
     (GOOD_X, GOOD_Y, dict(validation_data=(np.zeros((2, 5)), GOOD_Y[:2])), ValueError, "X_val has 5 features"),
+    (GOOD_X, GOOD_Y, dict(shuffle="yes"), TypeError, "shuffle must be True, False or an EpochOrders"),
+    (GOOD_X, GOOD_Y, dict(shuffle=EpochOrders([[0, 1, 2, 3]]), epochs=2), ValueError, "orders of 1 epochs"),
+    (GOOD_X, GOOD_Y, dict(shuffle=EpochOrders([[0, 1, 2, 2]])), ValueError, "order 0 is not a permutation"),
+    (GOOD_X, GOOD_Y, dict(shuffle=EpochOrders([[0, 1, 2]])), ValueError, "order 0 is not a permutation"),
+    (GOOD_X, GOOD_Y, dict(shuffle=EpochOrders([[0, 1, 2, 4]])), ValueError, "order 0 is not a permutation"),
 ])
 def test_fit_rejects_bad_input(X, y, kwargs, error, match):
     model = small_model()
@@ -355,3 +361,30 @@ def test_predict_and_evaluate_release_the_layers_arrays(rng):
         with pytest.raises(RuntimeError, match="before forward"):
             model.backward(np.ones((20, 3), np.float32))
     model.fit(X, y, epochs=2, batch_size=8, validation_data=(X, y), verbose=0)  # trains on after
+
+
+@pytest.mark.parametrize("cpp", [True, False], ids=["cpp", "python"])
+def test_given_epoch_orders_train_each_epoch_on_its_order(cpp, monkeypatch):
+    """shuffle=EpochOrders(orders): epoch e trains on X[orders[e]] in that order, bit for bit as a
+    fit on the reordered rows without shuffling, epoch by epoch (the C++ loop and the Python one),
+    sample weights following their rows; orders of the wrong kind are refused up front."""
+    if not cpp:
+        monkeypatch.setattr(_fastpath, "plan", lambda *a: None)
+    X, y = spirals(n_per_class=50)
+    w = np.random.default_rng(1).uniform(0.5, 2, len(X))
+    rng = np.random.default_rng(2)
+    orders = [rng.permutation(len(X)) for _ in range(3)]
+    given = small_model(out=2)
+    given.fit(X, y, epochs=3, batch_size=16, optimizer=SGD(0.1, momentum=0.9), verbose=0,
+              shuffle=EpochOrders(orders), sample_weight=w)
+    replayed = small_model(out=2)
+    for e, o in enumerate(orders):
+        replayed.fit(X[o], y[o], epochs=1, batch_size=16, verbose=0, shuffle=False, sample_weight=w[o],
+                     optimizer=SGD(0.1, momentum=0.9) if e == 0 else None)
+    assert all(np.array_equal(v, replayed.state_dict()[k]) for k, v in given.state_dict().items())
+    assert EpochOrders(orders) == EpochOrders([o.copy() for o in orders]) != EpochOrders(orders[:2])
+    assert EpochOrders(orders)[1:] == EpochOrders(orders[1:])
+    with pytest.raises(ValueError, match="1-D integer"):
+        EpochOrders([np.zeros(4)])
+    with pytest.raises(ValueError, match="non-empty"):
+        EpochOrders([])

@@ -219,7 +219,7 @@ class Sequential:
     @exclusive
     def fit(self, X: Any, y: Any, epochs: int = 1, batch_size: int = 32, loss: Any = None,
             optimizer: Any = None, schedule: Any = None, validation_data: Any = None,
-            shuffle: bool = True, seed: Optional[int] = None, verbose: int = 1,
+            shuffle: Any = True, seed: Optional[int] = None, verbose: int = 1,
             callbacks: Optional[List[Any]] = None, diagnostics: Any = False,
             sample_weight: Any = None, precision: str = "float32") -> History:
         """Train in mini-batches; returns the per-epoch History. ``loss``, ``optimizer`` and
