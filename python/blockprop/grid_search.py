@@ -34,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._runtime import get_num_threads, thread_limit
 from .many import fit_many
 from .model import History
+from .training import EpochOrders
 
 __all__ = ["MLPGridSearchCV"]
 
@@ -94,7 +95,12 @@ def _same_request(q: Mapping[str, Any], r: Mapping[str, Any]) -> bool:
         return False
     for key, value in a.items():
         other = b[key]
-        if isinstance(value, np.ndarray) or isinstance(other, np.ndarray):
+        if isinstance(value, EpochOrders) and isinstance(other, EpochOrders):
+            # the epochs trained together: as many as the one asking for the fewest wants
+            n = min(len(value), len(other))
+            if value[:n] != other[:n]:
+                return False
+        elif isinstance(value, np.ndarray) or isinstance(other, np.ndarray):
             if not _same_data(value, other):
                 return False
         elif type(value) is not type(other) or value != other:
@@ -129,8 +135,9 @@ def _groups(candidates: Sequence[_Candidate]) -> List[List[_Candidate]]:
 def _train_epochs(group: List[_Candidate]) -> None:
     """The next epochs of every candidate of ``group`` in one ``fit_many`` call (a lone candidate:
     its own ``model_.fit``), as many as the one asking for the fewest wants (an estimator's fit
-    asks for one at a time). Then each one's own fit goes on (its stopping and learning-rate
-    rules) up to its next request."""
+    asks for as many as its stopping and learning-rate rules let run without a look; the shuffles
+    of those epochs agree among the group). Then each one's own fit goes on (its rules) up to its
+    next request."""
     requests = [c.request for c in group if c.request is not None]
     first = requests[0]
     start = time.perf_counter()
@@ -143,9 +150,12 @@ def _train_epochs(group: List[_Candidate]) -> None:
             return
     else:
         shared = {k: v for k, v in _shared_entries(first).items() if k not in ("X", "y")}
+        epochs = min(r["epochs"] for r in requests)
+        if isinstance(shared.get("shuffle"), EpochOrders):
+            shared["shuffle"] = shared["shuffle"][:epochs]
         try:
             histories = fit_many([c.estimator.model_ for c in group], first["X"], first["y"],
-                                 epochs=min(r["epochs"] for r in requests),
+                                 epochs=epochs,
                                  optimizers=[r["optimizer"] for r in requests],
                                  schedules=[r.get("schedule") for r in requests], **shared)
         except Exception as e:  # noqa: BLE001 - every member's fit failed (error_score), none retried:

@@ -74,7 +74,7 @@ from .model import History
 from .nn.layers import Dense
 from .nn.sequential import Sequential
 from .optim import SGD, Adam, Optimizer
-from .training import as_sample_weight
+from .training import EpochOrders, as_sample_weight
 
 __all__ = ["MLPClassifier", "MLPRegressor", "MLPGridSearchCV"]
 
@@ -325,7 +325,8 @@ class _BaseMLP(BaseEstimator):
                                       rng)
             self.n_layers_ = len(sizes) + 2
             self.n_outputs_ = self.model_.out_features
-            self.t_, self.loss_curve_ = 0, []
+            self.t_ = 0
+            self.loss_curve_: List[float] = []
             self._no_improvement_count = 0  # kept across warm starts and partial_fit, as scikit-learn
             self._best_loss = np.inf
         self.n_iter_ = 0  # this call's epochs, as scikit-learn
@@ -344,64 +345,95 @@ class _BaseMLP(BaseEstimator):
         X = np.ascontiguousarray(X, dtype=self.model_.dtype)  # converted once, not every epoch
         opt = self._optimizer
         order = np.arange(len(X))
-        for _ in range(1 if incremental else int(self.max_iter)):
+        # Shuffles drawn (in scikit-learn's order) but not trained yet: a call trains several
+        # epochs, as many as no rule of the loop below can act before the last of them.
+        drawn: List[np.ndarray] = []
+        extra: Dict[str, Any] = {} if sw is None else {"sample_weight": sw}
+        if self.precision != "float32":
+            extra["precision"] = self.precision
+        total, stopped = 1 if incremental else int(self.max_iter), False
+        done = 0
+        while done < total and not stopped:
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 opt.lr = float(self.learning_rate_init) / (self.t_ + 1) ** float(self.power_t) / c
-            if self.shuffle:  # scikit-learn's draw: the previous epoch's order, shuffled
+            ahead = self._epochs_ahead(total - done, early)
+            while self.shuffle and len(drawn) < ahead:  # scikit-learn's draw: the last order, shuffled
                 order = _shuffled(order, rng)
-            rows = order if self.shuffle else slice(None)
-            extra: Dict[str, Any] = {} if sw is None else {"sample_weight": sw[rows]}
-            if self.precision != "float32":
-                extra["precision"] = self.precision
-            history = yield dict(X=X[rows], y=Y[rows], epochs=1, batch_size=batch, loss=self._loss,
-                                 optimizer=opt, shuffle=False, verbose=0, **extra)
-            loss = float(history.history["loss"][-1]) / c  # in scikit-learn's scale
-            if not np.isfinite(loss):
-                raise ValueError(f"{type(self).__name__}: the training loss became {loss} at epoch "
-                                 f"{self.n_iter_ + 1}; lower learning_rate_init or scale the inputs")
-            self.n_iter_ += 1
-            self.t_ += len(X)
-            self.loss_curve_.append(loss)
-            if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-            if early:
-                score = self._validation_score(Xv, yv, swv)
-                scores.append(score)
-                if self.verbose:
-                    print(f"Validation score: {score:f}")
-                improved = score >= best_score + self.tol
-                if score > best_score:
-                    best_score, best_state = score, self.model_.state_dict()
-            else:
-                improved = loss <= self._best_loss - self.tol
-                self._best_loss = min(self._best_loss, loss)
-            self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
-            if self._no_improvement_count <= self.n_iter_no_change:
-                continue
-            what = "Validation score" if early else "Training loss"
-            # scikit-learn's rule on its rate (opt.lr × c), partial_fit included
-            if self.solver == "sgd" and self.learning_rate == "adaptive" and opt.lr * c > 1e-6:
-                opt.lr /= 5.0
-                self._no_improvement_count = 0
-                if self.verbose:
-                    print(f"{what} did not improve more than tol={self.tol} for "
-                          f"{self.n_iter_no_change} consecutive epochs. Setting learning rate to {opt.lr * c:f}")
-                continue
-            if incremental:
-                continue
-            if self.verbose:
-                print(f"{what} did not improve more than tol={self.tol} for "
-                      f"{self.n_iter_no_change} consecutive epochs. Stopping.")
-            break
-        else:
-            if not incremental:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
-                              "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+                drawn.append(order)
+            history = yield dict(X=X, y=Y, epochs=ahead, batch_size=batch, loss=self._loss, optimizer=opt,
+                                 shuffle=EpochOrders(drawn[:ahead]) if self.shuffle else False,
+                                 verbose=0, **extra)
+            trained = len(history.history["loss"])  # a grid search's group may train fewer
+            del drawn[:trained]
+            for value in history.history["loss"]:
+                done += 1
+                loss = float(value) / c  # in scikit-learn's scale
+                # early stopping: one epoch a call, so the model is this epoch's
+                score = self._validation_score(Xv, yv, swv) if early and np.isfinite(loss) else 0.0
+                stop = self._end_epoch(loss, len(X), early, incremental, score, best_score, opt, c)
+                if early:
+                    scores.append(score)
+                    if score > best_score:
+                        best_score, best_state = score, self.model_.state_dict()
+                if stop:
+                    stopped = True
+                    break
+        if not stopped and not incremental:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                          "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
         if early:
             self.model_.load_state_dict(best_state)  # the weights of the best validation score
         self.best_loss_: Optional[float] = None if early else self._best_loss
         self.validation_scores_: Optional[List[float]] = scores if early else None
         self.best_validation_score_: Optional[float] = best_score if early else None
+
+    def _epochs_ahead(self, left: int, early: bool) -> int:
+        """Epochs to train in one call: all that are left, but no further than the first epoch at
+        which the no-improvement count could pass n_iter_no_change (the stopping and adaptive rules
+        act there); one at a time with rules that act every epoch (invscaling's rate, early
+        stopping's validation score and best weights)."""
+        if early or (self.solver == "sgd" and self.learning_rate == "invscaling"):
+            return 1
+        return max(1, min(left, int(self.n_iter_no_change) - self._no_improvement_count + 1))
+
+    def _end_epoch(self, loss: float, n: int, early: bool, incremental: bool, score: float,
+                   best_score: float, opt: Any, c: float) -> bool:
+        """scikit-learn's bookkeeping after an epoch of ``n`` rows and training loss ``loss`` (in
+        its scale; ``score``: the validation score, with early stopping, against the best before):
+        n_iter_, t_, loss_curve_, the no-improvement count and its rules. True: stop training."""
+        if not np.isfinite(loss):
+            raise ValueError(f"{type(self).__name__}: the training loss became {loss} at epoch "
+                             f"{self.n_iter_ + 1}; lower learning_rate_init or scale the inputs")
+        self.n_iter_ += 1
+        self.t_ += n
+        self.loss_curve_.append(loss)
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+        if early:
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            improved = score >= best_score + self.tol
+        else:
+            improved = loss <= self._best_loss - self.tol
+            self._best_loss = min(self._best_loss, loss)
+        self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+        if self._no_improvement_count <= self.n_iter_no_change:
+            return False
+        what = "Validation score" if early else "Training loss"
+        # scikit-learn's rule on its rate (opt.lr × c), partial_fit included
+        if self.solver == "sgd" and self.learning_rate == "adaptive" and opt.lr * c > 1e-6:
+            opt.lr /= 5.0
+            self._no_improvement_count = 0
+            if self.verbose:
+                print(f"{what} did not improve more than tol={self.tol} for "
+                      f"{self.n_iter_no_change} consecutive epochs. Setting learning rate to {opt.lr * c:f}")
+            return False
+        if incremental:
+            return False
+        if self.verbose:
+            print(f"{what} did not improve more than tol={self.tol} for "
+                  f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+        return True
 
     def _validation_split(self, X: np.ndarray, Y: np.ndarray, y: np.ndarray, sw: Optional[np.ndarray],
                           rng: Any) -> Tuple[Any, ...]:

@@ -482,3 +482,31 @@ def test_precision_bfloat16():
         MLPClassifier(precision="bf16", **kw).fit(X, y)
     with pytest.raises(TypeError, match="precision='bfloat16' takes float32"):
         MLPClassifier(precision="bfloat16", dtype="float64", **kw).fit(X, y)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(solver="adam", max_iter=40, n_iter_no_change=10),
+    dict(solver="adam", max_iter=60, tol=1e-2, n_iter_no_change=2),
+    dict(solver="sgd", learning_rate="adaptive", tol=0.5, n_iter_no_change=2, max_iter=40),
+    dict(solver="sgd", shuffle=False, max_iter=25, n_iter_no_change=4, tol=1e-3),
+])
+def test_several_epochs_a_call_give_the_one_at_a_time_run(kw, monkeypatch):
+    """fit trains as many epochs a call as the stopping and adaptive-rate rules allow (they cannot
+    act before the last of them), with the shuffles drawn in scikit-learn's order ahead: the same
+    weights, loss_curve_, n_iter_, rate and random state as asking for one epoch at a time."""
+    X, y = make_classification(n_samples=300, n_features=12, n_informative=6, n_classes=3,
+                               random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ahead = MLPClassifier(hidden_layer_sizes=(16,), random_state=np.random.RandomState(3), **kw).fit(X, y)
+        asked = []
+        real = MLPClassifier._epochs_ahead
+        monkeypatch.setattr(MLPClassifier, "_epochs_ahead",
+                            lambda self, *a: asked.append(real(self, *a)) or 1)
+        single = MLPClassifier(hidden_layer_sizes=(16,), random_state=np.random.RandomState(3), **kw).fit(X, y)
+    assert max(asked) > 1  # the default run did ask for several at once
+    assert ahead.loss_curve_ == single.loss_curve_ and ahead.n_iter_ == single.n_iter_
+    assert all(np.array_equal(a, b) for a, b in zip(ahead.coefs_ + ahead.intercepts_,
+                                                    single.coefs_ + single.intercepts_))
+    assert ahead._optimizer.lr == single._optimizer.lr
+    assert ahead.random_state.randint(1 << 30) == single.random_state.randint(1 << 30)
