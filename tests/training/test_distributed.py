@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 
 import blockprop as bp
+from blockprop import distributed  # imports no mpi4py (see the test below)
+from blockprop.training import EpochOrders
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "mpi_worker.py"
@@ -289,3 +291,28 @@ def test_every_option_of_the_training_step_trains_alike_on_n_ranks(ranks, tmp_pa
                 assert np.array_equal(g, got[0][f"{name}|{key}"]), f"{where}: replicas differ"
         checked += 1
     assert checked == (len(C.CASES) if ranks == 1 else sum(c.splits for c in C.CASES.values()))
+
+
+class _OneRank:
+    """The collectives distributed.fit calls before training, for one rank, in this process (no
+    MPI): enough for the checks that refuse a call up front."""
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 1
+
+    def allgather(self, value):
+        return [value]
+
+
+def test_given_epoch_orders_are_refused_up_front():
+    """The ranks draw their rows of each global batch themselves: EpochOrders (fit's given
+    orders) would be silently ignored, so it is refused before anything trains."""
+    X, y = np.zeros((8, 3), np.float32), np.zeros(8, np.int64)
+    model = bp.Sequential(bp.Dense(3, 2, seed=0))
+    before = model.state_dict()
+    with pytest.raises(distributed.DistributedError, match="shuffle must be True or False"):
+        distributed.fit(model, X, y, shuffle=EpochOrders([np.arange(8)]), comm=_OneRank(), verbose=0)
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
