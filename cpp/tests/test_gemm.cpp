@@ -141,6 +141,56 @@ TEST(Gemm, FusedBiasAndActivation) {
   }
 }
 
+// A row of A·B is the same bits whatever panel of A it falls in (fit_many's bit-identity with fit
+// rests on it): the last rows of a 128-row or 16-row A (a thin last panel, its own micro-kernel)
+// equal the same rows computed as part of a full panel, and the naive product; every ISA, both
+// dtypes, B in place (row-major) and not (transposed), epilogue with bias and ReLU.
+template <typename T>
+void thin_last_panel_rows_match_full_panels() {
+  const index_t shapes[][3] = {{128, 784, 32}, {16, 100, 129}, {15, 64, 7}, {2, 200, 33}, {1, 96, 5}};
+  for (Isa isa : testable_isas()) {
+    IsaScope scope(isa);
+    for (const auto& s : shapes) {
+      const index_t m = s[0], n = s[1], k = s[2];
+      const auto a = random_vector<T>(m * k, 11), b = random_vector<T>(k * n, 12);
+      const auto bias = random_vector<T>(n, 13);
+      std::vector<T> c0(m * n);
+      const auto want = naive_gemm<T>(m, n, k, 1.0, a.data(), k, 1, b.data(), n, 1, 0.0, c0);
+      for (bool trans_b : {false, true}) {
+        std::vector<T> bt(k * n);
+        for (index_t p = 0; p < k; ++p)
+          for (index_t j = 0; j < n; ++j) bt[j * k + p] = b[p * n + j];
+        const T* bp = trans_b ? bt.data() : b.data();
+        const index_t rsb = trans_b ? 1 : n, csb = trans_b ? k : 1;
+        blockprop::Epilogue<T> ep;
+        ep.bias = bias.data();
+        ep.act = blockprop::Activation::relu;
+        std::vector<T> c(m * n);
+        blockprop::gemm<T>(m, n, k, T(1), a.data(), k, 1, bp, rsb, csb, T(0), c.data(), n, 1, ep);
+        // The last two rows again, as rows 12–13 of a 14-row A (a full panel): the same bits.
+        const index_t r0 = m >= 2 ? m - 2 : 0, rows = m - r0;
+        std::vector<T> a14(14 * k, T(0)), c14(14 * n);
+        std::copy(a.begin() + r0 * k, a.end(), a14.begin() + (14 - rows) * k);
+        blockprop::gemm<T>(14, n, k, T(1), a14.data(), k, 1, bp, rsb, csb, T(0), c14.data(), n, 1, ep);
+        const std::string where = isa_label(isa) + " m=" + std::to_string(m) + " n=" +
+                                  std::to_string(n) + " k=" + std::to_string(k) +
+                                  (trans_b ? " B transposed" : " B row-major");
+        for (index_t i = 0; i < rows; ++i)
+          for (index_t j = 0; j < n; ++j)
+            ASSERT_EQ(c[(r0 + i) * n + j], c14[(14 - rows + i) * n + j]) << where << " row " << r0 + i;
+        for (index_t i = 0; i < m; ++i)
+          for (index_t j = 0; j < n; ++j) {
+            const double z = want[i * n + j] + double(bias[j]);
+            ASSERT_NEAR(c[i * n + j], z > 0 ? z : 0, sum_tolerance<T>(k) * (1 + std::abs(z))) << where;
+          }
+      }
+    }
+  }
+}
+
+TEST(Gemm, ThinLastPanelRowsMatchFullPanelsFloat) { thin_last_panel_rows_match_full_panels<float>(); }
+TEST(Gemm, ThinLastPanelRowsMatchFullPanelsDouble) { thin_last_panel_rows_match_full_panels<double>(); }
+
 TEST(Gemm, ThreadCountDoesNotChangeBits) {
   const index_t m = 301, n = 257, k = 900;
   // The two-thread run must be split across threads, or the test compares a run with itself.
