@@ -340,20 +340,21 @@ py::tuple train_py(py::handle layers, py::handle loss, py::handle optimizer, py:
 }
 
 // Many models on the same batches (blockprop/mlp_many.h): each model is a tuple (layers, loss,
-// optimizer, y, lrs, dropout_step, loss_sum), checked as mlp_train_batches checks its arguments.
+// optimizer, y, lrs, dropout_step, loss_sum, weights), checked as mlp_train_batches checks its
+// arguments.
 py::list train_many_py(py::handle models, py::handle x_obj, py::handle order, index_t batch_size) {
   const char* fn = "mlp_many_train_batches";
   if (!py::isinstance<py::list>(models) || py::len(models) == 0)
     throw py::type_error(std::string(fn) + ": models must be a non-empty list of tuples "
-                         "(layers, loss, optimizer, y, lrs, dropout_step, loss_sum)");
+                         "(layers, loss, optimizer, y, lrs, dropout_step, loss_sum, weights)");
   py::array x = float_array(x_obj, fn, "x");
   check_ndim(fn, x, "x", 2);
   std::vector<std::vector<const LayerSpec*>> specs;
   std::vector<py::tuple> args;
   for (py::handle m : models) {
-    if (!py::isinstance<py::tuple>(m) || py::len(m) != 7)
+    if (!py::isinstance<py::tuple>(m) || py::len(m) != 8)
       throw py::type_error(std::string(fn) + ": models[" + std::to_string(args.size()) +
-                           "] must be a tuple (layers, loss, optimizer, y, lrs, dropout_step, loss_sum)");
+                           "] must be a tuple (layers, loss, optimizer, y, lrs, dropout_step, loss_sum, weights)");
     args.push_back(py::reinterpret_borrow<py::tuple>(m));
     specs.push_back(layer_specs(args.back()[0], args.back()[1], args.back()[2]));
   }
@@ -369,7 +370,7 @@ py::list train_many_py(py::handle models, py::handle x_obj, py::handle order, in
     for (size_t k = 0; k < args.size(); ++k) {
       const auto& a = args[k];
       prepare<T>(prep[k], specs[k], a[1].cast<LossKind>(), a[2], xs, a[3], order, batch_size, a[4],
-                 uint64(fn, "dropout_step", a[5]), py::none(), false);
+                 uint64(fn, "dropout_step", a[5]), a[7], false);
       prep[k].p.loss_sum = a[6].cast<double>();
       if (prep[k].n_order != prep[0].n_order)
         throw py::value_error(std::string(fn) + ": the models read different orders");
@@ -490,8 +491,8 @@ void bind_mlp(py::module_& m) {
   m.def("mlp_many_train_batches", &train_many_py, py::arg("models"), py::arg("x"), py::arg("order"),
         py::arg("batch_size"),
         "Trains many models on the same batches x[order], their first layers' GEMMs shared (see "
-        "blockprop/mlp_many.h); each model is (layers, loss, optimizer, y, lrs, dropout_step, loss_sum) "
-        "as for mlp_train_batches. Returns one (loss_sum, correct, samples) per model.");
+        "blockprop/mlp_many.h); each model is (layers, loss, optimizer, y, lrs, dropout_step, loss_sum, "
+        "weights) as for mlp_train_batches. Returns one (loss_sum, correct, samples) per model.");
 }
 
 }  // namespace bind

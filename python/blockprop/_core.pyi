@@ -152,11 +152,12 @@ def mlp_train_batches(layers: Sequence[MlpLayer], loss: LossKind,
                       dropout_step: int = 0, weights: Optional[ArrayLike] = None,
                       bf16: bool = False, loss_sum: float = 0.0) -> Tuple[float, int, int]: ...
 # Many models on the same batches x[order], their first layers' GEMMs shared (mlp_many.h): each
-# model is (layers, loss, optimizer, y, lrs, dropout_step, loss_sum) as for mlp_train_batches; returns one
+# model is (layers, loss, optimizer, y, lrs, dropout_step, loss_sum, weights) as for
+# mlp_train_batches; returns one
 # (Σ batch loss × batch size, rows classified right, samples) per model.
 def mlp_many_train_batches(
     models: List[Tuple[Sequence[MlpLayer], LossKind, Union[SgdSettings, AdamSettings], ArrayLike,
-                       ArrayLike, int, float]],
+                       ArrayLike, int, float, Optional[ArrayLike]]],
     x: ArrayLike, order: ArrayLike, batch_size: int) -> List[Tuple[float, int, int]]: ...
 
 # --- dropout (bind_dropout.cpp): counter-based mask from (seed, step) --------------------------

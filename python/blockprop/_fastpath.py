@@ -137,15 +137,16 @@ def train_batches(p: Plan, optimizer: Any, X: np.ndarray, Y: np.ndarray, order: 
 
 def train_many(plans: List[Plan], optimizers: List[Any], X: np.ndarray, Ys: List[np.ndarray],
                order: np.ndarray, batch_size: int, lrs: List[np.ndarray],
-               loss_sums: List[float]) -> List[Tuple[float, int, int]]:
+               loss_sums: List[float], weights: Optional[np.ndarray] = None) -> List[Tuple[float, int, int]]:
     """:func:`train_batches` for several models on the same batches ``X[order]`` (each with its
-    own targets, learning rates and loss sum so far), in one call of the core that runs their first
-    layers as one GEMM; returns each model's (loss sum, rows right, rows)."""
+    own targets, learning rates and loss sum so far; the same sample weights, if any), in one call of
+    the core that runs their first layers as one GEMM; returns each model's (loss sum, rows right,
+    rows)."""
     models: List[Any] = []
     for p, opt, Y, lr, total in zip(plans, optimizers, Ys, lrs, loss_sums):
         layers = _layers(p, opt)
         models.append((layers, p.loss, _settings(opt, p.names), Y, lr, p.model.progress.updates,
-                       total))
+                       total, weights))
     out = _core.mlp_many_train_batches(models, X, order, batch_size)
     for p, opt, lr in zip(plans, optimizers, lrs):
         _advance(p, opt, len(lr))

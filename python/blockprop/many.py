@@ -151,7 +151,8 @@ class _Member:
         # batches for any seed; drawn ones, for the same seed and epoch.
         drawn = ("given", id(t.order)) if t.order_given else (
             self.model.progress.seed, self.model.progress.epochs, t.order is None)
-        return (id(t.X), self.model.dtype, t.batch_size, drawn, self.request[0], self.request[1])
+        return (id(t.X), id(t.weights), self.model.dtype, t.batch_size, drawn, self.request[0],
+                self.request[1])
 
 
 class _Tick(Callback):
@@ -166,7 +167,8 @@ class _Tick(Callback):
 
 def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: int, loss: Any,
              optimizers: Any, schedules: Any = None, seed: Optional[int] = None, shuffle: Any = True,
-             validation_data: Any = None, callbacks: Any = None, verbose: int = 1) -> List[History]:
+             validation_data: Any = None, callbacks: Any = None, verbose: int = 1,
+             sample_weight: Any = None) -> List[History]:
     """Train every model of ``models`` on ``(X, y)``; returns one :class:`History` per model
     (also kept as each ``model.history``). Each model ends as ``model.fit(X, y, epochs=epochs,
     batch_size=batch_size, loss=loss, optimizer=<its optimizer>, schedule=<its schedule>,
@@ -178,7 +180,7 @@ def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: 
     one for all or one per model. ``seed``: the shuffling seed of every model; None keeps each
     model's seed from an earlier fit and gives the others one fresh seed, the same for all (so
     they share batches). ``shuffle``: as ``fit``'s; one :class:`~blockprop.training.EpochOrders`
-    gives every model the same orders. ``callbacks``: a list copied for each model, or one list per model.
+    gives every model the same orders. ``sample_weight``: as ``fit``'s, the same for every model. ``callbacks``: a list copied for each model, or one list per model.
     ``verbose``: 0 silent, 1 one progress bar over all models' epochs, 2 one line per model and
     epoch. Models of different dtypes train in separate groups (X is converted once per dtype).
     Everything is checked before any model trains: models of different input widths,
@@ -217,6 +219,7 @@ def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: 
     with _Claim(models):
         members = [_Member(i, m) for i, m in enumerate(models)]
         settings = []
+        weights: Optional[np.ndarray] = None
         Xc: Dict[Any, np.ndarray] = {}  # X converted once per dtype, shared by the models
         for mb, opt, sched, cb in zip(members, opts, scheds, cbs):
             m = mb.model
@@ -232,6 +235,9 @@ def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: 
                                                 classifier=loss_fn.classifier)
                 training.check_schedule(sched, opt.lr, m.progress.epochs, ep, math.ceil(len(Xm) / bs))
                 shuffle = training.as_shuffle(shuffle, len(Xm), ep, "fit_many")
+                if sample_weight is not None:  # checked for each model's loss; one array for all
+                    w = training.as_sample_weight(sample_weight, len(Xm), loss_fn)
+                    weights = w if weights is None else weights
             except (TypeError, ValueError) as e:
                 raise type(e)(f"fit_many: models[{mb.index}]: {e}") from None
             settings.append((ep, bs, loss_fn, opt, sched, Xm, Ym, val, cb))
@@ -242,7 +248,7 @@ def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: 
             mb.restore = training.begin(m, loss_fn, opt, sched,
                                         seed if seed is not None or m.progress.seed is not None
                                         else fresh)
-            mb.trainer = _Trainer(m, Xm, Ym, bs)
+            mb.trainer = _Trainer(m, Xm, Ym, bs, None, weights)
             mb.cbs = cb + ([_Tick(bar)] if verbose == 1 else [])
             mb.settings = (ep, val)
         try:
@@ -290,7 +296,7 @@ def _drive(members: List[_Member], shuffle: bool, verbose: int) -> None:
                                             trainers[0].X, [t.Y for t in trainers], rows,
                                             trainers[0].batch_size,
                                             [np.asarray(req[2]) for req in requests],
-                                            [t.total for t in trainers])
+                                            [t.total for t in trainers], trainers[0].weights)
                 for mb, t, out in zip(group, trainers, outs):
                     t.total = out[0]
                     results[mb.index] = (*out, interrupt.requested)

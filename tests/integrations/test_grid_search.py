@@ -247,3 +247,22 @@ def test_a_failing_fit_many_call_fails_its_candidates(digits, monkeypatch):
             MLPGridSearchCV(est, {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
     with pytest.raises(RuntimeError, match="boom"):
         MLPGridSearchCV(est, {"alpha": [1e-4, 1e-2]}, cv=2, error_score="raise").fit(X, y)
+
+
+def test_candidates_with_class_weights_still_train_as_one_group(digits, monkeypatch):
+    """class_weight makes every epoch's request carry sample weights (the same for a fold's
+    candidates): fit_many takes them, so the candidates still share batches, and the results are
+    GridSearchCV's."""
+    X, y = digits
+    calls = []
+    real = grid_search.fit_many
+
+    def spy(models, *args, **kwargs):
+        calls.append((len(models), kwargs.get("sample_weight") is not None))
+        return real(models, *args, **kwargs)
+
+    monkeypatch.setattr(grid_search, "fit_many", spy)
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=4, random_state=0, class_weight="balanced")
+    ours, theirs = _both(est, {"alpha": [1e-4, 1e-2, 1e-1]}, X[:400], y[:400], cv=2)
+    _assert_same_results(ours, theirs)
+    assert calls and all(c == (3, True) for c in calls), calls

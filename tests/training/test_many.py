@@ -420,3 +420,30 @@ def test_given_epoch_orders_are_shared_by_every_model_and_each_equals_its_own_fi
         assert_same_weights(m, alone, "given orders: fit_many vs fit")
     _refused([_mlp(), _mlp()], "orders of 1 epochs", epochs=2,
              shuffle=training.EpochOrders([np.arange(len(X))]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sample_weight_is_every_models_and_each_equals_its_own_weighted_fit(dtype, isa, monkeypatch):
+    """sample_weight as fit's, one array for all models: the C++ members train as one group with
+    it, any other member (BatchNorm: the Python loop) with it too, and each ends, history included,
+    as its own fit with the same weights; bad weights are refused before any model trains."""
+    X, y = C.dataset("cross_entropy")
+    w = np.random.default_rng(9).uniform(0, 3, len(X))
+    w[::7] = 0.0  # rows left out
+    names = ["dense-relu/SGD-momentum", "l1+l2/Adam", "dense-relu/SGD-momentum", "BatchNorm1d/Adam"]
+    cases = [C.CASES[n] for n in names]
+    sizes = []
+    real = _fastpath.train_many
+    monkeypatch.setattr(_fastpath, "train_many", lambda plans, *a: sizes.append(len(plans)) or real(plans, *a))
+    models = [case.model(dtype) for case in cases]
+    bp.fit_many(models, X, y, epochs=C.EPOCHS, batch_size=C.BATCH, loss="cross_entropy",
+                optimizers=[case.optimizer() for case in cases], seed=C.SEED, verbose=0, sample_weight=w)
+    assert set(sizes) == {sum(case.cpp for case in cases)}
+    for name, case, m in zip(names, cases, models):
+        alone = case.model(dtype)
+        alone.fit(X, y, epochs=C.EPOCHS, batch_size=C.BATCH, loss="cross_entropy", optimizer=case.optimizer(),
+                  seed=C.SEED, verbose=0, sample_weight=w)
+        assert_same_weights(m, alone, f"{name} ({dtype}) with sample weights: fit_many vs fit")
+        assert m.history.history["loss"] == alone.history.history["loss"]
+    _refused([_mlp(), _mlp()], "sample_weight must be ≥ 0", sample_weight=-w)
+    _refused([_mlp(), _mlp()], r"sample_weight must have shape", sample_weight=w[:-1])
