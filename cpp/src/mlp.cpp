@@ -68,10 +68,7 @@ void gather(const MlpProblem<T>& p, Buffers<T>& w, const std::int64_t* idx, inde
   auto body = [&](index_t chunk) {
     const index_t lo = chunk * kGatherRows, hi = std::min(B, lo + kGatherRows);
     for (index_t i = lo; i < hi; ++i) {
-      if (rows && p.x_wide)
-        std::copy_n(p.x_wide + idx[i] * n_in, n_in, w.xb.data() + i * n_in);
-      else if (rows)
-        std::copy_n(p.x + idx[i] * n_in, n_in, w.xb.data() + i * n_in);
+      if (rows) copy_row(p, idx[i], w.xb.data() + i * n_in);
       if (p.loss == LossKind::cross_entropy) w.labels[i] = p.labels[idx[i]];
       else std::copy_n(p.targets + idx[i] * n_out, n_out, w.targets.data() + i * n_out);
       if (p.weights) w.weights[i] = p.weights[idx[i]];

@@ -41,8 +41,8 @@ struct PartBatches {
   const T* cols;
 };
 
-// Gathers rows order[0:n) of X (as T) into rows and each batch's transpose into cols, the batches
-// shared among the kernel threads. Each element is X's, converted to T as mlp_steps::gather does.
+// Gathers rows order[0:n) of X (as T, mlp_steps::copy_row) into rows and each batch's transpose
+// into cols, the batches shared among the kernel threads.
 template <typename T>
 PartBatches<T> gather_part(const MlpProblem<T>& p, const std::int64_t* order, index_t n,
                            index_t batch_size) {
@@ -54,11 +54,7 @@ PartBatches<T> gather_part(const MlpProblem<T>& p, const std::int64_t* order, in
     const index_t start = b * batch_size, B = std::min(batch_size, n - start);
     T* r = rows + start * in;
     T* c = cols + start * in;
-    for (index_t i = 0; i < B; ++i) {
-      const index_t src = order[start + i] * in;
-      if (p.x_wide) std::copy_n(p.x_wide + src, in, r + i * in);
-      else std::copy_n(p.x + src, in, r + i * in);
-    }
+    for (index_t i = 0; i < B; ++i) mlp_steps::copy_row(p, order[start + i], r + i * in);
     for (index_t i0 = 0; i0 < B; i0 += kTile)
       for (index_t j0 = 0; j0 < in; j0 += kTile)
         for (index_t i = i0, ie = std::min(B, i0 + kTile); i < ie; ++i)

@@ -2,6 +2,7 @@
 // shared with mlp_many_train_batches (mlp_many.cpp), which runs the first layer of many models as
 // one GEMM and the rest of each model through these same pieces.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -25,6 +26,15 @@ struct Buffers {
   // caller provides the first layer's dW (dwp[0]), so dw[0] stays empty.
   Buffers(const MlpProblem<T>& p, index_t bmax, bool with_rows, bool shared_first = false);
 };
+
+// Row i of X into dst (layers[0].in elements) as T: float64 inputs of a float32 model are rounded
+// here, a row at a time, as NumPy's astype rounds them.
+template <typename T>
+inline void copy_row(const MlpProblem<T>& p, std::int64_t i, T* dst) {
+  const index_t n_in = p.layers.front().in;
+  if (p.x_wide) std::copy_n(p.x_wide + i * n_in, n_in, dst);
+  else std::copy_n(p.x + i * n_in, n_in, dst);
+}
 
 // Rows idx[0:B) of the targets and sample weights (and of X into xb, with rows), on the kernel
 // threads.

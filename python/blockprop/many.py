@@ -180,7 +180,8 @@ def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: 
     one for all or one per model. ``seed``: the shuffling seed of every model; None keeps each
     model's seed from an earlier fit and gives the others one fresh seed, the same for all (so
     they share batches). ``shuffle``: as ``fit``'s; one :class:`~blockprop.training.EpochOrders`
-    gives every model the same orders. ``sample_weight``: as ``fit``'s, the same for every model. ``callbacks``: a list copied for each model, or one list per model.
+    gives every model the same orders. ``sample_weight``: as ``fit``'s, the same for every model.
+    ``callbacks``: a list copied for each model, or one list per model.
     ``verbose``: 0 silent, 1 one progress bar over all models' epochs, 2 one line per model and
     epoch. Models of different dtypes train in separate groups (X is converted once per dtype).
     Everything is checked before any model trains: models of different input widths,
@@ -234,13 +235,14 @@ def fit_many(models: Sequence[Any], X: Any, y: Any, *, epochs: int, batch_size: 
                 callbacks_module.check_monitors(cb, has_validation=val is not None,
                                                 classifier=loss_fn.classifier)
                 training.check_schedule(sched, opt.lr, m.progress.epochs, ep, math.ceil(len(Xm) / bs))
-                shuffle = training.as_shuffle(shuffle, len(Xm), ep, "fit_many")
                 if sample_weight is not None:  # checked for each model's loss; one array for all
                     w = training.as_sample_weight(sample_weight, len(Xm), loss_fn)
                     weights = w if weights is None else weights
             except (TypeError, ValueError) as e:
                 raise type(e)(f"fit_many: models[{mb.index}]: {e}") from None
             settings.append((ep, bs, loss_fn, opt, sched, Xm, Ym, val, cb))
+        # One epoch count and one X length for all models: the orders are checked once.
+        shuffle = training.as_shuffle(shuffle, len(settings[0][5]), settings[0][0], "fit_many")
         bar = tqdm(total=k * settings[0][0], desc="fit_many", unit="epoch", disable=verbose != 1,
                    dynamic_ncols=True)
         for mb, (ep, bs, loss_fn, opt, sched, Xm, Ym, val, cb) in zip(members, settings):

@@ -308,8 +308,9 @@ class _BaseMLP(BaseEstimator):
     def _fit_steps(self, X: Any, y: Any, incremental: bool, classes: Any = None,
                    sample_weight: Any = None) -> Generator[Dict[str, Any], History, None]:
         """``fit`` / ``partial_fit`` as a generator: it yields the ``model_.fit`` arguments of
-        each epoch and is sent back that epoch's History, so that :class:`MLPGridSearchCV` can
-        train many estimators' epochs together (``blockprop.fit_many``) on this same code path.
+        each call (several epochs, see :meth:`_epochs_ahead`) and is sent back its History (of
+        those epochs, or fewer), so that :class:`MLPGridSearchCV` can train many estimators'
+        epochs together (``blockprop.fit_many``) on this same code path.
         Arguments at ``model_.fit``'s defaults are left out (``fit_many`` takes fewer)."""
         sizes = self._check_params()
         first = not hasattr(self, "model_") or (not self.warm_start and not incremental)
